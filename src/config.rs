@@ -1,0 +1,142 @@
+//! Typed configuration: `config/default.toml` (embedded) → the file named by `SWITCHBOARD_CONFIG`
+//! → the environment.
+//!
+//! Every setting has an environment name, `SWITCHBOARD_<SECTION>__<KEY>`, and a few have the
+//! well-known names of DESIGN.md §4 (`DATABASE_URL`, `SWITCHBOARD_LISTEN_ADDR`, …), which win.
+//! [`Config::load`] checks everything at once and reports every problem as one line naming the
+//! variable, so an operator fixes a broken deployment in one round trip.
+
+mod env;
+mod sections;
+
+pub use env::setting_name;
+pub use sections::{DbConfig, LogConfig, LogFormat, ServerConfig};
+
+use secrecy::SecretString;
+use std::fmt;
+
+/// The embedded defaults: every setting, its default and a comment.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// What the configuration is loaded for: each command needs a different subset of settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `serve`: everything.
+    Serve,
+    /// `migrate`, `keys`, `audit`: only the database.
+    Database,
+    /// `healthcheck`: nothing is required.
+    Probe,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP server settings.
+    pub server: ServerConfig,
+    /// PostgreSQL settings.
+    pub db: DbConfig,
+    /// Logging settings.
+    pub log: LogConfig,
+}
+
+/// Every problem found while loading the configuration, one line each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// One human-readable line per problem, each naming the variable.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problems.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Loads from the process environment (and `SWITCHBOARD_CONFIG`).
+    pub fn from_env(purpose: Purpose) -> Result<Self, ConfigError> {
+        Self::load(purpose, &|name| std::env::var(name).ok())
+    }
+
+    /// Loads from the given variable lookup: defaults → `SWITCHBOARD_CONFIG` file → variables.
+    pub fn load(purpose: Purpose, vars: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let table = env::merged_table(vars, &mut problems);
+        let raw: sections::Raw = match table.try_into() {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push(format!("configuration is invalid: {}", e.message()));
+                return Err(ConfigError { problems });
+            }
+        };
+        let server = ServerConfig::from_raw(raw.server, &mut problems);
+        let db = DbConfig::from_raw(raw.db, purpose, &mut problems);
+        let log = LogConfig::from_raw(raw.log, &mut problems);
+        if problems.is_empty() { Ok(Config { server, db, log }) } else { Err(ConfigError { problems }) }
+    }
+
+    /// The database URL; `load` with [`Purpose::Serve`] or [`Purpose::Database`] guarantees it.
+    pub fn database_url(&self) -> Option<&SecretString> {
+        self.db.url.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(purpose: Purpose, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load(purpose, &move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_load_with_only_the_database_url() {
+        let config = load(Purpose::Serve, &[("DATABASE_URL", "postgres://u:p@localhost/db")]).expect("valid");
+        assert_eq!(config.server.listen_addr, "0.0.0.0:8080");
+        assert_eq!(config.db.pool_max, 20);
+        assert_eq!(config.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn missing_database_url_is_named() {
+        let err = load(Purpose::Serve, &[]).expect_err("must fail");
+        assert_eq!(err.problems, vec!["DATABASE_URL is not set".to_string()]);
+    }
+
+    #[test]
+    fn healthcheck_needs_no_database() {
+        assert!(load(Purpose::Probe, &[]).is_ok());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err =
+            load(Purpose::Serve, &[("SWITCHBOARD_LISTEN_ADDR", "x"), ("SWITCHBOARD_DB__POOL_MAX", "many")])
+                .expect_err("must fail");
+        assert!(err.problems.contains(&"SWITCHBOARD_LISTEN_ADDR \"x\" is not host:port".into()));
+        assert!(err.problems.iter().any(|p| p.starts_with("SWITCHBOARD_DB__POOL_MAX")));
+        assert!(err.problems.contains(&"DATABASE_URL is not set".into()));
+    }
+
+    #[test]
+    fn generic_names_override_sections() {
+        let config = load(
+            Purpose::Database,
+            &[("DATABASE_URL", "postgres://localhost/x"), ("SWITCHBOARD_DB__POOL_MAX", "7")],
+        )
+        .expect("valid");
+        assert_eq!(config.db.pool_max, 7);
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let config =
+            load(Purpose::Database, &[("DATABASE_URL", "postgres://u:hunter2@h/db")]).expect("valid");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,54 @@
+//! The foundation's readiness checks: the database answers, and no migration is pending.
+
+use super::ready::{CheckResult, ReadinessCheck};
+use crate::db::MIGRATOR;
+use crate::error::error_chain;
+use sqlx::PgPool;
+use std::collections::HashSet;
+
+/// `SELECT 1` through the pool.
+pub struct DatabaseCheck(pub PgPool);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for DatabaseCheck {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> CheckResult {
+        match sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&self.0).await {
+            Ok(_) => CheckResult::ok(),
+            Err(e) => CheckResult::error(error_chain(&e)),
+        }
+    }
+}
+
+/// Every embedded migration has been applied successfully.
+pub struct MigrationsCheck(pub PgPool);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for MigrationsCheck {
+    fn name(&self) -> &'static str {
+        "migrations"
+    }
+
+    async fn check(&self) -> CheckResult {
+        let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.0)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
+                return CheckResult::error("migrations have not been applied (run `switchboard migrate`)");
+            }
+            Err(e) => return CheckResult::error(error_chain(&e)),
+        };
+        let applied: HashSet<i64> = applied.into_iter().collect();
+        let pending = MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count();
+        if pending == 0 {
+            CheckResult::ok()
+        } else {
+            CheckResult::error(format!("{pending} migration(s) pending (run `switchboard migrate`)"))
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Switchboard: one binary, backed by PostgreSQL, that runs a business's telephony on Twilio.
+//!
+//! # Layout
+//! - [`cli`], [`commands`]: the command line and what each subcommand does.
+//! - [`config`]: typed settings (embedded defaults → file → environment), validated at start.
+//! - [`startup`]: `Application::build` / `run_until_stopped`, graceful shutdown.
+//! - [`state`], [`clock`]: the shared state and the only source of business time.
+//! - [`http`], [`error`]: the router and its layers; problem+json errors.
+//! - [`db`]: the pool and embedded migrations.
+//! - [`health`]: `/health`, `/ready`, `/metrics`.
+//! - [`workers`]: background loops with `run_once()`.
+//! - [`telemetry`], [`net`]: logging with redaction; outbound HTTP clients.
+//!
+//! The architecture is described in `DESIGN.md` (shared with the team) and summarised in the
+//! README.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod net;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod workers;

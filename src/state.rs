@@ -1,0 +1,43 @@
+//! The application state shared by every handler and worker. Everything here is either a handle
+//! to PostgreSQL (the truth), immutable configuration, or a per-process cache/flag that may be
+//! lost at any moment without losing data.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::health::ReadinessRegistry;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Handles shared by handlers and workers. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The PostgreSQL pool.
+    pub db: PgPool,
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The only source of "now" for business decisions.
+    pub clock: Arc<dyn Clock>,
+    /// This instance's readiness checks and its shutdown flag.
+    pub readiness: Arc<ReadinessRegistry>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+/// Whether this process has begun shutting down. Per-process by nature: it describes this
+/// instance, not the system.
+#[derive(Debug, Default)]
+pub struct ShutdownFlag(AtomicBool);
+
+impl ShutdownFlag {
+    /// Marks the instance as shutting down; `/ready` answers 503 from now on.
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}

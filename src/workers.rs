@@ -1,0 +1,47 @@
+//! Background loops. Each runs inside the server process, does its work in `run_once()` (public,
+//! so tests drive it without sleeping), waits between rounds, stops between jobs when the
+//! shutdown token is cancelled, and logs its exit.
+
+use crate::state::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A periodic background job.
+#[async_trait::async_trait]
+pub trait Worker: Send + Sync + 'static {
+    /// A short name for logs.
+    fn name(&self) -> &'static str;
+    /// How long to wait between rounds.
+    fn interval(&self) -> Duration;
+    /// Does one round of work; returns how many items it handled.
+    async fn run_once(&self) -> anyhow::Result<u64>;
+}
+
+/// Spawns every worker of the application on `tasks`.
+pub fn spawn_all(state: &AppState, tasks: &TaskTracker, token: &CancellationToken) {
+    let workers: Vec<Arc<dyn Worker>> = vec![];
+    let _ = state;
+    for worker in workers {
+        tasks.spawn(run_loop(worker, token.clone()));
+    }
+}
+
+async fn run_loop(worker: Arc<dyn Worker>, token: CancellationToken) {
+    let name = worker.name();
+    tracing::info!(worker = name, "worker started");
+    loop {
+        match worker.run_once().await {
+            Ok(0) => {}
+            Ok(handled) => tracing::debug!(worker = name, handled, "worker round done"),
+            // Logged here, where it is handled: the next round retries.
+            Err(e) => tracing::warn!(worker = name, error = %format!("{e:#}"), "worker round failed"),
+        }
+        tokio::select! {
+            () = token.cancelled() => break,
+            () = tokio::time::sleep(worker.interval()) => {}
+        }
+    }
+    tracing::info!(worker = name, "worker stopped");
+}

@@ -1,0 +1,78 @@
+use crate::helpers::{spawn_app, spawn_with, test_config};
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+use switchboard::startup::Overrides;
+
+#[sqlx::test]
+async fn health_answers_ok(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+}
+
+#[sqlx::test]
+async fn ready_is_ok_with_the_database_up_and_migrated(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["checks"]["database"]["status"], "ok");
+    assert!(body["checks"]["database"]["latency_ms"].is_u64());
+    assert_eq!(body["checks"]["migrations"]["status"], "ok");
+}
+
+#[sqlx::test(migrations = false)]
+async fn ready_reports_pending_migrations(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["checks"]["database"]["status"], "ok");
+    assert_eq!(body["checks"]["migrations"]["status"], "error");
+}
+
+#[tokio::test]
+async fn ready_fails_within_two_seconds_when_nothing_listens() {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let url = format!("postgres://nobody:x@127.0.0.1:{closed_port}/nothing");
+    let pool =
+        PgPoolOptions::new().acquire_timeout(Duration::from_secs(5)).connect_lazy(&url).expect("lazy pool");
+    let app = spawn_with(test_config(&[]), Overrides { pool: Some(pool), ..Overrides::default() }).await;
+    // The client gives up after 2 s: /ready must answer before that.
+    let response = app
+        .client
+        .get(app.url("/ready"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .expect("/ready answered within 2 s");
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["checks"]["database"]["status"], "error");
+    assert!(body["checks"]["database"]["error"].as_str().is_some_and(|e| !e.is_empty()));
+}
+
+#[sqlx::test]
+async fn metrics_count_requests_by_route(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    assert_eq!(app.get("/health").await.status(), 200);
+    let text = app.get("/metrics").await.text().await.expect("text");
+    let counted = text.lines().any(|line| {
+        line.starts_with("http_requests_total{")
+            && line.contains(r#"route="/health""#)
+            && line.contains(r#"status="200""#)
+            && line.contains(r#"method="GET""#)
+    });
+    assert!(counted, "no counter for /health in:\n{text}");
+    assert!(text.contains("http_request_duration_seconds"));
+    assert!(text.contains("db_pool_connections{state=\"max\"}"));
+}

@@ -1,0 +1,111 @@
+//! Test helpers: spawning the app, configuration, typed requests.
+
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, Once};
+use switchboard::clock::ManualClock;
+use switchboard::config::{Config, Purpose};
+use switchboard::startup::{Application, Overrides};
+use switchboard::state::AppState;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running application.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// The app's state: tests drive its workers with `run_once()`.
+    #[allow(dead_code)]
+    pub state: AppState,
+    pub shutdown: CancellationToken,
+    pub server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    /// Cancels the shutdown token and waits for the server to stop.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.server.await.expect("server task")
+    }
+}
+
+static LOGS: Once = Once::new();
+
+/// Logs go to the test output only when `TEST_LOG` is set.
+pub fn init_logs() {
+    LOGS.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            switchboard::telemetry::init(switchboard::config::LogFormat::Pretty);
+        }
+    });
+}
+
+/// A configuration for tests: the given variables over test defaults (port 0, no drain delay).
+pub fn test_config(vars: &[(&str, &str)]) -> Config {
+    let mut map: HashMap<String, String> = [
+        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused"),
+        ("SWITCHBOARD_LISTEN_ADDR", "127.0.0.1:0"),
+        ("SWITCHBOARD_SERVER__DRAIN_DELAY_SECS", "0"),
+        ("SWITCHBOARD_SERVER__SHUTDOWN_TIMEOUT_SECS", "10"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in vars {
+        map.insert(k.to_string(), v.to_string());
+    }
+    Config::load(Purpose::Serve, &move |name| map.get(name).cloned()).expect("valid test config")
+}
+
+/// Spawns the app on the given pool with the default test configuration.
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_with(test_config(&[]), Overrides { pool: Some(pool), ..Overrides::default() }).await
+}
+
+/// Spawns the app with a frozen clock.
+#[allow(dead_code)]
+pub async fn spawn_with_clock(pool: PgPool, clock: Arc<ManualClock>) -> TestApp {
+    let overrides = Overrides { pool: Some(pool), clock: Some(clock), ..Overrides::default() };
+    spawn_with(test_config(&[]), overrides).await
+}
+
+/// Spawns the app with any configuration and overrides.
+pub async fn spawn_with(config: Config, overrides: Overrides) -> TestApp {
+    init_logs();
+    let app = Application::build_with(config, overrides).await.expect("app builds");
+    let port = app.port();
+    let state = app.state().clone();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: switchboard::net::client_builder().build().expect("client"),
+        state,
+        shutdown,
+        server,
+    }
+}
+
+/// Polls `check` until it returns true, failing the test after `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

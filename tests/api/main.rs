@@ -1,0 +1,9 @@
+//! Integration tests: one binary. Each test spawns the real application on port 0 against a fresh
+//! database (`#[sqlx::test]`) and talks to it over HTTP.
+
+mod cli;
+mod health;
+mod helpers;
+mod http_errors;
+mod outage;
+mod shutdown;
