@@ -8,9 +8,11 @@
 
 mod env;
 mod sections;
+mod twilio;
 
 pub use env::setting_name;
 pub use sections::{DbConfig, LogConfig, LogFormat, ServerConfig};
+pub use twilio::{ApiCredentials, TwilioConfig};
 
 use secrecy::SecretString;
 use std::fmt;
@@ -38,6 +40,8 @@ pub struct Config {
     pub db: DbConfig,
     /// Logging settings.
     pub log: LogConfig,
+    /// Twilio account, webhook verification and REST settings.
+    pub twilio: TwilioConfig,
 }
 
 /// Every problem found while loading the configuration, one line each.
@@ -75,7 +79,12 @@ impl Config {
         let server = ServerConfig::from_raw(raw.server, &mut problems);
         let db = DbConfig::from_raw(raw.db, purpose, &mut problems);
         let log = LogConfig::from_raw(raw.log, &mut problems);
-        if problems.is_empty() { Ok(Config { server, db, log }) } else { Err(ConfigError { problems }) }
+        let twilio = TwilioConfig::from_raw(raw.twilio, purpose, &mut problems);
+        if problems.is_empty() {
+            Ok(Config { server, db, log, twilio })
+        } else {
+            Err(ConfigError { problems })
+        }
     }
 
     /// The database URL; `load` with [`Purpose::Serve`] or [`Purpose::Database`] guarantees it.
@@ -95,8 +104,16 @@ mod tests {
     }
 
     #[test]
-    fn defaults_load_with_only_the_database_url() {
-        let config = load(Purpose::Serve, &[("DATABASE_URL", "postgres://u:p@localhost/db")]).expect("valid");
+    fn defaults_load_with_only_the_database_and_the_account() {
+        let config = load(
+            Purpose::Serve,
+            &[
+                ("DATABASE_URL", "postgres://u:p@localhost/db"),
+                ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+                ("TWILIO_AUTH_TOKEN", "secret"),
+            ],
+        )
+        .expect("valid");
         assert_eq!(config.server.listen_addr, "0.0.0.0:8080");
         assert_eq!(config.db.pool_max, 20);
         assert_eq!(config.log.format, LogFormat::Json);
@@ -104,7 +121,7 @@ mod tests {
 
     #[test]
     fn missing_database_url_is_named() {
-        let err = load(Purpose::Serve, &[]).expect_err("must fail");
+        let err = load(Purpose::Database, &[]).expect_err("must fail");
         assert_eq!(err.problems, vec!["DATABASE_URL is not set".to_string()]);
     }
 
@@ -131,6 +148,19 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(config.db.pool_max, 7);
+    }
+
+    #[test]
+    fn serve_needs_a_twilio_token_unless_insecure() {
+        let db = ("DATABASE_URL", "postgres://u:p@localhost/db");
+        let err = load(Purpose::Serve, &[db]).expect_err("must fail");
+        assert!(err.problems[0].starts_with("TWILIO_AUTH_TOKEN is not set"), "{err}");
+        let config =
+            load(Purpose::Serve, &[db, ("SWITCHBOARD_INSECURE_SKIP_SIGNATURE", "true")]).expect("ok");
+        assert!(config.twilio.insecure_skip_signature);
+        let err = load(Purpose::Serve, &[db, ("TWILIO_AUTH_TOKEN", "t"), ("TWILIO_ACCOUNT_SID", "AC1")])
+            .expect_err("must fail");
+        assert!(err.problems[0].starts_with("TWILIO_ACCOUNT_SID \"AC1\" is not"), "{err}");
     }
 
     #[test]

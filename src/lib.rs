@@ -27,4 +27,5 @@ pub mod net;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod twilio;
 pub mod workers;

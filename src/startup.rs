@@ -8,8 +8,9 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::health::{DatabaseCheck, MigrationsCheck, ReadinessRegistry};
+use crate::health::{ConfigWarnings, DatabaseCheck, MigrationsCheck, ReadinessRegistry};
 use crate::state::AppState;
+use crate::twilio::TwilioClient;
 use crate::{db, health, http, workers};
 use anyhow::Context;
 use std::sync::Arc;
@@ -56,12 +57,22 @@ impl Application {
         let mut readiness = ReadinessRegistry::default();
         readiness.register(Arc::new(DatabaseCheck(pool.clone())));
         readiness.register(Arc::new(MigrationsCheck(pool.clone())));
+        for warning in ConfigWarnings::from_config(&config) {
+            readiness.register(Arc::new(warning));
+        }
+        if config.twilio.insecure_skip_signature {
+            tracing::warn!(
+                "SWITCHBOARD_INSECURE_SKIP_SIGNATURE=true: webhook signatures are NOT verified (development only)"
+            );
+        }
+        let twilio = Arc::new(TwilioClient::new(&config.twilio).context("cannot build the Twilio client")?);
         let state = AppState {
             db: pool,
             config: Arc::new(config),
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             readiness: Arc::new(readiness),
             metrics: health::metrics::handle(),
+            twilio,
         };
         Ok(Application { listener, port, state, extra_routes: overrides.routes })
     }

@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::health::ReadinessRegistry;
+use crate::twilio::TwilioApi;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub readiness: Arc<ReadinessRegistry>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The Twilio REST API (Twilio itself, the emulator, or a test's HTTP fake).
+    pub twilio: Arc<dyn TwilioApi>,
 }
 
 /// Whether this process has begun shutting down. Per-process by nature: it describes this

@@ -21,8 +21,7 @@ pub trait Worker: Send + Sync + 'static {
 
 /// Spawns every worker of the application on `tasks`.
 pub fn spawn_all(state: &AppState, tasks: &TaskTracker, token: &CancellationToken) {
-    let workers: Vec<Arc<dyn Worker>> = vec![];
-    let _ = state;
+    let workers: Vec<Arc<dyn Worker>> = vec![Arc::new(crate::twilio::ReceiptSweeper::new(state))];
     for worker in workers {
         tasks.spawn(run_loop(worker, token.clone()));
     }

@@ -11,6 +11,13 @@ const WELL_KNOWN: &[(&str, &str, &str)] = &[
     ("PUBLIC_BASE_URL", "server", "public_base_url"),
     ("SWITCHBOARD_TRUST_FORWARDED_HEADERS", "server", "trust_forwarded_headers"),
     ("SWITCHBOARD_LOG_FORMAT", "log", "format"),
+    ("TWILIO_ACCOUNT_SID", "twilio", "account_sid"),
+    ("TWILIO_AUTH_TOKEN", "twilio", "auth_token"),
+    ("TWILIO_AUTH_TOKEN_SECONDARY", "twilio", "auth_token_secondary"),
+    ("TWILIO_API_KEY_SID", "twilio", "api_key_sid"),
+    ("TWILIO_API_KEY_SECRET", "twilio", "api_key_secret"),
+    ("TWILIO_API_BASE", "twilio", "api_base"),
+    ("SWITCHBOARD_INSECURE_SKIP_SIGNATURE", "twilio", "insecure_skip_signature"),
 ];
 
 /// The environment name an operator uses for `section.key`: the well-known name if there is

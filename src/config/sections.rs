@@ -13,6 +13,7 @@ pub(super) struct Raw {
     pub server: RawServer,
     pub db: RawDb,
     pub log: RawLog,
+    pub twilio: super::twilio::RawTwilio,
 }
 
 #[derive(Deserialize)]

@@ -52,3 +52,41 @@ impl ReadinessCheck for MigrationsCheck {
         }
     }
 }
+
+/// A setting that turns a feature off or weakens security: shown by `/ready` as a `warning`,
+/// which keeps the instance ready (development mode must still pass its probes).
+pub struct ConfigWarnings {
+    name: &'static str,
+    message: &'static str,
+}
+
+impl ConfigWarnings {
+    /// The warnings the configuration calls for.
+    pub fn from_config(config: &crate::config::Config) -> Vec<ConfigWarnings> {
+        let mut warnings = Vec::new();
+        if config.twilio.insecure_skip_signature {
+            warnings.push(ConfigWarnings {
+                name: "signature_verification",
+                message: "webhook signatures are not verified (SWITCHBOARD_INSECURE_SKIP_SIGNATURE=true)",
+            });
+        }
+        if config.server.public_base_url.is_none() {
+            warnings.push(ConfigWarnings {
+                name: "public_base_url",
+                message: "PUBLIC_BASE_URL is not set: features that create Twilio calls or messages are off",
+            });
+        }
+        warnings
+    }
+}
+
+#[async_trait::async_trait]
+impl ReadinessCheck for ConfigWarnings {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn check(&self) -> CheckResult {
+        CheckResult::warning(self.message)
+    }
+}

@@ -5,7 +5,7 @@ mod checks;
 pub mod metrics;
 mod ready;
 
-pub use checks::{DatabaseCheck, MigrationsCheck};
+pub use checks::{ConfigWarnings, DatabaseCheck, MigrationsCheck};
 pub use ready::{CheckResult, CheckStatus, ReadinessCheck, ReadinessRegistry};
 
 use crate::state::AppState;

@@ -10,6 +10,11 @@ use switchboard::state::AppState;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// The account the test app belongs to.
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+/// Its auth token (signs the test webhooks).
+pub const AUTH_TOKEN: &str = "test-auth-token-0123456789abcdef";
+
 /// A running application.
 pub struct TestApp {
     pub address: String,
@@ -55,6 +60,9 @@ pub fn test_config(vars: &[(&str, &str)]) -> Config {
         ("SWITCHBOARD_LISTEN_ADDR", "127.0.0.1:0"),
         ("SWITCHBOARD_SERVER__DRAIN_DELAY_SECS", "0"),
         ("SWITCHBOARD_SERVER__SHUTDOWN_TIMEOUT_SECS", "10"),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+        ("TWILIO_API_BASE", "http://127.0.0.1:1"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

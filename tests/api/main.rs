@@ -7,3 +7,6 @@ mod helpers;
 mod http_errors;
 mod outage;
 mod shutdown;
+mod signing;
+mod twilio_rest;
+mod twilio_webhooks;
