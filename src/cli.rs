@@ -27,6 +27,43 @@ pub enum Command {
         /// The readiness URL; by default `/ready` on the configured listen port of localhost.
         url: Option<String>,
     },
+    /// Manage operator API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `switchboard keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; the token is printed alone on the last line of stdout.
+    Create {
+        /// A superadmin key (every tenant).
+        #[arg(long, conflicts_with_all = ["tenant", "role", "subject"], required_unless_present = "tenant")]
+        superadmin: bool,
+        /// The tenant's slug (or id).
+        #[arg(long, requires = "role")]
+        tenant: Option<String>,
+        /// admin, monitor, client or reader.
+        #[arg(long, value_parser = ["admin", "monitor", "client", "reader"])]
+        role: Option<String>,
+        /// For client and reader keys: whose orders they see.
+        #[arg(long)]
+        subject: Option<String>,
+        /// A label.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List keys (never their tokens).
+    List {
+        /// Only this tenant's keys.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        /// The key's id.
+        key_id: uuid::Uuid,
+    },
 }
 
 impl Cli {

@@ -1,5 +1,7 @@
 //! What each subcommand does, once the configuration is loaded.
 
+mod keys;
+
 use crate::cli::Command;
 use crate::config::Config;
 use crate::startup::Application;
@@ -15,6 +17,7 @@ pub async fn run(command: &Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Serve { migrate } => serve(config, *migrate).await,
         Command::Migrate => migrate(config).await,
         Command::Healthcheck { url } => healthcheck(&config, url.as_deref()).await,
+        Command::Keys(command) => keys::run(command, &config).await,
     }
 }
 
@@ -34,12 +37,8 @@ async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn migrate_with(config: &Config) -> anyhow::Result<()> {
-    let pool = db::pool_options(&config.db)
-        .min_connections(0)
-        .connect_with(db::connect_options(&config.db)?)
-        .await
-        .context("cannot connect to the database")?;
+pub(crate) async fn migrate_with(config: &Config) -> anyhow::Result<()> {
+    let pool = command_pool(config).await?;
     db::migrate(&pool).await.context("migration failed")?;
     tracing::info!(migrations = db::MIGRATOR.iter().count(), "database is up to date");
     pool.close().await;
@@ -94,4 +93,13 @@ async fn cancel_on_signal(token: CancellationToken) {
         () = terminate => tracing::info!("SIGTERM received"),
     }
     token.cancel();
+}
+
+/// A pool for one-shot commands (no minimum connections kept).
+pub(crate) async fn command_pool(config: &Config) -> anyhow::Result<sqlx::PgPool> {
+    db::pool_options(&config.db)
+        .min_connections(0)
+        .connect_with(db::connect_options(&config.db)?)
+        .await
+        .context("cannot connect to the database")
 }

@@ -2,8 +2,10 @@
 //! stable `code` values of DESIGN.md §4. Internal errors are logged once, here, with their
 //! source chain, and shown to the client as an opaque 500.
 
+mod extract;
 mod json;
 
+pub use extract::{ApiPath, ApiQuery};
 pub use json::ApiJson;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -181,4 +183,21 @@ pub async fn not_found() -> ApiError {
 /// Answers a known route called with the wrong method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// Maps a violation of one of the named constraints to a 409 with its message; any other
+/// database error stays internal. Use: `.map_err(conflict_on(&[("tenant_slug_key", "…")]))`.
+pub fn conflict_on(constraints: &'static [(&'static str, &'static str)]) -> impl Fn(sqlx::Error) -> ApiError {
+    move |error| {
+        let violated = match &error {
+            sqlx::Error::Database(db) => {
+                db.constraint().and_then(|c| constraints.iter().find(|(name, _)| *name == c))
+            }
+            _ => None,
+        };
+        match violated {
+            Some((_, message)) => ApiError::Conflict((*message).to_owned()),
+            None => ApiError::Database(error),
+        }
+    }
 }

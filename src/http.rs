@@ -3,8 +3,8 @@
 //! and wrong methods into problem+json.
 
 use crate::error::{self, problem_response};
-use crate::health;
 use crate::state::AppState;
+use crate::{auth, health, tenants};
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode};
@@ -28,6 +28,8 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     let body_limit = config.body_limit_bytes;
     Router::new()
         .merge(health::router())
+        .merge(tenants::router())
+        .merge(auth::router())
         .merge(extra.unwrap_or_default())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -10,11 +10,16 @@
 //! - [`health`]: `/health`, `/ready`, `/metrics`.
 //! - [`workers`]: background loops with `run_once()`.
 //! - [`telemetry`], [`net`]: logging with redaction; outbound HTTP clients.
+//! - [`twilio`]: the only module that knows Twilio's wire formats.
+//! - [`tenants`], [`auth`]: businesses and numbers; API keys, roles, tenant-scoped transactions.
+//! - [`system`]: the only path that skips the tenant scope (row-level security).
+//! - [`idempotency`], [`pagination`]: `Idempotency-Key` replays and list pages for every domain.
 //!
 //! The architecture is described in `DESIGN.md` (shared with the team) and summarised in the
 //! README.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -23,9 +28,13 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod net;
+pub mod pagination;
 pub mod startup;
 pub mod state;
+pub mod system;
 pub mod telemetry;
+pub mod tenants;
 pub mod twilio;
 pub mod workers;

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Serve { .. } => Purpose::Serve,
         Command::Migrate => Purpose::Database,
         Command::Healthcheck { .. } => Purpose::Probe,
+        Command::Keys(_) => Purpose::Database,
     };
     let config = match Config::from_env(purpose) {
         Ok(config) => config,

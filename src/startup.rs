@@ -73,6 +73,7 @@ impl Application {
             readiness: Arc::new(readiness),
             metrics: health::metrics::handle(),
             twilio,
+            directory: Arc::default(),
         };
         Ok(Application { listener, port, state, extra_routes: overrides.routes })
     }

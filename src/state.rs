@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::health::ReadinessRegistry;
+use crate::tenants::NumberDirectory;
 use crate::twilio::TwilioApi;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The Twilio REST API (Twilio itself, the emulator, or a test's HTTP fake).
     pub twilio: Arc<dyn TwilioApi>,
+    /// Cached called-number → tenant routing.
+    pub directory: Arc<NumberDirectory>,
 }
 
 /// Whether this process has begun shutting down. Per-process by nature: it describes this

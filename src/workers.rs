@@ -21,7 +21,8 @@ pub trait Worker: Send + Sync + 'static {
 
 /// Spawns every worker of the application on `tasks`.
 pub fn spawn_all(state: &AppState, tasks: &TaskTracker, token: &CancellationToken) {
-    let workers: Vec<Arc<dyn Worker>> = vec![Arc::new(crate::twilio::ReceiptSweeper::new(state))];
+    let workers: Vec<Arc<dyn Worker>> =
+        vec![Arc::new(crate::twilio::ReceiptSweeper::new(state)), Arc::new(IdempotencySweeper::new(state))];
     for worker in workers {
         tasks.spawn(run_loop(worker, token.clone()));
     }
@@ -43,4 +44,32 @@ async fn run_loop(worker: Arc<dyn Worker>, token: CancellationToken) {
         }
     }
     tracing::info!(worker = name, "worker stopped");
+}
+
+/// Deletes idempotent-create answers past their 24 h replay window.
+pub struct IdempotencySweeper {
+    state: AppState,
+}
+
+impl IdempotencySweeper {
+    /// A sweeper over the application's database.
+    pub fn new(state: &AppState) -> Self {
+        IdempotencySweeper { state: state.clone() }
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for IdempotencySweeper {
+    fn name(&self) -> &'static str {
+        "idempotency-sweeper"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+
+    async fn run_once(&self) -> anyhow::Result<u64> {
+        let cutoff = self.state.clock.now() - crate::idempotency::REPLAY_WINDOW;
+        Ok(crate::system::sweep_idempotent_requests(&self.state.db, cutoff).await?)
+    }
 }

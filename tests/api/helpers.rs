@@ -117,3 +117,64 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Typed requests to the operator API.
+impl TestApp {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+        self.call(reqwest::Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch_json(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+        self.call(reqwest::Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn delete_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.call(reqwest::Method::DELETE, path, token, None).await
+    }
+
+    /// A fresh superadmin token (created through the library, as the CLI does).
+    pub async fn superadmin(&self) -> String {
+        use switchboard::auth::{Role, keys};
+        let mut conn = self.state.db.acquire().await.expect("conn");
+        let new = keys::NewKey { tenant: None, role: Role::Superadmin, subject: None, name: "test".into() };
+        keys::insert(&mut conn, &new, chrono::Utc::now()).await.expect("key").token
+    }
+
+    /// Creates a tenant through the API; returns its id.
+    pub async fn create_tenant(&self, superadmin: &str, slug: &str) -> String {
+        let body =
+            serde_json::json!({"slug": slug, "name": format!("{slug} Inc"), "timezone": "America/New_York"});
+        let response = self.post_json("/api/tenants", superadmin, body).await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
+        let tenant: serde_json::Value = response.json().await.expect("json");
+        tenant["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a key of `role` for a tenant through the API; returns the token.
+    pub async fn tenant_key(&self, superadmin: &str, tenant: &str, role: &str) -> String {
+        let body =
+            serde_json::json!({"role": role, "subject": "order-owner-1", "name": format!("{role} key")});
+        let response = self.post_json(&format!("/api/tenants/{tenant}/keys"), superadmin, body).await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
+        let key: serde_json::Value = response.json().await.expect("json");
+        key["token"].as_str().expect("token").to_owned()
+    }
+}

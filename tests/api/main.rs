@@ -1,6 +1,7 @@
 //! Integration tests: one binary. Each test spawns the real application on port 0 against a fresh
 //! database (`#[sqlx::test]`) and talks to it over HTTP.
 
+mod access;
 mod cli;
 mod health;
 mod helpers;
@@ -8,5 +9,6 @@ mod http_errors;
 mod outage;
 mod shutdown;
 mod signing;
+mod tenants;
 mod twilio_rest;
 mod twilio_webhooks;

@@ -1,0 +1,128 @@
+//! `/api/tenants/{id}/keys`: a tenant admin creates, lists and revokes its tenant's keys (never
+//! superadmin keys; those come from the CLI).
+
+use super::keys::{self, ApiKey, NewKey};
+use super::scope::tenant_tx;
+use super::{Operator, Role};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError};
+use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
+use crate::pagination::{Cursor, Page, PageQuery};
+use crate::state::AppState;
+use crate::tenants::tenant_in_path;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The create request.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    role: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// The create answer: the only time the token is shown.
+#[derive(Debug, Serialize)]
+struct CreatedKeyBody<'a> {
+    id: Uuid,
+    token: Option<&'a str>,
+    role: &'a str,
+    subject: Option<&'a str>,
+    name: &'a str,
+    created_at: DateTime<Utc>,
+}
+
+fn validate(body: &CreateKey) -> ApiResult<(Role, Option<String>, String)> {
+    let mut errors = Vec::new();
+    let role = Role::parse(&body.role).filter(|r| *r != Role::Superadmin);
+    if role.is_none() {
+        errors.push(FieldError::new("role", "must be admin, monitor, client or reader"));
+    }
+    let subject = body.subject.as_ref().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    if role.is_some_and(Role::needs_subject) && subject.is_none() {
+        errors.push(FieldError::new("subject", "is required for client and reader keys"));
+    }
+    if subject.as_ref().is_some_and(|s| s.chars().count() > 128) {
+        errors.push(FieldError::new("subject", "must be at most 128 characters"));
+    }
+    let name = body.name.clone().unwrap_or_else(|| body.role.clone());
+    if name.chars().count() > 100 {
+        errors.push(FieldError::new("name", "must be at most 100 characters"));
+    }
+    match role {
+        Some(role) if errors.is_empty() => Ok((role, subject, name)),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// `POST /api/tenants/{id}/keys`.
+pub async fn create(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiPath(id): ApiPath<String>,
+    key: Option<IdempotencyKey>,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> ApiResult<Response> {
+    let tenant = tenant_in_path(&state, &operator, &id).await?;
+    operator.require(&[Role::Admin])?;
+    let (role, subject, name) = validate(&body)?;
+    let now = state.clock.now();
+    let request = serde_json::to_vec(&(tenant, &body)).unwrap_or_default();
+    create_once(&state, &operator, Scope::Tenant(tenant), key, &request, move |conn| {
+        async move {
+            let new = NewKey { tenant: Some(tenant), role, subject, name };
+            let created = keys::insert(conn, &new, now).await?;
+            let k = &created.key;
+            let body = |token| CreatedKeyBody {
+                id: k.id,
+                token,
+                role: &k.role,
+                subject: k.subject.as_deref(),
+                name: &k.name,
+                created_at: k.created_at,
+            };
+            // The token is never stored: a repeat of this request gets the key without it.
+            Ok(Created::new(format!("/api/tenants/{tenant}/keys/{}", k.id), &body(Some(&created.token)))
+                .with_replay(&body(None)))
+        }
+        .boxed()
+    })
+    .await
+}
+
+/// `GET /api/tenants/{id}/keys`.
+pub async fn list(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<Page<ApiKey>>> {
+    let tenant = tenant_in_path(&state, &operator, &id).await?;
+    operator.require(&[Role::Admin])?;
+    let limit = query.limit()?;
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let rows = keys::list(&mut tx, tenant, query.uuid_cursor()?, limit + 1).await?;
+    tx.commit().await?;
+    Ok(ApiJson(Page::from_rows(rows, limit, |k| Cursor { at: k.created_at, id: k.id.to_string() })))
+}
+
+/// `DELETE /api/tenants/{id}/keys/{key_id}`.
+pub async fn revoke(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiPath((id, key_id)): ApiPath<(String, Uuid)>,
+) -> ApiResult<StatusCode> {
+    let tenant = tenant_in_path(&state, &operator, &id).await?;
+    operator.require(&[Role::Admin])?;
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let revoked = keys::revoke(&mut tx, tenant, key_id, state.clock.now()).await?;
+    tx.commit().await?;
+    if revoked { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
+}

@@ -1,0 +1,95 @@
+//! List pagination (DESIGN.md §4): `{"items": […], "next_cursor": "…" | null}`, `limit` (default
+//! 50, at most 200) and an opaque `cursor` that encodes the sort key of the last item returned
+//! (keyset pagination: stable while rows are added, no OFFSET scans).
+
+use crate::error::ApiError;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Default page size.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Largest page size.
+pub const MAX_LIMIT: i64 = 200;
+
+/// `?limit=&cursor=`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageQuery {
+    /// Page size.
+    pub limit: Option<i64>,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+}
+
+/// A sort key: a timestamp and a tie-breaking id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The last item's timestamp.
+    pub at: DateTime<Utc>,
+    /// The last item's id.
+    pub id: String,
+}
+
+impl Cursor {
+    /// The opaque text form.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(text: &str) -> Option<Cursor> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).ok()?).ok()
+    }
+}
+
+impl PageQuery {
+    /// The page size, validated.
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::invalid("limit", format!("must be from 1 to {MAX_LIMIT}"))),
+        }
+    }
+
+    /// The decoded cursor, if one was given.
+    pub fn cursor(&self) -> Result<Option<Cursor>, ApiError> {
+        match &self.cursor {
+            None => Ok(None),
+            Some(text) => Cursor::decode(text)
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor from this API")),
+        }
+    }
+
+    /// The cursor as (time, uuid), for lists keyed by a UUID.
+    pub fn uuid_cursor(&self) -> Result<Option<(DateTime<Utc>, uuid::Uuid)>, ApiError> {
+        self.cursor()?
+            .map(|c| {
+                c.id.parse()
+                    .map(|id| (c.at, id))
+                    .map_err(|_| ApiError::invalid("cursor", "is not a cursor from this API"))
+            })
+            .transpose()
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` fetched rows: the extra row only says there is more.
+    pub fn from_rows(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> Cursor) -> Page<T> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more { rows.last().map(|last| key(last).encode()) } else { None };
+        Page { items: rows, next_cursor }
+    }
+}

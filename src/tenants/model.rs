@@ -1,0 +1,180 @@
+//! The tenant resource (DESIGN.md §4) and its settings.
+
+use crate::twilio::E164;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use uuid::Uuid;
+
+/// A tenant's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+pub struct TenantId(pub Uuid);
+
+impl TenantId {
+    /// The raw UUID.
+    pub fn uuid(self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Whether the tenant's numbers are in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    /// In service.
+    Active,
+    /// Calls hear "not in service".
+    Suspended,
+}
+
+/// What a call outside business hours gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterHours {
+    /// A greeting and a recording.
+    Voicemail,
+    /// A message, then hang up.
+    Message,
+    /// Ring the owner anyway.
+    Forward,
+}
+
+/// Opening hours per weekday (`mon`…`sun`), in the tenant's timezone. A day that is absent or
+/// empty is closed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BusinessHours(pub BTreeMap<String, Vec<[String; 2]>>);
+
+/// The weekday keys, Monday first.
+pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+impl BusinessHours {
+    /// Whether `at` (local time) falls in an interval of its weekday. `24:00` closes at midnight.
+    pub fn is_open_at(&self, weekday: chrono::Weekday, time: NaiveTime) -> bool {
+        let day = DAYS[weekday.num_days_from_monday() as usize];
+        self.0.get(day).is_some_and(|intervals| {
+            intervals.iter().any(|[start, end]| {
+                let start = parse_time(start);
+                let end = if end == "24:00" { None } else { parse_time(end) };
+                start.is_some_and(|s| time >= s && end.is_none_or(|e| time < e))
+            })
+        })
+    }
+}
+
+/// `HH:MM`.
+pub fn parse_time(value: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(value, "%H:%M").ok().filter(|_| value.len() == 5)
+}
+
+/// Missed-call text-back settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextBack {
+    /// Whether missed calls are texted back.
+    pub enabled: bool,
+    /// The text; `{business}` is replaced by the tenant's name.
+    pub template: String,
+    /// At most one text-back per caller within this many hours.
+    pub window_hours: i32,
+}
+
+/// Crisis approval settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Crises at or above this risk need a duty officer's approval.
+    pub risk_threshold: f64,
+    /// Undecided crises expire after this many seconds.
+    pub timeout_secs: i32,
+}
+
+/// A tenant's settings (everything but identity and timestamps).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// URL-friendly unique name.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Active or suspended.
+    pub status: TenantStatus,
+    /// IANA timezone of the business hours.
+    pub timezone: String,
+    /// Whose phone rings for inbound calls.
+    pub owner_number: Option<E164>,
+    /// Seconds the owner's phone rings.
+    pub dial_timeout_secs: i32,
+    /// Opening hours; `None` = open around the clock.
+    pub business_hours: Option<BusinessHours>,
+    /// Closed days.
+    pub holidays: Vec<NaiveDate>,
+    /// What happens when closed.
+    pub after_hours: AfterHours,
+    /// Ask the owner to press 1 before connecting (tells a person from carrier voicemail).
+    pub screen_forwarded_calls: bool,
+    /// Missed-call text-back.
+    pub text_back: TextBack,
+    /// Who is phoned to approve crises, in order.
+    pub duty_officers: Vec<E164>,
+    /// Crisis approval.
+    pub approval: Approval,
+}
+
+/// The stock text-back template.
+pub const DEFAULT_TEMPLATE: &str = "Sorry we missed your call. We will call you back soon. {business}";
+
+impl Settings {
+    /// The defaults of DESIGN.md §4 for a new tenant.
+    pub fn new(slug: String, name: String, timezone: String) -> Self {
+        Settings {
+            slug,
+            name,
+            status: TenantStatus::Active,
+            timezone,
+            owner_number: None,
+            dial_timeout_secs: 20,
+            business_hours: None,
+            holidays: Vec::new(),
+            after_hours: AfterHours::Voicemail,
+            screen_forwarded_calls: false,
+            text_back: TextBack { enabled: true, template: DEFAULT_TEMPLATE.into(), window_hours: 24 },
+            duty_officers: Vec::new(),
+            approval: Approval { risk_threshold: 4.0, timeout_secs: 900 },
+        }
+    }
+
+    /// Whether the business is open at `now` (holidays and hours in its timezone).
+    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
+        let tz: Tz = self.timezone.parse().unwrap_or(Tz::UTC);
+        let local = now.with_timezone(&tz);
+        if self.holidays.contains(&local.date_naive()) {
+            return false;
+        }
+        match &self.business_hours {
+            None => true,
+            Some(hours) => hours.is_open_at(local.weekday(), local.time()),
+        }
+    }
+}
+
+/// The tenant resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tenant {
+    /// Its id.
+    pub id: TenantId,
+    /// Its settings, flattened into the resource.
+    #[serde(flatten)]
+    pub settings: Settings,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
