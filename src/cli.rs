@@ -30,6 +30,20 @@ pub enum Command {
     /// Manage operator API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Inspect the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `switchboard audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every tenant's hash chain; exit 1 and print the first broken link if any is broken.
+    Verify {
+        /// Only this tenant (slug or id).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 /// `switchboard keys …`.

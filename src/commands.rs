@@ -1,5 +1,6 @@
 //! What each subcommand does, once the configuration is loaded.
 
+mod audit;
 mod keys;
 
 use crate::cli::Command;
@@ -18,6 +19,7 @@ pub async fn run(command: &Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Migrate => migrate(config).await,
         Command::Healthcheck { url } => healthcheck(&config, url.as_deref()).await,
         Command::Keys(command) => keys::run(command, &config).await,
+        Command::Audit(command) => audit::run(command, &config).await,
     }
 }
 

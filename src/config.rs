@@ -7,10 +7,12 @@
 //! variable, so an operator fixes a broken deployment in one round trip.
 
 mod env;
+mod outbox;
 mod sections;
 mod twilio;
 
 pub use env::setting_name;
+pub use outbox::{NotifyConfig, OutboxConfig, WorkersConfig};
 pub use sections::{DbConfig, LogConfig, LogFormat, ServerConfig};
 pub use twilio::{ApiCredentials, TwilioConfig};
 
@@ -42,6 +44,12 @@ pub struct Config {
     pub log: LogConfig,
     /// Twilio account, webhook verification and REST settings.
     pub twilio: TwilioConfig,
+    /// Background workers.
+    pub workers: WorkersConfig,
+    /// Outbox delivery.
+    pub outbox: OutboxConfig,
+    /// Downstream services.
+    pub notify: NotifyConfig,
 }
 
 /// Every problem found while loading the configuration, one line each.
@@ -80,8 +88,11 @@ impl Config {
         let db = DbConfig::from_raw(raw.db, purpose, &mut problems);
         let log = LogConfig::from_raw(raw.log, &mut problems);
         let twilio = TwilioConfig::from_raw(raw.twilio, purpose, &mut problems);
+        let workers = WorkersConfig::from_raw(raw.workers);
+        let outbox = OutboxConfig::from_raw(raw.outbox, &mut problems);
+        let notify = NotifyConfig::from_raw(raw.notify, &mut problems);
         if problems.is_empty() {
-            Ok(Config { server, db, log, twilio })
+            Ok(Config { server, db, log, twilio, workers, outbox, notify })
         } else {
             Err(ConfigError { problems })
         }

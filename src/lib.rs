@@ -12,6 +12,7 @@
 //! - [`telemetry`], [`net`]: logging with redaction; outbound HTTP clients.
 //! - [`twilio`]: the only module that knows Twilio's wire formats.
 //! - [`tenants`], [`auth`]: businesses and numbers; API keys, roles, tenant-scoped transactions.
+//! - [`audit`], [`outbox`]: the hash-chained audit log; durable delivery of every effect.
 //! - [`system`]: the only path that skips the tenant scope (row-level security).
 //! - [`idempotency`], [`pagination`]: `Idempotency-Key` replays and list pages for every domain.
 //!
@@ -19,6 +20,7 @@
 //! README.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -30,6 +32,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod net;
+pub mod outbox;
 pub mod pagination;
 pub mod startup;
 pub mod state;

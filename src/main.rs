@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Command::Serve { .. } => Purpose::Serve,
         Command::Migrate => Purpose::Database,
         Command::Healthcheck { .. } => Purpose::Probe,
-        Command::Keys(_) => Purpose::Database,
+        Command::Keys(_) | Command::Audit(_) => Purpose::Database,
     };
     let config = match Config::from_env(purpose) {
         Ok(config) => config,

@@ -8,7 +8,9 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::health::{ConfigWarnings, DatabaseCheck, MigrationsCheck, ReadinessRegistry};
+use crate::health::{
+    ConfigWarnings, DatabaseCheck, HeartbeatCheck, Heartbeats, MigrationsCheck, ReadinessRegistry,
+};
 use crate::state::AppState;
 use crate::twilio::TwilioClient;
 use crate::{db, health, http, workers};
@@ -66,6 +68,18 @@ impl Application {
             );
         }
         let twilio = Arc::new(TwilioClient::new(&config.twilio).context("cannot build the Twilio client")?);
+        let heartbeats = Arc::new(Heartbeats::default());
+        if config.workers.enabled {
+            // A round at least every poll interval; allow for a slow round before calling it stuck.
+            let max_age = config.outbox.poll_interval.max(std::time::Duration::from_secs(1)) * 5
+                + config.outbox.http_timeout * 2;
+            readiness.register(Arc::new(HeartbeatCheck {
+                name: "outbox_worker",
+                heartbeat: heartbeats.outbox.clone(),
+                max_age,
+            }));
+        }
+        let http = crate::net::client_builder().timeout(config.outbox.http_timeout).build()?;
         let state = AppState {
             db: pool,
             config: Arc::new(config),
@@ -74,6 +88,9 @@ impl Application {
             metrics: health::metrics::handle(),
             twilio,
             directory: Arc::default(),
+            outbox_wake: Arc::default(),
+            heartbeats,
+            http,
         };
         Ok(Application { listener, port, state, extra_routes: overrides.routes })
     }
@@ -96,7 +113,9 @@ impl Application {
 
         let tasks = TaskTracker::new();
         let workers_token = CancellationToken::new();
-        workers::spawn_all(&state, &tasks, &workers_token);
+        if state.config.workers.enabled {
+            workers::spawn_all(&state, &tasks, &workers_token);
+        }
 
         let stop_accepting = CancellationToken::new();
         let app = http::router(state.clone(), extra_routes);

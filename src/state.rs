@@ -4,7 +4,7 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::health::ReadinessRegistry;
+use crate::health::{Heartbeats, ReadinessRegistry};
 use crate::tenants::NumberDirectory;
 use crate::twilio::TwilioApi;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -29,6 +29,12 @@ pub struct AppState {
     pub twilio: Arc<dyn TwilioApi>,
     /// Cached called-number → tenant routing.
     pub directory: Arc<NumberDirectory>,
+    /// Wakes this instance's outbox worker after a commit that enqueued something.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// This instance's worker heartbeats.
+    pub heartbeats: Arc<Heartbeats>,
+    /// The client for outgoing notifications.
+    pub http: reqwest::Client,
 }
 
 /// Whether this process has begun shutting down. Per-process by nature: it describes this

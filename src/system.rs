@@ -98,3 +98,35 @@ pub async fn route_number(
     let mut conn = db.acquire().await?;
     crate::tenants::repo::find_by_number(&mut conn, number).await
 }
+
+/// Every tenant (id, slug), for commands that span tenants.
+pub async fn all_tenants(db: &PgPool) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, slug FROM tenant ORDER BY created_at, id").fetch_all(db).await
+}
+
+/// A tenant's audit events after `sequence`, in order (verification).
+pub async fn audit_events_after(
+    db: &PgPool,
+    tenant: Uuid,
+    sequence: i64,
+    limit: i64,
+) -> Result<Vec<crate::audit::AuditEvent>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, tenant_id, sequence, occurred_at, actor_kind, actor_id, action, entity_type, entity_id,
+                request_id, data, prev_hash, hash
+         FROM audit_event WHERE tenant_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+    )
+    .bind(tenant)
+    .bind(sequence)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// A tenant's chain head (sequence, hash), if it has events.
+pub async fn audit_head(db: &PgPool, tenant: Uuid) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT sequence, hash FROM audit_head WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_optional(db)
+        .await
+}

@@ -17,12 +17,19 @@ pub trait Worker: Send + Sync + 'static {
     fn interval(&self) -> Duration;
     /// Does one round of work; returns how many items it handled.
     async fn run_once(&self) -> anyhow::Result<u64>;
+    /// Something that wakes the worker before its interval is up (work was committed locally).
+    fn waker(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// Spawns every worker of the application on `tasks`.
 pub fn spawn_all(state: &AppState, tasks: &TaskTracker, token: &CancellationToken) {
-    let workers: Vec<Arc<dyn Worker>> =
-        vec![Arc::new(crate::twilio::ReceiptSweeper::new(state)), Arc::new(IdempotencySweeper::new(state))];
+    let workers: Vec<Arc<dyn Worker>> = vec![
+        Arc::new(crate::outbox::OutboxWorker::new(state)),
+        Arc::new(crate::twilio::ReceiptSweeper::new(state)),
+        Arc::new(IdempotencySweeper::new(state)),
+    ];
     for worker in workers {
         tasks.spawn(run_loop(worker, token.clone()));
     }
@@ -31,16 +38,37 @@ pub fn spawn_all(state: &AppState, tasks: &TaskTracker, token: &CancellationToke
 async fn run_loop(worker: Arc<dyn Worker>, token: CancellationToken) {
     let name = worker.name();
     tracing::info!(worker = name, "worker started");
+    let waker = worker.waker();
     loop {
-        match worker.run_once().await {
-            Ok(0) => {}
-            Ok(handled) => tracing::debug!(worker = name, handled, "worker round done"),
+        let more = match worker.run_once().await {
+            Ok(0) => false,
+            Ok(handled) => {
+                tracing::debug!(worker = name, handled, "worker round done");
+                true
+            }
             // Logged here, where it is handled: the next round retries.
-            Err(e) => tracing::warn!(worker = name, error = %format!("{e:#}"), "worker round failed"),
+            Err(e) => {
+                tracing::warn!(worker = name, error = %format!("{e:#}"), "worker round failed");
+                false
+            }
+        };
+        if token.is_cancelled() {
+            break;
         }
+        if more {
+            // Work was found: look again at once (draining a backlog), between jobs.
+            continue;
+        }
+        let woken = async {
+            match &waker {
+                Some(notify) => notify.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = token.cancelled() => break,
             () = tokio::time::sleep(worker.interval()) => {}
+            () = woken => {}
         }
     }
     tracing::info!(worker = name, "worker stopped");

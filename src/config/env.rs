@@ -18,6 +18,10 @@ const WELL_KNOWN: &[(&str, &str, &str)] = &[
     ("TWILIO_API_KEY_SECRET", "twilio", "api_key_secret"),
     ("TWILIO_API_BASE", "twilio", "api_base"),
     ("SWITCHBOARD_INSECURE_SKIP_SIGNATURE", "twilio", "insecure_skip_signature"),
+    ("SWITCHBOARD_CALL_SERVICE_URL", "notify", "call_service_url"),
+    ("SWITCHBOARD_BOT_URL", "notify", "bot_url"),
+    ("SWITCHBOARD_DISPATCH_URL", "notify", "dispatch_url"),
+    ("SWITCHBOARD_WEBHOOK_SECRET", "notify", "webhook_secret"),
 ];
 
 /// The environment name an operator uses for `section.key`: the well-known name if there is

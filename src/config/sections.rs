@@ -14,6 +14,9 @@ pub(super) struct Raw {
     pub db: RawDb,
     pub log: RawLog,
     pub twilio: super::twilio::RawTwilio,
+    pub workers: super::outbox::RawWorkers,
+    pub outbox: super::outbox::RawOutbox,
+    pub notify: super::outbox::RawNotify,
 }
 
 #[derive(Deserialize)]

@@ -2,10 +2,12 @@
 //! timeouts) and `/metrics` (Prometheus text).
 
 mod checks;
+mod heartbeat;
 pub mod metrics;
 mod ready;
 
 pub use checks::{ConfigWarnings, DatabaseCheck, MigrationsCheck};
+pub use heartbeat::{Heartbeat, HeartbeatCheck, Heartbeats};
 pub use ready::{CheckResult, CheckStatus, ReadinessCheck, ReadinessRegistry};
 
 use crate::state::AppState;

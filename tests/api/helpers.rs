@@ -63,6 +63,8 @@ pub fn test_config(vars: &[(&str, &str)]) -> Config {
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
         ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
         ("TWILIO_API_BASE", "http://127.0.0.1:1"),
+        // Tests drive workers with run_once().
+        ("SWITCHBOARD_WORKERS__ENABLED", "false"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -79,10 +81,36 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 }
 
 /// Spawns the app with a frozen clock.
-#[allow(dead_code)]
 pub async fn spawn_with_clock(pool: PgPool, clock: Arc<ManualClock>) -> TestApp {
+    spawn_with_clock_and(pool, clock, &[]).await
+}
+
+/// Spawns the app with a frozen clock and extra configuration.
+pub async fn spawn_with_clock_and(pool: PgPool, clock: Arc<ManualClock>, vars: &[(&str, &str)]) -> TestApp {
     let overrides = Overrides { pool: Some(pool), clock: Some(clock), ..Overrides::default() };
-    spawn_with(test_config(&[]), overrides).await
+    spawn_with(test_config(vars), overrides).await
+}
+
+/// A clock frozen at a fixed, recognisable instant.
+pub fn frozen_clock() -> Arc<ManualClock> {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-23T15:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    Arc::new(ManualClock::new(start))
+}
+
+/// Runs the `switchboard` binary against the test's database.
+pub fn switchboard_cli(connect: &sqlx::postgres::PgConnectOptions, args: &[&str]) -> std::process::Output {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let mut url = url::Url::parse(&base).expect("url");
+    url.set_path(connect.get_database().expect("test database"));
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", url.as_str())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .expect("runs")
 }
 
 /// Spawns the app with any configuration and overrides.

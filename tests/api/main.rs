@@ -2,11 +2,13 @@
 //! database (`#[sqlx::test]`) and talks to it over HTTP.
 
 mod access;
+mod audit;
 mod cli;
 mod health;
 mod helpers;
 mod http_errors;
 mod outage;
+mod outbox;
 mod shutdown;
 mod signing;
 mod tenants;

@@ -1,0 +1,107 @@
+//! `/api/notifications`: list by status and destination; redeliver or cancel one (admin).
+
+use super::repo::{self, OutboxMessage, Status};
+use crate::audit::{self, Actor, NewEvent};
+use crate::auth::scope::tenant_tx;
+use crate::auth::{Operator, Role};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::pagination::{Cursor, Page, PageQuery};
+use crate::state::AppState;
+use axum::extract::State;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Filters.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    destination: Option<String>,
+    tenant: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/notifications?status=&destination=`.
+pub async fn list(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<Page<OutboxMessage>>> {
+    let tenant = crate::audit::query_tenant(&state, &operator, q.tenant.as_deref()).await?;
+    operator.require(&[Role::Admin, Role::Monitor])?;
+    if q.status.as_deref().is_some_and(|s| Status::parse(s).is_none()) {
+        return Err(ApiError::invalid(
+            "status",
+            "must be pending, delivering, delivered, parked, dead or cancelled",
+        ));
+    }
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
+    let limit = page.limit()?;
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let rows = repo::list(
+        &mut tx,
+        tenant,
+        q.status.as_deref(),
+        q.destination.as_deref(),
+        page.uuid_cursor()?,
+        limit + 1,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ApiJson(Page::from_rows(rows, limit, |m| Cursor { at: m.created_at, id: m.id.to_string() })))
+}
+
+/// `POST /api/notifications/{id}/redeliver`: a finished message (parked, dead, cancelled or
+/// delivered) is due again now, with the same id.
+pub async fn redeliver(
+    state: State<AppState>,
+    operator: Operator,
+    id: ApiPath<Uuid>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let from = [Status::Parked, Status::Dead, Status::Cancelled, Status::Delivered];
+    transition(state, operator, id, &from, Status::Pending, "NOTIFICATION_REDELIVERED").await
+}
+
+/// `POST /api/notifications/{id}/cancel`: a message not yet delivered is dropped for good.
+pub async fn cancel(
+    state: State<AppState>,
+    operator: Operator,
+    id: ApiPath<Uuid>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let from = [Status::Pending, Status::Parked, Status::Dead];
+    transition(state, operator, id, &from, Status::Cancelled, "NOTIFICATION_CANCELLED").await
+}
+
+async fn transition(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiPath(id): ApiPath<Uuid>,
+    from: &[Status],
+    to: Status,
+    action: &str,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let tenant = operator.own_tenant()?;
+    operator.require(&[Role::Admin])?;
+    let now = state.clock.now();
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let before = match repo::transition(&mut tx, tenant, id, from, to, now).await? {
+        None => return Err(ApiError::NotFound),
+        Some(Err(status)) => return Err(ApiError::InvalidTransition(format!("the message is {status}"))),
+        Some(Ok(before)) => before,
+    };
+    let data = serde_json::json!({"from": before.status, "to": to.as_str(), "kind": before.kind, "destination": before.destination});
+    let event = NewEvent {
+        actor: Actor::Operator(operator.key_id),
+        action,
+        entity_type: "outbox_message",
+        entity_id: id.to_string(),
+        request_id: None,
+        data,
+    };
+    audit::record(&mut tx, tenant, now, event).await?;
+    tx.commit().await?;
+    if to == Status::Pending {
+        super::wake(&state);
+    }
+    Ok(ApiJson(serde_json::json!({"id": id, "status": to.as_str()})))
+}

@@ -1,0 +1,275 @@
+//! Outbox rows: claiming, recording outcomes, operator transitions.
+
+use crate::tenants::TenantId;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// A message's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Claimed by a worker (leased).
+    Delivering,
+    /// Done.
+    Delivered,
+    /// Kept for an operator (destination not configured, or an ambiguous outcome).
+    Parked,
+    /// Every attempt failed.
+    Dead,
+    /// No longer wanted.
+    Cancelled,
+}
+
+impl Status {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Delivering => "delivering",
+            Status::Delivered => "delivered",
+            Status::Parked => "parked",
+            Status::Dead => "dead",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(value: &str) -> Option<Status> {
+        [
+            Status::Pending,
+            Status::Delivering,
+            Status::Delivered,
+            Status::Parked,
+            Status::Dead,
+            Status::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// A message as stored.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct OutboxMessage {
+    /// Stable across retries: the `webhook-id`.
+    pub id: Uuid,
+    /// The tenant.
+    pub tenant_id: Uuid,
+    /// What it is.
+    pub kind: String,
+    /// Where it goes.
+    pub destination: String,
+    /// What it carries (not listed by the API: it may hold personal data).
+    #[serde(skip)]
+    pub payload: serde_json::Value,
+    /// The owning domain.
+    pub owner_domain: Option<String>,
+    /// The owning entity.
+    pub owner_id: Option<String>,
+    /// Delivery priority.
+    pub priority: i16,
+    /// State.
+    pub status: String,
+    /// Deliveries tried.
+    pub attempts: i32,
+    /// When the next attempt is due.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The current lease, while delivering.
+    #[serde(skip)]
+    pub lease_id: Option<Uuid>,
+    /// Why the last attempt failed, or why it is parked.
+    pub last_error: Option<String>,
+    /// Enqueued.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! message_columns {
+    ($p:literal) => {
+        concat!(
+            $p,
+            "id, ",
+            $p,
+            "tenant_id, ",
+            $p,
+            "kind, ",
+            $p,
+            "destination, ",
+            $p,
+            "payload, ",
+            $p,
+            "owner_domain, ",
+            $p,
+            "owner_id, ",
+            $p,
+            "priority, ",
+            $p,
+            "status, ",
+            $p,
+            "attempts, ",
+            $p,
+            "next_attempt_at, ",
+            $p,
+            "lease_id, ",
+            $p,
+            "last_error, ",
+            $p,
+            "created_at, ",
+            $p,
+            "updated_at, ",
+            $p,
+            "delivered_at"
+        )
+    };
+}
+
+/// Returns deliveries whose lease expired (their worker died) to `pending`.
+pub async fn recover_expired(db: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox_message SET status = 'pending', lease_id = NULL, lease_expires_at = NULL,
+           next_attempt_at = $1, last_error = COALESCE(last_error, 'lease expired'), updated_at = now()
+         WHERE status = 'delivering' AND lease_expires_at <= $1",
+    )
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Claims up to `batch` due messages, at most `per_tenant` of any one tenant (so one tenant's
+/// backlog cannot hold back another's), highest priority first. SKIP LOCKED lets several workers
+/// and replicas claim side by side without waiting on each other.
+pub async fn claim(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    batch: i64,
+    per_tenant: i64,
+) -> Result<Vec<OutboxMessage>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "UPDATE outbox_message o SET status = 'delivering', attempts = o.attempts + 1, lease_id = gen_random_uuid(),
+           lease_expires_at = $2, updated_at = now()
+         FROM (
+           SELECT m.id FROM (SELECT DISTINCT tenant_id FROM outbox_message WHERE status = 'pending' AND next_attempt_at <= $1) t
+           CROSS JOIN LATERAL (
+             SELECT id FROM outbox_message m
+             WHERE m.tenant_id = t.tenant_id AND m.status = 'pending' AND m.next_attempt_at <= $1
+             ORDER BY m.priority DESC, m.next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
+           ) m LIMIT $4
+         ) picked
+         WHERE o.id = picked.id
+         RETURNING ",
+        message_columns!("o.")
+    ))
+    .bind(now)
+    .bind(now + lease)
+    .bind(per_tenant)
+    .bind(batch)
+    .fetch_all(db)
+    .await
+}
+
+/// Records an outcome, if this lease still holds the message (a redelivered message is not
+/// overwritten by a worker that outlived its lease).
+pub async fn finish(
+    db: &PgPool,
+    message: &OutboxMessage,
+    status: Status,
+    next_attempt_at: DateTime<Utc>,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox_message SET status = $3, next_attempt_at = $4, last_error = COALESCE($5, last_error),
+           lease_id = NULL, lease_expires_at = NULL, updated_at = now(),
+           delivered_at = CASE WHEN $3 = 'delivered' THEN $6 ELSE delivered_at END
+         WHERE id = $1 AND lease_id = $2",
+    )
+    .bind(message.id)
+    .bind(message.lease_id)
+    .bind(status.as_str())
+    .bind(next_attempt_at)
+    .bind(error)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Pending count and the oldest pending message's enqueue time (metrics).
+pub async fn backlog(db: &PgPool) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+    sqlx::query_as("SELECT count(*), min(created_at) FROM outbox_message WHERE status = 'pending'")
+        .fetch_one(db)
+        .await
+}
+
+/// A tenant's messages, filtered, after the cursor.
+pub async fn list(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    status: Option<&str>,
+    destination: Option<&str>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<OutboxMessage>, sqlx::Error> {
+    let (at, id) = after.unzip();
+    sqlx::query_as(concat!(
+        "SELECT ",
+        message_columns!(""),
+        " FROM outbox_message
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR destination = $3)
+           AND ($4::timestamptz IS NULL OR (created_at, id) > ($4, $5))
+         ORDER BY created_at, id LIMIT $6"
+    ))
+    .bind(tenant.uuid())
+    .bind(status)
+    .bind(destination)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Moves one of a tenant's messages from one of `from` to `to` (operator actions); the message
+/// as it was before, or `None` if it does not exist. `Err(status)` if it is in another state.
+pub async fn transition(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: Uuid,
+    from: &[Status],
+    to: Status,
+    now: DateTime<Utc>,
+) -> Result<Option<Result<OutboxMessage, String>>, sqlx::Error> {
+    let current: Option<OutboxMessage> = sqlx::query_as(concat!(
+        "SELECT ",
+        message_columns!(""),
+        " FROM outbox_message WHERE id = $1 AND tenant_id = $2 FOR UPDATE"
+    ))
+    .bind(id)
+    .bind(tenant.uuid())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(current) = current else { return Ok(None) };
+    if !from.iter().any(|s| s.as_str() == current.status) {
+        return Ok(Some(Err(current.status)));
+    }
+    sqlx::query(
+        "UPDATE outbox_message SET status = $2, next_attempt_at = $3, updated_at = now(),
+           attempts = CASE WHEN $2 = 'pending' THEN 0 ELSE attempts END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(to.as_str())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(Some(Ok(current)))
+}

@@ -1,0 +1,197 @@
+//! The delivery worker: recover expired leases, claim a fair batch, ask each message's owner
+//! whether it is still wanted, deliver outside any transaction with bounded concurrency, record
+//! the outcome under the lease.
+
+use super::http::HttpDestination;
+use super::repo::{self, OutboxMessage, Status};
+use crate::config::OutboxConfig;
+use crate::health::Heartbeat;
+use crate::state::AppState;
+use crate::workers::Worker;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Done.
+    Delivered,
+    /// Failed; try again later (or `dead` after the last attempt).
+    Retry(String),
+    /// Failed for good (e.g. HTTP 410).
+    Dead(String),
+    /// Keep for an operator.
+    Park(String),
+    /// No longer wanted.
+    Cancel(String),
+}
+
+/// Where messages go.
+#[async_trait::async_trait]
+pub trait Destination: Send + Sync {
+    /// Delivers one message.
+    async fn deliver(&self, message: &OutboxMessage) -> Delivery;
+}
+
+/// A domain's answer to "is this effect still wanted?" (a crisis that expired, a cancelled run).
+#[async_trait::async_trait]
+pub trait StillWanted: Send + Sync {
+    /// `Ok(false)` cancels the message.
+    async fn still_wanted(&self, message: &OutboxMessage) -> Result<bool, sqlx::Error>;
+}
+
+/// Destinations by name and "still wanted" hooks by owning domain.
+#[derive(Default, Clone)]
+pub struct Registry {
+    destinations: HashMap<String, Arc<dyn Destination>>,
+    hooks: HashMap<String, Arc<dyn StillWanted>>,
+}
+
+impl Registry {
+    /// The application's destinations and hooks.
+    pub fn for_app(state: &AppState) -> Registry {
+        let mut registry = Registry::default();
+        let notify = &state.config.notify;
+        for (name, url) in [
+            ("call_service", &notify.call_service_url),
+            ("bot", &notify.bot_url),
+            ("dispatch", &notify.dispatch_url),
+        ] {
+            registry.destination(name, Arc::new(HttpDestination::new(state, url.clone())));
+        }
+        registry
+    }
+
+    /// Adds a destination.
+    pub fn destination(&mut self, name: &str, destination: Arc<dyn Destination>) -> &mut Self {
+        self.destinations.insert(name.to_owned(), destination);
+        self
+    }
+
+    /// Adds a domain's hook.
+    pub fn hook(&mut self, domain: &str, hook: Arc<dyn StillWanted>) -> &mut Self {
+        self.hooks.insert(domain.to_owned(), hook);
+        self
+    }
+}
+
+/// Delivers the outbox.
+pub struct OutboxWorker {
+    state: AppState,
+    registry: Registry,
+    heartbeat: Arc<Heartbeat>,
+}
+
+impl OutboxWorker {
+    /// A worker with the application's registry.
+    pub fn new(state: &AppState) -> Self {
+        Self::with_registry(state, Registry::for_app(state))
+    }
+
+    /// A worker with a given registry.
+    pub fn with_registry(state: &AppState, registry: Registry) -> Self {
+        OutboxWorker { state: state.clone(), registry, heartbeat: state.heartbeats.outbox.clone() }
+    }
+
+    async fn deliver_one(&self, message: &OutboxMessage) -> Delivery {
+        if let Some(hook) = message.owner_domain.as_deref().and_then(|d| self.registry.hooks.get(d)) {
+            match hook.still_wanted(message).await {
+                Ok(false) => return Delivery::Cancel("no longer wanted".into()),
+                Ok(true) => {}
+                Err(e) => return Delivery::Retry(format!("still-wanted check failed: {e}")),
+            }
+        }
+        match self.registry.destinations.get(&message.destination) {
+            Some(destination) => destination.deliver(message).await,
+            None => Delivery::Park("destination_not_configured".into()),
+        }
+    }
+
+    async fn handle(&self, message: OutboxMessage) -> Result<(), sqlx::Error> {
+        let delivery = self.deliver_one(&message).await;
+        self.record(&message, &delivery).await
+    }
+
+    async fn record(&self, message: &OutboxMessage, delivery: &Delivery) -> Result<(), sqlx::Error> {
+        let now = self.state.clock.now();
+        let config = &self.state.config.outbox;
+        let (status, next, error, label) = match delivery {
+            Delivery::Delivered => (Status::Delivered, now, None, "delivered"),
+            Delivery::Retry(e) if message.attempts >= config.max_attempts => {
+                (Status::Dead, now, Some(e.as_str()), "dead")
+            }
+            Delivery::Retry(e) => {
+                (Status::Pending, now + backoff(config, message.attempts), Some(e.as_str()), "retry")
+            }
+            Delivery::Dead(e) => (Status::Dead, now, Some(e.as_str()), "dead"),
+            Delivery::Park(e) => (Status::Parked, now, Some(e.as_str()), "parked"),
+            Delivery::Cancel(e) => (Status::Cancelled, now, Some(e.as_str()), "cancelled"),
+        };
+        metrics::counter!("outbox_deliveries_total", "destination" => message.destination.clone(), "result" => label)
+            .increment(1);
+        if !repo::finish(&self.state.db, message, status, next, error, now).await? {
+            tracing::warn!(outbox.id = %message.id, "outbox lease lost before the outcome was recorded");
+        }
+        Ok(())
+    }
+
+    async fn update_gauges(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        let (pending, oldest) = repo::backlog(&self.state.db).await?;
+        metrics::gauge!("outbox_pending").set(pending as f64);
+        let age = oldest.map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+        metrics::gauge!("outbox_oldest_pending_seconds").set(age);
+        Ok(())
+    }
+}
+
+/// Full jitter: a random wait up to `base · 2^(attempt-1)`, capped (seconds, minutes, hours).
+pub fn backoff(config: &OutboxConfig, attempt: i32) -> chrono::Duration {
+    let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
+    let step = config.backoff_base.saturating_mul(1 << exponent).min(config.backoff_max);
+    let millis = u64::try_from(step.as_millis()).unwrap_or(u64::MAX).max(1);
+    let wait = rand::rng().random_range(0..=millis);
+    chrono::Duration::milliseconds(i64::try_from(wait).unwrap_or(i64::MAX))
+}
+
+#[async_trait::async_trait]
+impl Worker for OutboxWorker {
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+
+    fn interval(&self) -> Duration {
+        self.state.config.outbox.poll_interval
+    }
+
+    fn waker(&self) -> Option<Arc<Notify>> {
+        Some(self.state.outbox_wake.clone())
+    }
+
+    async fn run_once(&self) -> anyhow::Result<u64> {
+        self.heartbeat.beat();
+        let config = &self.state.config.outbox;
+        let now = self.state.clock.now();
+        let recovered = repo::recover_expired(&self.state.db, now).await?;
+        if recovered > 0 {
+            tracing::warn!(recovered, "outbox deliveries whose lease expired are due again");
+        }
+        let lease = chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(60));
+        let batch = repo::claim(&self.state.db, now, lease, config.batch_size, config.per_tenant).await?;
+        let handled = batch.len() as u64;
+        let results = futures::stream::iter(batch)
+            .map(|message| self.handle(message))
+            .buffer_unordered(config.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        for result in results {
+            result?;
+        }
+        self.update_gauges(now).await?;
+        Ok(handled)
+    }
+}

@@ -1,0 +1,145 @@
+use crate::helpers::{spawn_app, switchboard_cli};
+use serde_json::{Value, json};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use switchboard::audit::{self, Actor, NewEvent, chain};
+use switchboard::auth::scope::tenant_tx;
+use switchboard::tenants::TenantId;
+
+fn event(n: usize) -> NewEvent<'static> {
+    NewEvent {
+        actor: Actor::System("test"),
+        action: "THING_DONE",
+        entity_type: "thing",
+        entity_id: format!("thing-{}", n % 7),
+        request_id: Some(format!("req-{n}")),
+        data: json!({"n": n, "caller": "+1******0123", "nested": {"b": 2.5, "a": [1, "x"]}}),
+    }
+}
+
+async fn setup(connect: &PgConnectOptions) -> (crate::helpers::TestApp, TenantId, sqlx::PgPool) {
+    let pool = PgPoolOptions::new().max_connections(20).connect_with(connect.clone()).await.expect("pool");
+    let app = spawn_app(pool.clone()).await;
+    let root = app.superadmin().await;
+    let tenant: uuid::Uuid = app.create_tenant(&root, "audited").await.parse().expect("uuid");
+    (app, TenantId(tenant), pool)
+}
+
+async fn events(pool: &sqlx::PgPool, tenant: TenantId) -> Vec<audit::AuditEvent> {
+    switchboard::system::audit_events_after(pool, tenant.uuid(), 0, 10_000).await.expect("events")
+}
+
+#[sqlx::test]
+async fn concurrent_audited_actions_form_one_gapless_verified_chain(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (_app, tenant, pool) = setup(&connect).await;
+    let tasks = (0..100).map(|n| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
+            audit::record(&mut tx, tenant, chrono::Utc::now(), event(n)).await.expect("record");
+            tx.commit().await.expect("commit");
+        })
+    });
+    for task in futures::future::join_all(tasks).await {
+        task.expect("task");
+    }
+    let chain_events = events(&pool, tenant).await;
+    let sequences: Vec<i64> = chain_events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=100).collect::<Vec<i64>>());
+    assert!(chain_events.windows(2).all(|w| w[0].occurred_at < w[1].occurred_at), "time strictly increases");
+    assert_eq!(chain::verify(&chain_events), Ok(100));
+    let output = tokio::task::spawn_blocking(move || switchboard_cli(&connect, &["audit", "verify"]))
+        .await
+        .expect("join");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("audited: 100 events, chain intact"));
+}
+
+#[sqlx::test]
+async fn tampering_with_triggers_disabled_is_reported(_o: PgPoolOptions, connect: PgConnectOptions) {
+    let (_app, tenant, pool) = setup(&connect).await;
+    for n in 0..3 {
+        let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
+        audit::record(&mut tx, tenant, chrono::Utc::now(), event(n)).await.expect("record");
+        tx.commit().await.expect("commit");
+    }
+    // What someone with the owner's (or a superuser's) rights could do: disable the guard, edit.
+    let mut conn = pool.acquire().await.expect("conn");
+    sqlx::query("ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update_delete")
+        .execute(&mut *conn)
+        .await
+        .expect("disable");
+    sqlx::query("UPDATE audit_event SET data = '{\"n\": 99}' WHERE sequence = 2")
+        .execute(&mut *conn)
+        .await
+        .expect("tamper");
+    sqlx::query("ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update_delete")
+        .execute(&mut *conn)
+        .await
+        .expect("enable");
+    let output = tokio::task::spawn_blocking(move || {
+        switchboard_cli(&connect, &["audit", "verify", "--tenant", "audited"])
+    })
+    .await
+    .expect("join");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("BROKEN") && stdout.contains("sequence 2"), "{stdout}");
+}
+
+#[sqlx::test]
+async fn the_application_cannot_update_or_delete_events(_o: PgPoolOptions, connect: PgConnectOptions) {
+    let (_app, tenant, pool) = setup(&connect).await;
+    let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
+    audit::record(&mut tx, tenant, chrono::Utc::now(), event(1)).await.expect("record");
+    tx.commit().await.expect("commit");
+    assert!(sqlx::query("UPDATE audit_event SET action = 'X'").execute(&pool).await.is_err(), "owner update");
+    assert!(sqlx::query("DELETE FROM audit_event").execute(&pool).await.is_err(), "owner delete");
+    assert!(sqlx::query("TRUNCATE audit_event").execute(&pool).await.is_err(), "owner truncate");
+    let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
+    assert!(
+        sqlx::query("UPDATE audit_event SET action = 'X'").execute(&mut *tx).await.is_err(),
+        "app role update"
+    );
+    drop(tx);
+    assert_eq!(events(&pool, tenant).await.len(), 1);
+}
+
+#[sqlx::test]
+async fn the_audit_api_filters_by_entity_and_action(_o: PgPoolOptions, connect: PgConnectOptions) {
+    let (app, tenant, pool) = setup(&connect).await;
+    for n in 0..10 {
+        let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
+        audit::record(&mut tx, tenant, chrono::Utc::now(), event(n)).await.expect("record");
+        tx.commit().await.expect("commit");
+    }
+    let root = app.superadmin().await;
+    let monitor = app.tenant_key(&root, &tenant.to_string(), "monitor").await;
+    let page: Value = app
+        .get_auth("/api/audit?entity_type=thing&entity_id=thing-0&limit=1", &monitor)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["items"][0]["data"]["n"], 0);
+    let cursor = page["next_cursor"].as_str().expect("more");
+    let next: Value = app
+        .get_auth(&format!("/api/audit?entity_id=thing-0&cursor={cursor}"), &monitor)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let items = next["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["data"]["n"], 7);
+    assert!(next["next_cursor"].is_null());
+    let all: Value = app.get_auth("/api/audit?action=THING_DONE", &monitor).await.json().await.expect("json");
+    assert_eq!(all["items"].as_array().expect("items").len(), 10);
+    let client = app.tenant_key(&root, &tenant.to_string(), "client").await;
+    assert_eq!(app.get_auth("/api/audit", &client).await.status(), 403);
+    let as_root: Value =
+        app.get_auth("/api/audit?tenant=audited&limit=200", &root).await.json().await.expect("json");
+    assert_eq!(as_root["items"].as_array().expect("items").len(), 10);
+}

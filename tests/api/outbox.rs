@@ -1,0 +1,287 @@
+//! Outbox delivery against an in-process receiver, driven with run_once() and a frozen clock.
+
+use crate::helpers::{TestApp, frozen_clock, spawn_with_clock_and};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use hmac::Mac;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use switchboard::auth::scope::tenant_tx;
+use switchboard::clock::{Clock, ManualClock};
+use switchboard::outbox::{self, NewMessage, OutboxMessage, OutboxWorker, Registry, StillWanted};
+use switchboard::tenants::TenantId;
+use switchboard::workers::Worker;
+
+const SECRET: [u8; 32] = [7; 32];
+
+#[derive(Clone, Default)]
+struct Receiver {
+    status: Arc<AtomicU16>,
+    accepted: Arc<Mutex<HashMap<String, usize>>>,
+    requests: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let status = StatusCode::from_u16(r.status.load(Ordering::SeqCst)).expect("status");
+    r.requests.lock().expect("lock").push((headers.clone(), body));
+    if status.is_success() {
+        let id = headers["webhook-id"].to_str().expect("id").to_owned();
+        *r.accepted.lock().expect("lock").entry(id).or_default() += 1;
+    }
+    status
+}
+
+impl Receiver {
+    async fn start() -> (Receiver, String) {
+        let receiver = Receiver { status: Arc::new(AtomicU16::new(200)), ..Receiver::default() };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+        let app = Router::new().fallback(receive).with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, url)
+    }
+
+    fn set(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+}
+
+struct Setup {
+    app: TestApp,
+    clock: Arc<ManualClock>,
+    receiver: Receiver,
+    tenant: TenantId,
+    root: String,
+}
+
+async fn setup(pool: PgPool, extra: &[(&str, &str)]) -> Setup {
+    let (receiver, url) = Receiver::start().await;
+    let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(SECRET));
+    let clock = frozen_clock();
+    let mut vars = vec![
+        ("SWITCHBOARD_CALL_SERVICE_URL", url.as_str()),
+        ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str()),
+        ("SWITCHBOARD_OUTBOX__MAX_ATTEMPTS", "3"),
+    ];
+    vars.extend_from_slice(extra);
+    let app = spawn_with_clock_and(pool, clock.clone(), &vars).await;
+    let root = app.superadmin().await;
+    let tenant = TenantId(app.create_tenant(&root, "notified").await.parse().expect("uuid"));
+    Setup { app, clock, receiver, tenant, root }
+}
+
+async fn enqueue(
+    app: &TestApp,
+    tenant: TenantId,
+    key: &str,
+    destination: &str,
+    owner: Option<(&str, String)>,
+) -> uuid::Uuid {
+    let mut tx = tenant_tx(&app.state.db, tenant).await.expect("tx");
+    let message = NewMessage {
+        kind: "call.incoming",
+        destination,
+        payload: json!({"call_sid": "CA0123456789abcdef0123456789abcdef", "key": key}),
+        idempotency_key: key.to_owned(),
+        owner,
+        priority: 0,
+    };
+    let id = outbox::enqueue(&mut tx, tenant, app.state.clock.now(), message)
+        .await
+        .expect("enqueue")
+        .expect("new");
+    tx.commit().await.expect("commit");
+    id
+}
+
+async fn status(app: &TestApp, id: uuid::Uuid) -> (String, i32, Option<String>) {
+    sqlx::query_as("SELECT status, attempts, last_error FROM outbox_message WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("row")
+}
+
+#[sqlx::test]
+async fn a_receiver_that_was_down_gets_each_message_once(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    let worker = OutboxWorker::new(&s.app.state);
+    let ids = [
+        enqueue(&s.app, s.tenant, "m1", "call_service", None).await,
+        enqueue(&s.app, s.tenant, "m2", "call_service", None).await,
+    ];
+    let mut tx = tenant_tx(&s.app.state.db, s.tenant).await.expect("tx");
+    let again = NewMessage {
+        kind: "x",
+        destination: "call_service",
+        payload: json!({}),
+        idempotency_key: "m1".into(),
+        owner: None,
+        priority: 0,
+    };
+    assert_eq!(
+        outbox::enqueue(&mut tx, s.tenant, s.clock.now(), again).await.expect("enqueue"),
+        None,
+        "same key, one message"
+    );
+    drop(tx);
+
+    s.receiver.set(503);
+    assert_eq!(worker.run_once().await.expect("round"), 2);
+    for id in ids {
+        assert_eq!(status(&s.app, id).await, ("pending".into(), 1, Some("HTTP 503".into())));
+    }
+    assert_eq!(worker.run_once().await.expect("round"), 0, "nothing is due before the backoff");
+    s.receiver.set(200);
+    s.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(worker.run_once().await.expect("round"), 2);
+    let accepted = s.receiver.accepted.lock().expect("lock").clone();
+    assert_eq!(accepted.len(), 2);
+    for id in ids {
+        assert_eq!(accepted.get(&id.to_string()), Some(&1), "webhook-id is the outbox id, accepted once");
+        assert_eq!(status(&s.app, id).await.0, "delivered");
+    }
+}
+
+#[sqlx::test]
+async fn the_signature_verifies_with_the_spec_hmac(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    let id = enqueue(&s.app, s.tenant, "signed", "call_service", None).await;
+    OutboxWorker::new(&s.app.state).run_once().await.expect("round");
+    let (headers, body) = s.receiver.requests.lock().expect("lock")[0].clone();
+    let timestamp = headers["webhook-timestamp"].to_str().expect("ts");
+    assert_eq!(timestamp, s.clock.now().timestamp().to_string());
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&SECRET).expect("key");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(&body);
+    let expected =
+        format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+    assert_eq!(headers["webhook-signature"], expected.as_str());
+    let envelope: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(envelope["id"], id.to_string());
+    assert_eq!(envelope["type"], "call.incoming");
+    assert_eq!(envelope["tenant_id"], s.tenant.to_string());
+    assert_eq!(envelope["data"]["key"], "signed");
+}
+
+#[sqlx::test]
+async fn an_expired_lease_is_redelivered_with_the_same_id(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    let id = enqueue(&s.app, s.tenant, "leased", "call_service", None).await;
+    // A worker claims the message and dies before recording anything.
+    let claimed = switchboard::outbox::repo::claim(
+        &s.app.state.db,
+        s.clock.now(),
+        chrono::Duration::seconds(60),
+        10,
+        10,
+    )
+    .await
+    .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let worker = OutboxWorker::new(&s.app.state);
+    assert_eq!(worker.run_once().await.expect("round"), 0, "the lease still holds");
+    s.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(worker.run_once().await.expect("round"), 1);
+    assert_eq!(s.receiver.accepted.lock().expect("lock").get(&id.to_string()), Some(&1));
+    assert_eq!(status(&s.app, id).await.0, "delivered");
+}
+
+#[sqlx::test]
+async fn after_the_last_attempt_a_message_is_dead_and_can_be_redelivered(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    let id = enqueue(&s.app, s.tenant, "doomed", "call_service", None).await;
+    let worker = OutboxWorker::new(&s.app.state);
+    s.receiver.set(500);
+    for _ in 0..3 {
+        worker.run_once().await.expect("round");
+        s.clock.advance(chrono::Duration::hours(7));
+    }
+    assert_eq!(status(&s.app, id).await.0, "dead");
+    let admin = s.app.tenant_key(&s.root, &s.tenant.to_string(), "admin").await;
+    let dead: Value =
+        s.app.get_auth("/api/notifications?status=dead", &admin).await.json().await.expect("json");
+    assert_eq!(dead["items"][0]["id"], id.to_string());
+    assert_eq!(dead["items"][0]["attempts"], 3);
+    let pending = s.app.post_json(&format!("/api/notifications/{id}/redeliver"), &admin, json!({})).await;
+    assert_eq!(pending.status(), 200);
+    let again = s.app.post_json(&format!("/api/notifications/{id}/redeliver"), &admin, json!({})).await;
+    assert_eq!(again.status(), 409, "a pending message cannot be redelivered");
+    s.receiver.set(200);
+    assert_eq!(worker.run_once().await.expect("round"), 1);
+    assert_eq!(status(&s.app, id).await.0, "delivered");
+    let audit: Value = s
+        .app
+        .get_auth("/api/audit?action=NOTIFICATION_REDELIVERED", &admin)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(audit["items"][0]["entity_id"], id.to_string());
+}
+
+#[sqlx::test]
+async fn an_unconfigured_destination_parks_its_messages(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    let id = enqueue(&s.app, s.tenant, "to-bot", "bot", None).await;
+    OutboxWorker::new(&s.app.state).run_once().await.expect("round");
+    assert_eq!(status(&s.app, id).await, ("parked".into(), 1, Some("destination_not_configured".into())));
+}
+
+struct NotWanted;
+
+#[async_trait::async_trait]
+impl StillWanted for NotWanted {
+    async fn still_wanted(&self, message: &OutboxMessage) -> Result<bool, sqlx::Error> {
+        Ok(message.owner_id.as_deref() != Some("expired"))
+    }
+}
+
+#[sqlx::test]
+async fn a_message_no_longer_wanted_is_cancelled(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    let unwanted =
+        enqueue(&s.app, s.tenant, "unwanted", "call_service", Some(("crises", "expired".into()))).await;
+    let wanted = enqueue(&s.app, s.tenant, "wanted", "call_service", Some(("crises", "live".into()))).await;
+    let mut registry = Registry::for_app(&s.app.state);
+    registry.hook("crises", Arc::new(NotWanted));
+    OutboxWorker::with_registry(&s.app.state, registry).run_once().await.expect("round");
+    assert_eq!(status(&s.app, unwanted).await.0, "cancelled");
+    assert_eq!(status(&s.app, wanted).await.0, "delivered");
+    assert_eq!(s.receiver.accepted.lock().expect("lock").len(), 1);
+}
+
+#[sqlx::test]
+async fn one_tenants_backlog_does_not_hold_back_another(pool: PgPool) {
+    let s =
+        setup(pool, &[("SWITCHBOARD_OUTBOX__BATCH_SIZE", "20"), ("SWITCHBOARD_OUTBOX__PER_TENANT", "10")])
+            .await;
+    let mut tx = tenant_tx(&s.app.state.db, s.tenant).await.expect("tx");
+    for n in 0..200 {
+        let m = NewMessage {
+            kind: "bulk",
+            destination: "call_service",
+            payload: json!({"n": n}),
+            idempotency_key: format!("bulk-{n}"),
+            owner: None,
+            priority: 0,
+        };
+        outbox::enqueue(&mut tx, s.tenant, s.clock.now(), m).await.expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+    s.clock.advance(chrono::Duration::seconds(1));
+    let other = TenantId(s.app.create_tenant(&s.root, "quiet").await.parse().expect("uuid"));
+    let lone = enqueue(&s.app, other, "lone", "call_service", None).await;
+    assert_eq!(OutboxWorker::new(&s.app.state).run_once().await.expect("round"), 11);
+    assert_eq!(
+        status(&s.app, lone).await.0,
+        "delivered",
+        "delivered in the first round despite 200 older messages"
+    );
+}
