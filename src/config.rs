@@ -6,11 +6,13 @@
 //! [`Config::load`] checks everything at once and reports every problem as one line naming the
 //! variable, so an operator fixes a broken deployment in one round trip.
 
+mod effects;
 mod env;
 mod outbox;
 mod sections;
 mod twilio;
 
+pub use effects::EffectsConfig;
 pub use env::setting_name;
 pub use outbox::{NotifyConfig, OutboxConfig, WorkersConfig};
 pub use sections::{DbConfig, LogConfig, LogFormat, ServerConfig};
@@ -50,6 +52,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// Downstream services.
     pub notify: NotifyConfig,
+    /// Pacing and reconciliation of Twilio effects.
+    pub effects: EffectsConfig,
 }
 
 /// Every problem found while loading the configuration, one line each.
@@ -91,8 +95,9 @@ impl Config {
         let workers = WorkersConfig::from_raw(raw.workers);
         let outbox = OutboxConfig::from_raw(raw.outbox, &mut problems);
         let notify = NotifyConfig::from_raw(raw.notify, &mut problems);
+        let effects = EffectsConfig::from_raw(raw.effects, &mut problems);
         if problems.is_empty() {
-            Ok(Config { server, db, log, twilio, workers, outbox, notify })
+            Ok(Config { server, db, log, twilio, workers, outbox, notify, effects })
         } else {
             Err(ConfigError { problems })
         }

@@ -13,6 +13,7 @@
 //! - [`twilio`]: the only module that knows Twilio's wire formats.
 //! - [`tenants`], [`auth`]: businesses and numbers; API keys, roles, tenant-scoped transactions.
 //! - [`audit`], [`outbox`]: the hash-chained audit log; durable delivery of every effect.
+//! - [`effects`]: exactly-once Twilio calls and messages, their ledger, pacing, reconciliation.
 //! - [`system`]: the only path that skips the tenant scope (row-level security).
 //! - [`idempotency`], [`pagination`]: `Idempotency-Key` replays and list pages for every domain.
 //!
@@ -27,6 +28,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod effects;
 pub mod error;
 pub mod health;
 pub mod http;

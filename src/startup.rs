@@ -30,6 +30,8 @@ pub struct Overrides {
     /// Extra routes merged into the application, behind the same layers (tests mount probes of
     /// their own here; the emulator's embedding does too).
     pub routes: Option<axum::Router<AppState>>,
+    /// Extra owners of Twilio effects (tests register an observing domain).
+    pub effect_owners: Vec<(String, Arc<dyn crate::effects::EffectOwner>)>,
 }
 
 /// A built, not yet running, application.
@@ -91,6 +93,7 @@ impl Application {
             outbox_wake: Arc::default(),
             heartbeats,
             http,
+            effect_owners: Arc::new(effect_owners(overrides.effect_owners)),
         };
         Ok(Application { listener, port, state, extra_routes: overrides.routes })
     }
@@ -152,4 +155,13 @@ impl Application {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// Every domain that creates calls or messages, plus the overrides'.
+fn effect_owners(extra: Vec<(String, Arc<dyn crate::effects::EffectOwner>)>) -> crate::effects::EffectOwners {
+    let mut owners = crate::effects::EffectOwners::default();
+    for (domain, owner) in extra {
+        owners.register(&domain, owner);
+    }
+    owners
 }

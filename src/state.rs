@@ -4,6 +4,7 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::effects::EffectOwners;
 use crate::health::{Heartbeats, ReadinessRegistry};
 use crate::tenants::NumberDirectory;
 use crate::twilio::TwilioApi;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub heartbeats: Arc<Heartbeats>,
     /// The client for outgoing notifications.
     pub http: reqwest::Client,
+    /// The domains that own the calls and messages we create.
+    pub effect_owners: Arc<EffectOwners>,
 }
 
 /// Whether this process has begun shutting down. Per-process by nature: it describes this

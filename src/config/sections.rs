@@ -17,6 +17,7 @@ pub(super) struct Raw {
     pub workers: super::outbox::RawWorkers,
     pub outbox: super::outbox::RawOutbox,
     pub notify: super::outbox::RawNotify,
+    pub effects: super::effects::RawEffects,
 }
 
 #[derive(Deserialize)]

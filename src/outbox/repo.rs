@@ -185,11 +185,13 @@ pub async fn finish(
     next_attempt_at: DateTime<Utc>,
     error: Option<&str>,
     now: DateTime<Utc>,
+    refund_attempt: bool,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE outbox_message SET status = $3, next_attempt_at = $4, last_error = COALESCE($5, last_error),
            lease_id = NULL, lease_expires_at = NULL, updated_at = now(),
-           delivered_at = CASE WHEN $3 = 'delivered' THEN $6 ELSE delivered_at END
+           delivered_at = CASE WHEN $3 = 'delivered' THEN $6 ELSE delivered_at END,
+           attempts = CASE WHEN $7 THEN attempts - 1 ELSE attempts END
          WHERE id = $1 AND lease_id = $2",
     )
     .bind(message.id)
@@ -198,6 +200,7 @@ pub async fn finish(
     .bind(next_attempt_at)
     .bind(error)
     .bind(now)
+    .bind(refund_attempt)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

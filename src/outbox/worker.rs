@@ -29,6 +29,9 @@ pub enum Delivery {
     Park(String),
     /// No longer wanted.
     Cancel(String),
+    /// Not attempted (paced, or waiting for a callback): look again after this long, without
+    /// counting an attempt.
+    Defer(chrono::Duration),
 }
 
 /// Where messages go.
@@ -36,6 +39,11 @@ pub enum Delivery {
 pub trait Destination: Send + Sync {
     /// Delivers one message.
     async fn deliver(&self, message: &OutboxMessage) -> Delivery;
+    /// Whether this destination's messages are delivered one by one in priority order (paced
+    /// destinations: the most urgent message must get the next token).
+    fn sequential(&self) -> bool {
+        false
+    }
 }
 
 /// A domain's answer to "is this effect still wanted?" (a crisis that expired, a cancelled run).
@@ -63,6 +71,10 @@ impl Registry {
             ("dispatch", &notify.dispatch_url),
         ] {
             registry.destination(name, Arc::new(HttpDestination::new(state, url.clone())));
+        }
+        registry.destination("twilio", Arc::new(crate::effects::deliver::TwilioDestination::new(state)));
+        for (domain, _) in state.effect_owners.iter() {
+            registry.hook(domain, Arc::new(OwnerHook { state: state.clone(), domain: domain.clone() }));
         }
         registry
     }
@@ -120,8 +132,10 @@ impl OutboxWorker {
     async fn record(&self, message: &OutboxMessage, delivery: &Delivery) -> Result<(), sqlx::Error> {
         let now = self.state.clock.now();
         let config = &self.state.config.outbox;
+        let refund = matches!(delivery, Delivery::Defer(_));
         let (status, next, error, label) = match delivery {
             Delivery::Delivered => (Status::Delivered, now, None, "delivered"),
+            Delivery::Defer(wait) => (Status::Pending, now + *wait, None, "deferred"),
             Delivery::Retry(e) if message.attempts >= config.max_attempts => {
                 (Status::Dead, now, Some(e.as_str()), "dead")
             }
@@ -134,7 +148,7 @@ impl OutboxWorker {
         };
         metrics::counter!("outbox_deliveries_total", "destination" => message.destination.clone(), "result" => label)
             .increment(1);
-        if !repo::finish(&self.state.db, message, status, next, error, now).await? {
+        if !repo::finish(&self.state.db, message, status, next, error, now, refund).await? {
             tracing::warn!(outbox.id = %message.id, "outbox lease lost before the outcome was recorded");
         }
         Ok(())
@@ -183,15 +197,46 @@ impl Worker for OutboxWorker {
         let lease = chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(60));
         let batch = repo::claim(&self.state.db, now, lease, config.batch_size, config.per_tenant).await?;
         let handled = batch.len() as u64;
-        let results = futures::stream::iter(batch)
+        let (mut in_order, concurrent): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|m| self.registry.destinations.get(&m.destination).is_some_and(|d| d.sequential()));
+        // Most urgent first: a paced destination's next token goes to the highest priority.
+        in_order.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.next_attempt_at.cmp(&b.next_attempt_at)));
+        let sequential = async {
+            for message in in_order {
+                self.handle(message).await?;
+            }
+            Ok::<(), sqlx::Error>(())
+        };
+        let parallel = futures::stream::iter(concurrent)
             .map(|message| self.handle(message))
             .buffer_unordered(config.concurrency)
-            .collect::<Vec<_>>()
-            .await;
+            .collect::<Vec<_>>();
+        let (sequential, results) = tokio::join!(sequential, parallel);
+        sequential?;
         for result in results {
             result?;
         }
         self.update_gauges(now).await?;
         Ok(handled)
+    }
+}
+
+/// Asks the owning domain of an effect whether it is still wanted.
+struct OwnerHook {
+    state: AppState,
+    domain: String,
+}
+
+#[async_trait::async_trait]
+impl StillWanted for OwnerHook {
+    async fn still_wanted(&self, message: &OutboxMessage) -> Result<bool, sqlx::Error> {
+        let (Some(owner), Some(owner_id)) =
+            (self.state.effect_owners.get(&self.domain), message.owner_id.as_deref())
+        else {
+            return Ok(true);
+        };
+        let mut conn = self.state.db.acquire().await?;
+        owner.still_wanted(&mut conn, crate::tenants::TenantId(message.tenant_id), owner_id).await
     }
 }

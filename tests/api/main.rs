@@ -4,6 +4,8 @@
 mod access;
 mod audit;
 mod cli;
+mod effects;
+mod fake_twilio;
 mod health;
 mod helpers;
 mod http_errors;

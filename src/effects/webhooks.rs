@@ -1,0 +1,302 @@
+//! `/webhooks/twilio/{calls,messages,recordings}/events`: status callbacks of what we created.
+//! Signature-checked and deduplicated by the Twilio edge; here the first callback carrying an
+//! attempt token binds the SID (even when the create's answer was lost), the ledger advances with
+//! precedence, and the owning domain hears of every change — all in one transaction.
+
+use super::{CallChange, MessageChange, RecordingChange, attempts, ledger};
+use crate::audit::{self, Actor, NewEvent};
+use crate::error::ApiQuery;
+use crate::outbox;
+use crate::state::AppState;
+use crate::tenants::TenantId;
+use crate::twilio::{
+    CallStatusCallback, MessageStatusCallback, RecordingStatusCallback, TwilioWebhook, Twiml, WebhookError,
+    WebhookReply,
+};
+use axum::extract::State;
+use axum::response::Response;
+use futures::FutureExt;
+use serde::Deserialize;
+use sqlx::PgConnection;
+
+/// `?attempt=<token>`.
+#[derive(Debug, Deserialize)]
+pub struct AttemptQuery {
+    attempt: Option<String>,
+}
+
+fn empty() -> Result<WebhookReply, WebhookError> {
+    Ok(WebhookReply::from(Twiml::new()))
+}
+
+/// Who owns a callback's call or message.
+struct Owned {
+    tenant: TenantId,
+    domain: Option<String>,
+    id: Option<String>,
+    token: Option<String>,
+}
+
+/// Binds the SID to the attempt named by the token when it is the attempt's first callback.
+async fn owned_by_attempt(
+    state: &AppState,
+    conn: &mut PgConnection,
+    token: &str,
+    kind: &str,
+    sid: &str,
+    parent: Option<&str>,
+) -> Result<Option<Owned>, sqlx::Error> {
+    let Some(attempt) = attempts::lock(conn, token).await? else { return Ok(None) };
+    if attempt.kind != kind {
+        return Ok(None);
+    }
+    let owned = |token| Owned {
+        tenant: attempt.tenant(),
+        domain: Some(attempt.owner_domain.clone()),
+        id: Some(attempt.owner_id.clone()),
+        token,
+    };
+    match attempt.sid.as_deref() {
+        None if parent.is_none() => {
+            attempts::bind(conn, token, sid, state.clock.now()).await?;
+            if matches!(attempt.state.as_str(), "sending" | "unknown" | "parked") {
+                let event = NewEvent {
+                    actor: Actor::Twilio(sid.to_owned()),
+                    action: "TWILIO_BOUND_BY_CALLBACK",
+                    entity_type: "twilio_attempt",
+                    entity_id: attempt.token.clone(),
+                    request_id: None,
+                    data: serde_json::json!({"sid": sid, "was": attempt.state}),
+                };
+                audit::record(conn, attempt.tenant(), state.clock.now(), event).await?;
+            }
+            Ok(Some(owned(Some(token.to_owned()))))
+        }
+        Some(bound) if bound == sid => Ok(Some(owned(Some(token.to_owned())))),
+        Some(bound) if parent == Some(bound) => Ok(Some(owned(None))),
+        _ => {
+            tracing::warn!(call.sid = sid, "callback token belongs to another call or message; ignored");
+            Ok(None)
+        }
+    }
+}
+
+/// `POST /webhooks/twilio/calls/events` (and `/api/calls/webhook/twilio`).
+pub async fn call_events(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AttemptQuery>,
+    hook: TwilioWebhook<CallStatusCallback>,
+) -> Response {
+    let s = state.clone();
+    let response = hook
+        .once(&state.db, move |conn, cb| {
+            async move {
+                apply_call(&s, conn, q.attempt, cb).await?;
+                empty()
+            }
+            .boxed()
+        })
+        .await;
+    outbox::wake(&state);
+    response
+}
+
+async fn apply_call(
+    state: &AppState,
+    conn: &mut PgConnection,
+    token: Option<String>,
+    cb: CallStatusCallback,
+) -> Result<(), sqlx::Error> {
+    let sid = cb.call.call_sid.as_str();
+    let parent = cb.call.parent_call_sid.as_ref().map(|p| p.as_str());
+    let mut owned = match &token {
+        Some(token) => owned_by_attempt(state, conn, token, "call", sid, parent).await?,
+        None => None,
+    };
+    if owned.is_none() {
+        let known = match ledger::call_owner(conn, sid).await? {
+            Some(found) => Some(found),
+            None => match parent {
+                Some(parent) => ledger::call_owner(conn, parent).await?,
+                None => None,
+            },
+        };
+        owned = known.map(|(tenant, domain, id)| Owned { tenant: TenantId(tenant), domain, id, token: None });
+    }
+    let Some(owned) = owned else {
+        tracing::info!(call.sid = sid, "status callback for a call we do not track");
+        return Ok(());
+    };
+    let answered_by = cb.answered_by.as_ref().map(|a| a.as_str().to_owned());
+    let duration = cb.call_duration.and_then(|d| i32::try_from(d).ok());
+    let (from, to) = (cb.call.from.to_string(), cb.call.to.to_string());
+    let row = ledger::CallRow {
+        sid,
+        tenant: owned.tenant,
+        parent_sid: parent,
+        direction: Some(cb.call.direction.as_str()),
+        from: Some(&from),
+        to: Some(&to),
+        status: &cb.call.call_status,
+        sequence_number: cb.sequence_number.and_then(|n| i32::try_from(n).ok()),
+        answered_by: answered_by.as_deref(),
+        duration_secs: duration,
+        owner: owned.domain.as_deref().zip(owned.id.as_deref()),
+        attempt_token: owned.token.as_deref(),
+    };
+    let Some((domain, owner_id)) = ledger::upsert_call(conn, &row, state.clock.now()).await? else {
+        return Ok(());
+    };
+    if let (Some(domain), Some(owner_id)) = (domain, owner_id)
+        && let Some(owner) = state.effect_owners.get(&domain)
+    {
+        let change = CallChange {
+            tenant: owned.tenant,
+            sid: sid.to_owned(),
+            parent_sid: parent.map(str::to_owned),
+            owner_id,
+            status: cb.call.call_status.as_str().to_owned(),
+            answered_by,
+            duration_secs: duration,
+            attempt_token: owned.token,
+        };
+        owner.on_call_status(conn, &change).await?;
+    }
+    Ok(())
+}
+
+/// `POST /webhooks/twilio/messages/events`.
+pub async fn message_events(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AttemptQuery>,
+    hook: TwilioWebhook<MessageStatusCallback>,
+) -> Response {
+    let s = state.clone();
+    let to = hook.params.get("To").map(str::to_owned);
+    let response = hook
+        .once(&state.db, move |conn, cb| {
+            async move {
+                apply_message(&s, conn, q.attempt, cb, to).await?;
+                empty()
+            }
+            .boxed()
+        })
+        .await;
+    outbox::wake(&state);
+    response
+}
+
+async fn apply_message(
+    state: &AppState,
+    conn: &mut PgConnection,
+    token: Option<String>,
+    cb: MessageStatusCallback,
+    to: Option<String>,
+) -> Result<(), sqlx::Error> {
+    let sid = cb.message_sid.as_str();
+    let mut owned = match &token {
+        Some(token) => owned_by_attempt(state, conn, token, "message", sid, None).await?,
+        None => None,
+    };
+    if owned.is_none() {
+        owned = ledger::message_owner(conn, sid).await?.map(|(tenant, domain, id)| Owned {
+            tenant: TenantId(tenant),
+            domain,
+            id,
+            token: None,
+        });
+    }
+    let Some(owned) = owned else {
+        tracing::info!(message.sid = sid, "status callback for a message we do not track");
+        return Ok(());
+    };
+    let error_code = cb.error_code.map(i64::from);
+    let owner = owned.domain.as_deref().zip(owned.id.as_deref());
+    let changed = ledger::upsert_message(
+        conn,
+        sid,
+        owned.tenant,
+        &cb.message_status,
+        error_code,
+        owner,
+        owned.token.as_deref(),
+        state.clock.now(),
+    )
+    .await?;
+    let Some((Some(domain), Some(owner_id))) = changed else { return Ok(()) };
+    if let Some(owner) = state.effect_owners.get(&domain) {
+        let change = MessageChange {
+            tenant: owned.tenant,
+            sid: Some(sid.to_owned()),
+            owner_id,
+            status: cb.message_status.as_str().to_owned(),
+            error_code,
+            to,
+        };
+        owner.on_message_status(conn, &change).await?;
+    }
+    Ok(())
+}
+
+/// `POST /webhooks/twilio/recordings/events`.
+pub async fn recording_events(
+    State(state): State<AppState>,
+    hook: TwilioWebhook<RecordingStatusCallback>,
+) -> Response {
+    let s = state.clone();
+    hook.once(&state.db, move |conn, cb| {
+        async move {
+            apply_recording(&s, conn, cb).await?;
+            empty()
+        }
+        .boxed()
+    })
+    .await
+}
+
+async fn apply_recording(
+    state: &AppState,
+    conn: &mut PgConnection,
+    cb: RecordingStatusCallback,
+) -> Result<(), sqlx::Error> {
+    let call_sid = cb.call_sid.as_ref().map(|c| c.as_str());
+    let Some((tenant, domain, owner_id)) = (match call_sid {
+        Some(call) => ledger::call_owner(conn, call).await?,
+        None => None,
+    }) else {
+        tracing::info!(
+            recording.sid = cb.recording_sid.as_str(),
+            "recording callback for a call we do not track"
+        );
+        return Ok(());
+    };
+    let tenant = TenantId(tenant);
+    let duration = cb.recording_duration.and_then(|d| i32::try_from(d).ok());
+    let status = cb.recording_status.as_str();
+    if !ledger::upsert_recording(
+        conn,
+        cb.recording_sid.as_str(),
+        tenant,
+        call_sid,
+        status,
+        duration,
+        state.clock.now(),
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    if let (Some(domain), Some(owner_id)) = (domain, owner_id)
+        && let Some(owner) = state.effect_owners.get(&domain)
+    {
+        let change = RecordingChange {
+            tenant,
+            sid: cb.recording_sid.to_string(),
+            call_sid: call_sid.map(str::to_owned),
+            owner_id,
+            status: status.to_owned(),
+        };
+        owner.on_recording_status(conn, &change).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! Exactly-once Twilio effects against the fake Twilio, with signed callbacks and a frozen clock.
+
+use crate::fake_twilio::{FakeTwilio, Mode};
+use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock, spawn_with, test_config};
+use crate::signing::Hook;
+use sqlx::PgPool;
+use std::sync::{Arc, Mutex};
+use switchboard::auth::scope::tenant_tx;
+use switchboard::clock::{Clock, ManualClock};
+use switchboard::effects::{
+    self, CallChange, CallRequest, EffectOwner, MessageChange, MessageRequest, Owner, priority,
+};
+use switchboard::outbox::OutboxWorker;
+use switchboard::startup::Overrides;
+use switchboard::tenants::TenantId;
+use switchboard::workers::Worker;
+
+const PUBLIC: &str = "https://sb.example.com";
+const VETOED: &str = "+12025550999";
+
+#[derive(Default)]
+struct TestOwner {
+    calls: Mutex<Vec<CallChange>>,
+    messages: Mutex<Vec<MessageChange>>,
+}
+
+#[async_trait::async_trait]
+impl EffectOwner for TestOwner {
+    async fn on_call_status(
+        &self,
+        _c: &mut sqlx::PgConnection,
+        change: &CallChange,
+    ) -> Result<(), sqlx::Error> {
+        self.calls.lock().expect("lock").push(change.clone());
+        Ok(())
+    }
+    async fn on_message_status(
+        &self,
+        _c: &mut sqlx::PgConnection,
+        change: &MessageChange,
+    ) -> Result<(), sqlx::Error> {
+        self.messages.lock().expect("lock").push(change.clone());
+        Ok(())
+    }
+    async fn may_send_message(
+        &self,
+        _c: &mut sqlx::PgConnection,
+        _t: TenantId,
+        to: &str,
+    ) -> Result<bool, sqlx::Error> {
+        Ok(to != VETOED)
+    }
+}
+
+struct Setup {
+    app: TestApp,
+    fake: FakeTwilio,
+    clock: Arc<ManualClock>,
+    owner: Arc<TestOwner>,
+    tenant: TenantId,
+}
+
+async fn app_on(pool: PgPool, base: &str, clock: Arc<ManualClock>, owner: Arc<TestOwner>) -> TestApp {
+    let config = test_config(&[
+        ("PUBLIC_BASE_URL", PUBLIC),
+        ("TWILIO_API_BASE", base),
+        ("SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_SECS", "1"),
+        ("SWITCHBOARD_TWILIO__MAX_RETRIES", "0"),
+    ]);
+    let overrides = Overrides {
+        pool: Some(pool),
+        clock: Some(clock),
+        effect_owners: vec![("test".into(), owner as Arc<dyn EffectOwner>)],
+        ..Overrides::default()
+    };
+    spawn_with(config, overrides).await
+}
+
+async fn setup(pool: PgPool) -> Setup {
+    let (fake, base) = FakeTwilio::start().await;
+    let clock = frozen_clock();
+    let owner = Arc::new(TestOwner::default());
+    let app = app_on(pool, &base, clock.clone(), owner.clone()).await;
+    let root = app.superadmin().await;
+    let tenant = TenantId(app.create_tenant(&root, "effects").await.parse().expect("uuid"));
+    Setup { app, fake, clock, owner, tenant }
+}
+
+fn call(to: &str) -> CallRequest {
+    CallRequest {
+        to: to.into(),
+        from: "+12025550100".into(),
+        path: "/webhooks/twilio/crises/c1/voice".into(),
+        events: vec!["initiated".into(), "ringing".into(), "answered".into(), "completed".into()],
+        timeout_secs: Some(30),
+        machine_detection: None,
+        record: false,
+    }
+}
+
+async fn request_call(app: &TestApp, tenant: TenantId, key: &str, to: &str, prio: i16) -> String {
+    let mut tx = tenant_tx(&app.state.db, tenant).await.expect("tx");
+    let owner = Owner { domain: "test", id: key.into(), idempotency_key: key.into(), priority: prio };
+    let token = effects::request_call(&mut tx, tenant, app.state.clock.now(), owner, &call(to))
+        .await
+        .expect("request")
+        .expect("new");
+    tx.commit().await.expect("commit");
+    token
+}
+
+async fn attempt(app: &TestApp, token: &str) -> (String, Option<String>) {
+    sqlx::query_as("SELECT state, sid FROM twilio_attempt WHERE token = $1")
+        .bind(token)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("attempt")
+}
+
+async fn callback(app: &TestApp, token: &str, sid: &str, status: &str, seq: &str) -> u16 {
+    let path = format!("/webhooks/twilio/calls/events?attempt={token}");
+    let params = [
+        ("CallSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", "+12025550100"),
+        ("To", "+12025550111"),
+        ("CallStatus", status),
+        ("Direction", "outbound-api"),
+        ("SequenceNumber", seq),
+    ];
+    let mut hook = Hook::new(&path, &params);
+    hook.signed_url = Some(format!("{PUBLIC}{path}"));
+    hook.send(app).await.status().as_u16()
+}
+
+async fn ledger_status(app: &TestApp, sid: &str) -> String {
+    sqlx::query_scalar("SELECT status FROM twilio_call WHERE sid = $1")
+        .bind(sid)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("ledger")
+}
+
+#[sqlx::test]
+async fn a_created_call_is_bound_tracked_and_never_regresses(pool: PgPool) {
+    let s = setup(pool).await;
+    let token = request_call(&s.app, s.tenant, "normal", "+12025550111", priority::URGENT).await;
+    OutboxWorker::new(&s.app.state).run_once().await.expect("round");
+    let creates = s.fake.creates();
+    assert_eq!(creates.len(), 1);
+    let fields = &creates[0].1;
+    assert_eq!(fields["Url"][0], format!("{PUBLIC}/webhooks/twilio/crises/c1/voice?attempt={token}"));
+    assert_eq!(fields["StatusCallback"][0], format!("{PUBLIC}/webhooks/twilio/calls/events?attempt={token}"));
+    assert_eq!(fields["StatusCallbackEvent"].len(), 4);
+    let (state, sid) = attempt(&s.app, &token).await;
+    let sid = sid.expect("bound");
+    assert_eq!(state, "created");
+    assert_eq!(ledger_status(&s.app, &sid).await, "queued");
+
+    for (status, seq) in
+        [("ringing", "1"), ("in-progress", "2"), ("ringing", "1"), ("completed", "3"), ("in-progress", "2")]
+    {
+        assert_eq!(callback(&s.app, &token, &sid, status, seq).await, 200);
+    }
+    assert_eq!(ledger_status(&s.app, &sid).await, "completed");
+    let seen: Vec<String> = s.owner.calls.lock().expect("lock").iter().map(|c| c.status.clone()).collect();
+    assert_eq!(seen, ["ringing", "in-progress", "completed"]);
+    OutboxWorker::new(&s.app.state).run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1);
+}
+
+#[sqlx::test]
+async fn a_lost_answer_is_never_resent_and_the_callback_binds_it(pool: PgPool) {
+    let s = setup(pool).await;
+    s.fake.push(Mode::LoseAnswer);
+    let token = request_call(&s.app, s.tenant, "lost", "+12025550111", priority::URGENT).await;
+    let worker = OutboxWorker::new(&s.app.state);
+    worker.run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &token).await.0, "unknown");
+    s.clock.advance(chrono::Duration::seconds(30));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1, "no second create while the outcome is unknown");
+    let sid = s.fake.existing.lock().expect("lock")[0].1.clone();
+    assert_eq!(callback(&s.app, &token, &sid, "initiated", "0").await, 200);
+    assert_eq!(attempt(&s.app, &token).await, ("created".into(), Some(sid.clone())));
+    s.clock.advance(chrono::Duration::minutes(3));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1);
+    let status: String = sqlx::query_scalar("SELECT status FROM outbox_message")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("outbox");
+    assert_eq!(status, "delivered");
+}
+
+#[sqlx::test]
+async fn a_500_with_nothing_at_twilio_is_sent_exactly_once_more(pool: PgPool) {
+    let s = setup(pool).await;
+    s.fake.push(Mode::Fail500);
+    let token = request_call(&s.app, s.tenant, "fivehundred", "+12025550111", priority::URGENT).await;
+    let worker = OutboxWorker::new(&s.app.state);
+    worker.run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &token).await.0, "unknown");
+    s.clock.advance(chrono::Duration::seconds(121));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 2);
+    assert_eq!(attempt(&s.app, &token).await.0, "created");
+    s.clock.advance(chrono::Duration::minutes(10));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 2);
+}
+
+#[sqlx::test]
+async fn two_candidates_park_the_attempt_without_a_second_create(pool: PgPool) {
+    let s = setup(pool).await;
+    s.fake.push(Mode::Fail500);
+    let token = request_call(&s.app, s.tenant, "ambiguous", "+12025550111", priority::URGENT).await;
+    s.fake.seed("call", "CA00000000000000000000000000000001", "+12025550111", "+12025550100", "");
+    s.fake.seed("call", "CA00000000000000000000000000000002", "+12025550111", "+12025550100", "");
+    let worker = OutboxWorker::new(&s.app.state);
+    worker.run_once().await.expect("round");
+    s.clock.advance(chrono::Duration::seconds(121));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1);
+    assert_eq!(attempt(&s.app, &token).await.0, "parked");
+    let root = s.app.superadmin().await;
+    let parked: serde_json::Value = s
+        .app
+        .get_auth("/api/notifications?status=parked&tenant=effects", &root)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(parked["items"][0]["last_error"], "2 candidate calls at Twilio");
+}
+
+#[sqlx::test]
+async fn a_worker_killed_after_sending_never_resends(pool: PgPool) {
+    let s = setup(pool).await;
+    let token = request_call(&s.app, s.tenant, "crash", "+12025550111", priority::URGENT).await;
+    // The dead worker: it claimed the message, marked the attempt sending, the create reached
+    // Twilio, and the process died before the answer was saved.
+    let now = s.clock.now();
+    switchboard::outbox::repo::claim(&s.app.state.db, now, chrono::Duration::seconds(60), 10, 10)
+        .await
+        .expect("claim");
+    effects::attempts::mark_sending(&s.app.state.db, &token, now, now + chrono::Duration::minutes(2))
+        .await
+        .expect("sending");
+    s.fake.seed("call", "CA0000000000000000000000000000dead", "+12025550111", "+12025550100", "");
+    s.clock.advance(chrono::Duration::seconds(61));
+    let worker = OutboxWorker::new(&s.app.state);
+    worker.run_once().await.expect("round");
+    assert!(s.fake.creates().is_empty(), "after the restart nothing is re-sent");
+    assert_eq!(callback(&s.app, &token, "CA0000000000000000000000000000dead", "ringing", "1").await, 200);
+    assert_eq!(
+        attempt(&s.app, &token).await,
+        ("created".into(), Some("CA0000000000000000000000000000dead".into()))
+    );
+    worker.run_once().await.expect("round");
+    assert!(s.fake.creates().is_empty());
+}
+
+#[sqlx::test]
+async fn two_instances_release_one_call_per_tick_between_them(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let base = s.app.state.config.twilio.api_base.to_string();
+    let other = app_on(pool, base.trim_end_matches('/'), s.clock.clone(), s.owner.clone()).await;
+    for n in 0..3 {
+        request_call(&s.app, s.tenant, &format!("paced-{n}"), "+12025550111", priority::BULK).await;
+    }
+    let (a, b) = (OutboxWorker::new(&s.app.state), OutboxWorker::new(&other.state));
+    a.run_once().await.expect("round");
+    b.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1, "one call in the first tick");
+    s.clock.advance(chrono::Duration::seconds(1));
+    b.run_once().await.expect("round");
+    a.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 2, "one more in the next");
+}
+
+#[sqlx::test]
+async fn an_officer_call_goes_before_a_dialer_batch(pool: PgPool) {
+    let s = setup(pool).await;
+    for n in 0..50 {
+        request_call(&s.app, s.tenant, &format!("bulk-{n}"), "+12025550150", priority::BULK).await;
+    }
+    request_call(&s.app, s.tenant, "officer", "+12025550111", priority::URGENT).await;
+    OutboxWorker::new(&s.app.state).run_once().await.expect("round");
+    let creates = s.fake.creates();
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].1["To"][0], "+12025550111");
+}
+
+async fn request_message(app: &TestApp, tenant: TenantId, key: &str, to: &str) -> String {
+    let mut tx = tenant_tx(&app.state.db, tenant).await.expect("tx");
+    let owner =
+        Owner { domain: "test", id: key.into(), idempotency_key: key.into(), priority: priority::NORMAL };
+    let message = MessageRequest {
+        to: to.into(),
+        from: "+12025550100".into(),
+        body: "Sorry we missed you".into(),
+        media: vec![],
+    };
+    let token = effects::request_message(&mut tx, tenant, app.state.clock.now(), owner, &message)
+        .await
+        .expect("request")
+        .expect("new");
+    tx.commit().await.expect("commit");
+    token
+}
+
+#[sqlx::test]
+async fn a_vetoed_message_is_never_sent_and_21610_reaches_its_owner(pool: PgPool) {
+    let s = setup(pool).await;
+    let vetoed = request_message(&s.app, s.tenant, "veto", VETOED).await;
+    s.fake.refuse_to.lock().expect("lock").insert("+12025550177".into(), 21610);
+    request_message(&s.app, s.tenant, "optedout", "+12025550177").await;
+    let worker = OutboxWorker::new(&s.app.state);
+    worker.run_once().await.expect("round");
+    s.clock.advance(chrono::Duration::seconds(5));
+    worker.run_once().await.expect("round");
+    let creates = s.fake.creates();
+    assert!(creates.iter().all(|(_, f)| f["To"][0] != VETOED), "the vetoed recipient got nothing");
+    assert_eq!(attempt(&s.app, &vetoed).await.0, "cancelled");
+    let messages = s.owner.messages.lock().expect("lock").clone();
+    assert_eq!(messages.len(), 1);
+    assert_eq!((messages[0].error_code, messages[0].to.as_deref()), (Some(21610), Some("+12025550177")));
+}
+
+#[sqlx::test]
+async fn a_429_slows_the_bucket_down(pool: PgPool) {
+    let s = setup(pool).await;
+    s.fake.push(Mode::RateLimited);
+    let token = request_call(&s.app, s.tenant, "limited", "+12025550111", priority::URGENT).await;
+    let worker = OutboxWorker::new(&s.app.state);
+    worker.run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &token).await.0, "queued", "a 429 was not processed: safe to send again");
+    s.clock.advance(chrono::Duration::seconds(2));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1, "still paused two seconds later");
+    s.clock.advance(chrono::Duration::seconds(5));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 2);
+    assert_eq!(attempt(&s.app, &token).await.0, "created");
+}

@@ -1,0 +1,192 @@
+//! An in-process fake of Twilio's REST API speaking its wire format (form bodies in, JSON shapes
+//! and error bodies out), able to lose answers, fail with 5xx or 429, or refuse with a code.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// How the next create is answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// 201 with the resource.
+    Normal,
+    /// Creates the resource, then never answers (the client times out).
+    LoseAnswer,
+    /// Creates nothing, answers 500.
+    Fail500,
+    /// Creates nothing, answers 429/20429.
+    RateLimited,
+    /// Refuses with this Twilio error code (400).
+    Refuse(i64),
+}
+
+/// A received create: (kind, form fields).
+pub type Create = (String, HashMap<String, Vec<String>>);
+/// Something that exists at "Twilio": (kind, sid, to, from, body).
+pub type Existing = (String, String, String, String, String);
+
+#[derive(Clone, Default)]
+pub struct FakeTwilio {
+    pub modes: Arc<Mutex<VecDeque<Mode>>>,
+    /// Every create request received: (kind, form fields).
+    pub creates: Arc<Mutex<Vec<Create>>>,
+    /// What exists at "Twilio": (kind, sid, to, from, body).
+    pub existing: Arc<Mutex<Vec<Existing>>>,
+    pub refuse_to: Arc<Mutex<HashMap<String, i64>>>,
+}
+
+fn form(body: &[u8]) -> HashMap<String, Vec<String>> {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        map.entry(k.into_owned()).or_default().push(v.into_owned());
+    }
+    map
+}
+
+fn first(f: &HashMap<String, Vec<String>>, k: &str) -> String {
+    f.get(k).and_then(|v| v.first()).cloned().unwrap_or_default()
+}
+
+const DATE: &str = "Mon, 23 Nov 2026 15:00:00 +0000";
+
+impl FakeTwilio {
+    pub async fn start() -> (FakeTwilio, String) {
+        let fake = FakeTwilio::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = Router::new()
+            .route("/2010-04-01/Accounts/{account}/Calls.json", post(create_call).get(list_calls))
+            .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (fake, base)
+    }
+
+    pub fn push(&self, mode: Mode) {
+        self.modes.lock().expect("lock").push_back(mode);
+    }
+
+    pub fn creates(&self) -> Vec<Create> {
+        self.creates.lock().expect("lock").clone()
+    }
+
+    pub fn seed(&self, kind: &str, sid: &str, to: &str, from: &str, body: &str) {
+        self.existing.lock().expect("lock").push((
+            kind.into(),
+            sid.into(),
+            to.into(),
+            from.into(),
+            body.into(),
+        ));
+    }
+
+    fn next_mode(&self) -> Mode {
+        self.modes.lock().expect("lock").pop_front().unwrap_or(Mode::Normal)
+    }
+
+    fn sid(&self, prefix: &str) -> String {
+        let n = self.existing.lock().expect("lock").len() + self.creates.lock().expect("lock").len();
+        format!("{prefix}{:032x}", 0xABC0_0000u64 + n as u64)
+    }
+}
+
+fn error(status: u16, code: i64, message: &str) -> Response {
+    let body = serde_json::json!({"code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status});
+    (StatusCode::from_u16(status).expect("status"), axum::Json(body)).into_response()
+}
+
+async fn create(
+    fake: FakeTwilio,
+    kind: &str,
+    body: Bytes,
+) -> Result<(String, HashMap<String, Vec<String>>), Response> {
+    let fields = form(&body);
+    let to = first(&fields, "To");
+    fake.creates.lock().expect("lock").push((kind.into(), fields.clone()));
+    let refused = fake.refuse_to.lock().expect("lock").get(&to).copied();
+    let mode = refused.map(Mode::Refuse).unwrap_or_else(|| fake.next_mode());
+    let sid = fake.sid(if kind == "call" { "CA" } else { "SM" });
+    match mode {
+        Mode::Normal => {}
+        Mode::LoseAnswer => {
+            fake.seed(kind, &sid, &to, &first(&fields, "From"), &first(&fields, "Body"));
+            std::future::pending::<()>().await;
+        }
+        Mode::Fail500 => return Err(error(500, 20500, "Internal Server Error")),
+        Mode::RateLimited => return Err(error(429, 20429, "Too Many Requests")),
+        Mode::Refuse(code) => return Err(error(400, code, "refused")),
+    }
+    fake.seed(kind, &sid, &to, &first(&fields, "From"), &first(&fields, "Body"));
+    Ok((sid, fields))
+}
+
+fn call_json(sid: &str, to: &str, from: &str) -> serde_json::Value {
+    serde_json::json!({"sid": sid, "to": to, "from": from, "status": "queued", "direction": "outbound-api",
+        "duration": null, "date_created": DATE, "start_time": null, "end_time": null, "price": null})
+}
+
+fn message_json(sid: &str, to: &str, from: &str, body: &str) -> serde_json::Value {
+    serde_json::json!({"sid": sid, "to": to, "from": from, "body": body, "status": "queued",
+        "num_segments": "1", "num_media": "0", "error_code": null, "date_created": DATE})
+}
+
+async fn create_call(State(fake): State<FakeTwilio>, Path(_account): Path<String>, body: Bytes) -> Response {
+    match create(fake, "call", body).await {
+        Ok((sid, f)) => {
+            (StatusCode::CREATED, axum::Json(call_json(&sid, &first(&f, "To"), &first(&f, "From"))))
+                .into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+async fn create_message(
+    State(fake): State<FakeTwilio>,
+    Path(_account): Path<String>,
+    body: Bytes,
+) -> Response {
+    match create(fake, "message", body).await {
+        Ok((sid, f)) => {
+            let json = message_json(&sid, &first(&f, "To"), &first(&f, "From"), &first(&f, "Body"));
+            (StatusCode::CREATED, axum::Json(json)).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+fn matching(
+    fake: &FakeTwilio,
+    kind: &str,
+    q: &HashMap<String, String>,
+) -> Vec<(String, String, String, String)> {
+    fake.existing
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(k, _, to, from, _)| {
+            k == kind && q.get("To").is_none_or(|t| t == to) && q.get("From").is_none_or(|f| f == from)
+        })
+        .map(|(_, sid, to, from, body)| (sid.clone(), to.clone(), from.clone(), body.clone()))
+        .collect()
+}
+
+async fn list_calls(State(fake): State<FakeTwilio>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let calls: Vec<_> =
+        matching(&fake, "call", &q).iter().map(|(sid, to, from, _)| call_json(sid, to, from)).collect();
+    axum::Json(serde_json::json!({"calls": calls, "page": 0, "page_size": 50, "next_page_uri": null}))
+        .into_response()
+}
+
+async fn list_messages(State(fake): State<FakeTwilio>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let messages: Vec<_> = matching(&fake, "message", &q)
+        .iter()
+        .map(|(sid, to, from, body)| message_json(sid, to, from, body))
+        .collect();
+    axum::Json(serde_json::json!({"messages": messages, "page": 0, "page_size": 50, "next_page_uri": null}))
+        .into_response()
+}
