@@ -4,7 +4,7 @@
 
 use crate::error::{self, problem_response};
 use crate::state::AppState;
-use crate::{audit, auth, effects, health, outbox, tenants};
+use crate::{approvals, audit, auth, effects, health, outbox, tenants};
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode};
@@ -33,6 +33,7 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
         .merge(audit::router())
         .merge(outbox::router())
         .merge(effects::router())
+        .merge(approvals::router())
         .merge(extra.unwrap_or_default())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

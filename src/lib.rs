@@ -14,6 +14,7 @@
 //! - [`tenants`], [`auth`]: businesses and numbers; API keys, roles, tenant-scoped transactions.
 //! - [`audit`], [`outbox`]: the hash-chained audit log; durable delivery of every effect.
 //! - [`effects`]: exactly-once Twilio calls and messages, their ledger, pacing, reconciliation.
+//! - [`approvals`]: crises held for a duty officer's approval by phone; dispatch; expiry.
 //! - [`system`]: the only path that skips the tenant scope (row-level security).
 //! - [`idempotency`], [`pagination`]: `Idempotency-Key` replays and list pages for every domain.
 //!
@@ -21,6 +22,7 @@
 //! README.
 #![forbid(unsafe_code)]
 
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod cli;

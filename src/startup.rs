@@ -82,10 +82,11 @@ impl Application {
             }));
         }
         let http = crate::net::client_builder().timeout(config.outbox.http_timeout).build()?;
+        let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let state = AppState {
             db: pool,
             config: Arc::new(config),
-            clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            clock: clock.clone(),
             readiness: Arc::new(readiness),
             metrics: health::metrics::handle(),
             twilio,
@@ -93,7 +94,8 @@ impl Application {
             outbox_wake: Arc::default(),
             heartbeats,
             http,
-            effect_owners: Arc::new(effect_owners(overrides.effect_owners)),
+            effect_owners: Arc::new(effect_owners(&clock, overrides.effect_owners)),
+            crisis_wake: Arc::default(),
         };
         Ok(Application { listener, port, state, extra_routes: overrides.routes })
     }
@@ -158,8 +160,13 @@ impl Application {
 }
 
 /// Every domain that creates calls or messages, plus the overrides'.
-fn effect_owners(extra: Vec<(String, Arc<dyn crate::effects::EffectOwner>)>) -> crate::effects::EffectOwners {
+fn effect_owners(
+    clock: &Arc<dyn Clock>,
+    extra: Vec<(String, Arc<dyn crate::effects::EffectOwner>)>,
+) -> crate::effects::EffectOwners {
     let mut owners = crate::effects::EffectOwners::default();
+    owners
+        .register(crate::approvals::DOMAIN, Arc::new(crate::approvals::CrisesOwner { clock: clock.clone() }));
     for (domain, owner) in extra {
         owners.register(&domain, owner);
     }

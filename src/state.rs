@@ -38,6 +38,19 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// The domains that own the calls and messages we create.
     pub effect_owners: Arc<EffectOwners>,
+    /// Wakes this instance's crisis expiry worker (a nearer deadline appeared).
+    pub crisis_wake: Arc<tokio::sync::Notify>,
+}
+
+impl AppState {
+    /// An absolute URL for Twilio from `PUBLIC_BASE_URL`, or the path alone (Twilio resolves a
+    /// relative TwiML URL against the document that contains it).
+    pub fn public_url(&self, path_and_query: &str) -> String {
+        match &self.config.server.public_base_url {
+            Some(base) => format!("{}{path_and_query}", base.as_str().trim_end_matches('/')),
+            None => path_and_query.to_owned(),
+        }
+    }
 }
 
 /// Whether this process has begun shutting down. Per-process by nature: it describes this

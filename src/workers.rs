@@ -29,10 +29,12 @@ pub fn spawn_all(state: &AppState, tasks: &TaskTracker, token: &CancellationToke
         Arc::new(crate::outbox::OutboxWorker::new(state)),
         Arc::new(crate::twilio::ReceiptSweeper::new(state)),
         Arc::new(IdempotencySweeper::new(state)),
+        Arc::new(crate::approvals::ExpiryWorker::new(state)),
     ];
     for worker in workers {
         tasks.spawn(run_loop(worker, token.clone()));
     }
+    tasks.spawn(crate::approvals::expiry::listen(state.clone(), token.clone()));
 }
 
 async fn run_loop(worker: Arc<dyn Worker>, token: CancellationToken) {

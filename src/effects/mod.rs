@@ -14,12 +14,14 @@
 
 pub mod attempts;
 pub mod deliver;
+mod hangup;
 pub mod ledger;
 mod owners;
 pub mod pacing;
 mod reconcile;
 mod webhooks;
 
+pub use hangup::{TwilioUpdateDestination, request_hangup};
 pub use owners::{CallChange, EffectOwner, EffectOwners, MessageChange, RecordingChange};
 
 use crate::outbox::{self, NewMessage};

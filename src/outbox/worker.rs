@@ -73,6 +73,7 @@ impl Registry {
             registry.destination(name, Arc::new(HttpDestination::new(state, url.clone())));
         }
         registry.destination("twilio", Arc::new(crate::effects::deliver::TwilioDestination::new(state)));
+        registry.destination("twilio_update", Arc::new(crate::effects::TwilioUpdateDestination::new(state)));
         for (domain, _) in state.effect_owners.iter() {
             registry.hook(domain, Arc::new(OwnerHook { state: state.clone(), domain: domain.clone() }));
         }

@@ -346,3 +346,16 @@ pub async fn has_primary(conn: &mut PgConnection, tenant: TenantId) -> Result<bo
     .fetch_one(conn)
     .await
 }
+
+/// The tenant's active primary number (the caller id of what we create), if any.
+pub async fn primary_number(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT number FROM tenant_number WHERE tenant_id = $1 AND role = 'primary' AND status = 'active'",
+    )
+    .bind(tenant.uuid())
+    .fetch_optional(conn)
+    .await
+}

@@ -46,6 +46,11 @@ impl Twiml {
         self.verb(Verb::Hangup)
     }
 
+    /// The verbs so far.
+    pub fn verbs(&self) -> &[Verb] {
+        &self.verbs
+    }
+
     /// The document as XML text, starting with the declaration.
     pub fn to_xml(&self) -> String {
         let mut writer = Writer::new(Cursor::new(Vec::with_capacity(256)));

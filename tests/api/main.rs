@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod cli;
+mod crises;
 mod effects;
 mod fake_twilio;
 mod health;

@@ -1,0 +1,393 @@
+//! Crisis approvals end to end: the API, the fake Twilio, signed voice/gather webhooks, the
+//! outbox and expiry workers driven with run_once() and a frozen clock.
+
+use crate::fake_twilio::{FakeTwilio, Mode};
+use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock, spawn_with, test_config};
+use crate::signing::Hook;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::sync::Arc;
+use switchboard::approvals::ExpiryWorker;
+use switchboard::clock::ManualClock;
+use switchboard::outbox::OutboxWorker;
+use switchboard::startup::Overrides;
+use switchboard::workers::Worker;
+
+const PUBLIC: &str = "https://sb.example.com";
+const OFFICER_1: &str = "+12025550111";
+const OFFICER_2: &str = "+12025550112";
+
+struct S {
+    app: TestApp,
+    fake: FakeTwilio,
+    clock: Arc<ManualClock>,
+    admin: String,
+}
+
+async fn app_on(pool: PgPool, base: &str, clock: Arc<ManualClock>) -> TestApp {
+    let config = test_config(&[
+        ("PUBLIC_BASE_URL", PUBLIC),
+        ("TWILIO_API_BASE", base),
+        ("SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_SECS", "1"),
+    ]);
+    spawn_with(config, Overrides { pool: Some(pool), clock: Some(clock), ..Overrides::default() }).await
+}
+
+async fn setup(pool: PgPool) -> S {
+    let (fake, base) = FakeTwilio::start().await;
+    let clock = frozen_clock();
+    let app = app_on(pool, &base, clock.clone()).await;
+    let root = app.superadmin().await;
+    let body = json!({"slug": "city", "name": "City Safety", "timezone": "UTC", "duty_officers": [OFFICER_1, OFFICER_2]});
+    assert_eq!(app.post_json("/api/tenants", &root, body).await.status(), 201);
+    app.post_json("/api/tenants/city/numbers", &root, json!({"number": "+12025550100"})).await;
+    let admin = app.tenant_key(&root, "city", "admin").await;
+    S { app, fake, clock, admin }
+}
+
+async fn post_crisis(s: &S, kind: &str, risk: f64) -> Value {
+    let body = json!({"type": kind, "description": "smoke seen", "location": "5th and Main", "risk_score": risk,
+        "decision": {"units": [format!("{kind}-unit")]}});
+    let response = s.app.post_json("/api/crises", &s.admin, body).await;
+    assert_eq!(response.status(), 201);
+    response.json().await.expect("json")
+}
+
+async fn deliver(app: &TestApp) {
+    OutboxWorker::new(&app.state).run_once().await.expect("outbox round");
+}
+
+/// The path and query of the n-th officer call's TwiML URL.
+fn officer_url(fake: &FakeTwilio, n: usize) -> (String, String) {
+    let (_, fields) = &fake.creates()[n];
+    let url = fields["Url"][0].strip_prefix(PUBLIC).expect("absolute").to_owned();
+    (url, fields["To"][0].clone())
+}
+
+async fn twiml(app: &TestApp, path: &str, call_sid: &str, digits: Option<&str>) -> String {
+    let mut params = vec![
+        ("CallSid", call_sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", "+12025550100"),
+        ("To", OFFICER_1),
+        ("CallStatus", "in-progress"),
+        ("Direction", "outbound-api"),
+    ];
+    if let Some(d) = digits {
+        params.push(("Digits", d));
+    }
+    let mut hook = Hook::new(path, &params);
+    hook.signed_url = Some(format!("{PUBLIC}{path}"));
+    let response = hook.send(app).await;
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("body")
+}
+
+fn gather_path(voice_path: &str) -> String {
+    voice_path.replace("/voice?", "/gather?")
+}
+
+const CALL_A: &str = "CA0000000000000000000000000000000a";
+const CALL_B: &str = "CA0000000000000000000000000000000b";
+
+async fn crisis(s: &S, id: &str) -> Value {
+    s.app.get_auth(&format!("/api/crises/{id}"), &s.admin).await.json().await.expect("json")
+}
+
+async fn dispatches(app: &TestApp) -> Vec<Value> {
+    sqlx::query_scalar(
+        "SELECT payload FROM outbox_message WHERE destination = 'dispatch' ORDER BY created_at",
+    )
+    .fetch_all(&app.state.db)
+    .await
+    .expect("dispatches")
+}
+
+#[sqlx::test]
+async fn one_crisis_is_approved_by_phone_and_dispatched(pool: PgPool) {
+    let s = setup(pool).await;
+    let created = post_crisis(&s, "fire", 4.5).await;
+    assert_eq!(created["status"], "pending_approval");
+    assert_eq!(created["approval_deadline"], "2026-11-23T15:15:00Z");
+    let id = created["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    let (voice, to) = officer_url(&s.fake, 0);
+    assert_eq!(to, OFFICER_1);
+    assert!(voice.starts_with(&format!("/webhooks/twilio/crises/{id}/voice?attempt=")), "{voice}");
+    let prompt = twiml(&s.app, &voice, CALL_A, None).await;
+    assert!(
+        prompt.contains("<Gather")
+            && prompt.contains("numDigits=\"1\"")
+            && prompt.contains("Press 6 to approve"),
+        "{prompt}"
+    );
+    assert!(prompt.contains(&format!("{PUBLIC}{}", gather_path(&voice)).replace('&', "&amp;")), "{prompt}");
+    let answer = twiml(&s.app, &gather_path(&voice), CALL_A, Some("6")).await;
+    assert!(answer.contains("Dispatch approved"), "{answer}");
+    let detail = crisis(&s, &id).await;
+    assert_eq!(detail["status"], "dispatched");
+    assert_eq!(detail["approval_calls"][0]["call_sid"], CALL_A);
+    let actions: Vec<&str> =
+        detail["audit"].as_array().expect("audit").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["CRISIS_RECEIVED", "APPROVAL_REQUESTED", "APPROVAL_EXECUTED", "UNIT_DISPATCHED"]);
+    let executed = &detail["audit"][2]["data"];
+    assert_eq!((executed["digit"].as_str(), executed["officer"].as_str()), (Some("6"), Some("+1******0111")));
+    let tenant: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM tenant").fetch_one(&s.app.state.db).await.expect("tenant");
+    let chain =
+        switchboard::system::audit_events_after(&s.app.state.db, tenant, 0, 1000).await.expect("events");
+    assert!(switchboard::audit::chain::verify(&chain).is_ok());
+    let sent = dispatches(&s.app).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["decision"], json!({"units": ["fire-unit"]}));
+}
+
+#[sqlx::test]
+async fn concurrent_crises_never_mix(pool: PgPool) {
+    let s = setup(pool).await;
+    let (a, b) = tokio::join!(post_crisis(&s, "fire", 4.5), post_crisis(&s, "flood", 4.2));
+    deliver(&s.app).await;
+    s.clock.advance(chrono::Duration::seconds(1));
+    deliver(&s.app).await;
+    let urls = [officer_url(&s.fake, 0).0, officer_url(&s.fake, 1).0];
+    assert_ne!(urls[0], urls[1]);
+    let a_id = a["id"].as_str().expect("id");
+    let a_url = urls.iter().find(|u| u.contains(a_id)).expect("A's call").clone();
+    twiml(&s.app, &a_url, CALL_A, None).await;
+    assert!(twiml(&s.app, &gather_path(&a_url), CALL_A, Some("6")).await.contains("approved"));
+    assert_eq!(crisis(&s, a_id).await["status"], "dispatched");
+    assert_eq!(crisis(&s, b["id"].as_str().expect("id")).await["status"], "pending_approval");
+    let sent = dispatches(&s.app).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0]["crisis_id"].as_str(), &sent[0]["decision"]),
+        (Some(a_id), &json!({"units": ["fire-unit"]}))
+    );
+}
+
+#[sqlx::test]
+async fn a_decision_after_the_deadline_is_refused_and_timed_out_once(pool: PgPool) {
+    let s = setup(pool).await;
+    let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    let (voice, _) = officer_url(&s.fake, 0);
+    twiml(&s.app, &voice, CALL_A, None).await;
+    s.clock.advance(chrono::Duration::minutes(16));
+    assert!(
+        twiml(&s.app, &gather_path(&voice), CALL_A, Some("6"))
+            .await
+            .contains("This crisis decision has expired.")
+    );
+    assert!(twiml(&s.app, &gather_path(&voice), CALL_A, Some("6")).await.contains("already been expired"));
+    ExpiryWorker::new(&s.app.state).run_once().await.expect("expiry");
+    let detail = crisis(&s, &id).await;
+    assert_eq!(detail["status"], "expired");
+    let timeouts = detail["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|e| e["action"] == "APPROVAL_TIMEOUT")
+        .count();
+    assert_eq!(timeouts, 1);
+    assert!(dispatches(&s.app).await.is_empty());
+}
+
+#[sqlx::test]
+async fn the_expiry_worker_expires_and_hangs_up_live_calls(pool: PgPool) {
+    let s = setup(pool).await;
+    let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    let (voice, _) = officer_url(&s.fake, 0);
+    twiml(&s.app, &voice, CALL_A, None).await;
+    let worker = ExpiryWorker::new(&s.app.state);
+    assert_eq!(worker.run_once().await.expect("round"), 0);
+    s.clock.advance(chrono::Duration::minutes(15));
+    assert_eq!(worker.run_once().await.expect("round"), 1);
+    assert_eq!(crisis(&s, &id).await["status"], "expired");
+    let hangups: Vec<Value> =
+        sqlx::query_scalar("SELECT payload FROM outbox_message WHERE destination = 'twilio_update'")
+            .fetch_all(&s.app.state.db)
+            .await
+            .expect("hangups");
+    assert_eq!(hangups, vec![json!({"sid": CALL_A})]);
+}
+
+#[sqlx::test]
+async fn a_hundred_concurrent_crises_keep_a_gapless_verified_audit(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let pool = PgPoolOptions::new().max_connections(30).connect_with(connect).await.expect("pool");
+    let s = setup(pool).await;
+    let posts = (0..100).map(|n| {
+        let (app, admin) = (&s.app, s.admin.clone());
+        async move {
+            let body = json!({"type": format!("incident-{n}"), "risk_score": 1.0, "decision": {}});
+            app.post_json("/api/crises", &admin, body).await.status().as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(posts).await;
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let tenant: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM tenant").fetch_one(&s.app.state.db).await.expect("tenant");
+    let chain =
+        switchboard::system::audit_events_after(&s.app.state.db, tenant, 0, 1000).await.expect("events");
+    assert_eq!(chain.iter().filter(|e| e.action == "CRISIS_RECEIVED").count(), 100);
+    assert_eq!(
+        chain.iter().filter(|e| e.action == "DISPATCH_SKIPPED").count(),
+        100,
+        "no units: nothing dispatched"
+    );
+    assert!(chain.iter().enumerate().all(|(i, e)| e.sequence == i as i64 + 1), "no gap, no duplicate");
+    assert!(chain.windows(2).all(|w| w[0].occurred_at < w[1].occurred_at));
+    assert_eq!(switchboard::audit::chain::verify(&chain), Ok(200));
+    let crises: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM crisis").fetch_one(&s.app.state.db).await.expect("count");
+    assert_eq!(crises, 100);
+}
+
+#[sqlx::test]
+async fn racing_decisions_dispatch_once(pool: PgPool) {
+    let s = setup(pool).await;
+    let first = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    let (voice, _) = officer_url(&s.fake, 0);
+    twiml(&s.app, &voice, CALL_A, None).await;
+    let gather = gather_path(&voice);
+    let (one, two) =
+        tokio::join!(twiml(&s.app, &gather, CALL_A, Some("6")), twiml(&s.app, &gather, CALL_A, Some("6")));
+    assert!(one.contains("approved") || two.contains("approved"));
+    assert_eq!(dispatches(&s.app).await.len(), 1);
+    assert_eq!(crisis(&s, &first).await["status"], "dispatched");
+
+    let second = post_crisis(&s, "flood", 4.5).await["id"].as_str().expect("id").to_owned();
+    s.clock.advance(chrono::Duration::seconds(1));
+    deliver(&s.app).await;
+    let (voice, _) = officer_url(&s.fake, 1);
+    twiml(&s.app, &voice, CALL_B, None).await;
+    let (approve, gather) = (format!("/api/crises/{second}/approve"), gather_path(&voice));
+    let api = s.app.post_json(&approve, &s.admin, json!({"reason": "confirmed by radio"}));
+    let (api, phone) = tokio::join!(api, twiml(&s.app, &gather, CALL_B, Some("6")));
+    assert!(api.status() == 200 || phone.contains("approved"));
+    assert_eq!(dispatches(&s.app).await.len(), 2, "one per crisis");
+}
+
+#[sqlx::test]
+async fn another_crisis_call_cannot_decide(pool: PgPool) {
+    let s = setup(pool).await;
+    s.fake.push(Mode::LoseAnswer);
+    let a = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    let b = post_crisis(&s, "flood", 4.5).await["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    s.clock.advance(chrono::Duration::seconds(1));
+    deliver(&s.app).await;
+    let url_a = [officer_url(&s.fake, 0).0, officer_url(&s.fake, 1).0]
+        .into_iter()
+        .find(|u| u.contains(&a))
+        .expect("A");
+    // A's call answered although its create's answer was lost: /voice arrives first and works.
+    assert!(twiml(&s.app, &url_a, CALL_A, None).await.contains("<Gather"));
+    let token = url_a.split("attempt=").nth(1).expect("token");
+    let forged = format!("/webhooks/twilio/crises/{b}/gather?attempt={token}");
+    assert!(
+        twiml(&s.app, &forged, CALL_A, Some("6"))
+            .await
+            .contains("No valid crisis is associated with this call.")
+    );
+    assert!(
+        twiml(&s.app, &gather_path(&url_a), CALL_B, Some("6")).await.contains("No valid crisis"),
+        "another CallSid"
+    );
+    assert_eq!(crisis(&s, &b).await["status"], "pending_approval");
+    assert_eq!(crisis(&s, &a).await["status"], "pending_approval");
+    assert!(dispatches(&s.app).await.is_empty());
+}
+
+#[sqlx::test]
+async fn an_officer_who_does_not_answer_hands_over_to_the_next(pool: PgPool) {
+    let s = setup(pool).await;
+    post_crisis(&s, "fire", 4.5).await;
+    deliver(&s.app).await;
+    let (voice, _) = officer_url(&s.fake, 0);
+    let token = voice.split("attempt=").nth(1).expect("token").to_owned();
+    let sid: String = sqlx::query_scalar("SELECT sid FROM twilio_attempt WHERE token = $1")
+        .bind(&token)
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("sid");
+    let path = format!("/webhooks/twilio/calls/events?attempt={token}");
+    let params = [
+        ("CallSid", sid.as_str()),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", "+12025550100"),
+        ("To", OFFICER_1),
+        ("CallStatus", "no-answer"),
+        ("Direction", "outbound-api"),
+        ("SequenceNumber", "2"),
+    ];
+    let mut hook = Hook::new(&path, &params);
+    hook.signed_url = Some(format!("{PUBLIC}{path}"));
+    assert_eq!(hook.send(&s.app).await.status(), 200);
+    s.clock.advance(chrono::Duration::seconds(1));
+    deliver(&s.app).await;
+    let creates = s.fake.creates();
+    assert_eq!(creates.len(), 2);
+    assert_eq!(creates[1].1["To"][0], OFFICER_2);
+}
+
+#[sqlx::test]
+async fn two_instances_never_dispatch_twice(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let base = s.app.state.config.twilio.api_base.to_string();
+    let other = app_on(pool, base.trim_end_matches('/'), s.clock.clone()).await;
+    let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    let (voice, _) = officer_url(&s.fake, 0);
+    twiml(&s.app, &voice, CALL_A, None).await;
+    let (approve, gather) = (format!("/api/crises/{id}/approve"), gather_path(&voice));
+    let api = s.app.post_json(&approve, &s.admin, json!({}));
+    let phone = twiml(&other, &gather, CALL_A, Some("6"));
+    let (w1, w2) = (ExpiryWorker::new(&s.app.state), ExpiryWorker::new(&other.state));
+    let (_, _, e1, e2) = tokio::join!(api, phone, w1.run_once(), w2.run_once());
+    e1.expect("expiry");
+    e2.expect("expiry");
+    assert_eq!(dispatches(&s.app).await.len(), 1);
+
+    // At the deadline: a late 6 on one instance races both expiry workers.
+    let late = post_crisis(&s, "flood", 4.5).await["id"].as_str().expect("id").to_owned();
+    s.clock.advance(chrono::Duration::seconds(1));
+    deliver(&other).await;
+    let (voice, _) = officer_url(&s.fake, 1);
+    twiml(&other, &voice, CALL_B, None).await;
+    s.clock.advance(chrono::Duration::minutes(15));
+    let gather = gather_path(&voice);
+    let phone = twiml(&other, &gather, CALL_B, Some("6"));
+    let (_, e1, e2) = tokio::join!(phone, w1.run_once(), w2.run_once());
+    e1.expect("expiry");
+    e2.expect("expiry");
+    let detail = crisis(&s, &late).await;
+    assert_eq!(detail["status"], "expired");
+    assert_eq!(
+        detail["audit"]
+            .as_array()
+            .expect("audit")
+            .iter()
+            .filter(|e| e["action"] == "APPROVAL_TIMEOUT")
+            .count(),
+        1
+    );
+    assert_eq!(dispatches(&s.app).await.len(), 1);
+}
+
+#[sqlx::test]
+async fn invalid_crises_get_422_naming_the_fields(pool: PgPool) {
+    let s = setup(pool).await;
+    let body = json!({"type": "", "description": "x".repeat(2001), "risk_score": 7.5, "decision": [1]});
+    let response = s.app.post_json("/api/crises", &s.admin, body).await;
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.expect("json");
+    let fields: Vec<&str> =
+        problem["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(fields, ["type", "description", "risk_score", "decision"]);
+}
