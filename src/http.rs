@@ -4,7 +4,7 @@
 
 use crate::error::{self, problem_response};
 use crate::state::AppState;
-use crate::{approvals, audit, auth, effects, health, outbox, tenants};
+use crate::{approvals, audit, auth, effects, health, inbound, outbox, tenants};
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode};
@@ -34,6 +34,7 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
         .merge(outbox::router())
         .merge(effects::router())
         .merge(approvals::router())
+        .merge(inbound::router())
         .merge(extra.unwrap_or_default())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

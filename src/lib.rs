@@ -14,6 +14,7 @@
 //! - [`tenants`], [`auth`]: businesses and numbers; API keys, roles, tenant-scoped transactions.
 //! - [`audit`], [`outbox`]: the hash-chained audit log; durable delivery of every effect.
 //! - [`effects`]: exactly-once Twilio calls and messages, their ledger, pacing, reconciliation.
+//! - [`inbound`]: inbound calls (ring the owner, text back missed calls) and SMS conversations.
 //! - [`approvals`]: crises held for a duty officer's approval by phone; dispatch; expiry.
 //! - [`system`]: the only path that skips the tenant scope (row-level security).
 //! - [`idempotency`], [`pagination`]: `Idempotency-Key` replays and list pages for every domain.
@@ -35,6 +36,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod idempotency;
+pub mod inbound;
 pub mod net;
 pub mod outbox;
 pub mod pagination;

@@ -96,6 +96,7 @@ impl Application {
             http,
             effect_owners: Arc::new(effect_owners(&clock, overrides.effect_owners)),
             crisis_wake: Arc::default(),
+            pending_calls: Arc::default(),
         };
         Ok(Application { listener, port, state, extra_routes: overrides.routes })
     }

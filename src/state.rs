@@ -40,6 +40,8 @@ pub struct AppState {
     pub effect_owners: Arc<EffectOwners>,
     /// Wakes this instance's crisis expiry worker (a nearer deadline appeared).
     pub crisis_wake: Arc<tokio::sync::Notify>,
+    /// Inbound call records waiting for the database (it was down while the call rang).
+    pub pending_calls: Arc<crate::inbound::PendingCalls>,
 }
 
 impl AppState {

@@ -30,6 +30,7 @@ pub fn spawn_all(state: &AppState, tasks: &TaskTracker, token: &CancellationToke
         Arc::new(crate::twilio::ReceiptSweeper::new(state)),
         Arc::new(IdempotencySweeper::new(state)),
         Arc::new(crate::approvals::ExpiryWorker::new(state)),
+        Arc::new(crate::inbound::PendingCallsWorker::new(state)),
     ];
     for worker in workers {
         tasks.spawn(run_loop(worker, token.clone()));

@@ -1,56 +1,17 @@
 //! Outbox delivery against an in-process receiver, driven with run_once() and a frozen clock.
 
 use crate::helpers::{TestApp, frozen_clock, spawn_with_clock_and};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use crate::receiver::{Receiver, SECRET};
 use base64::Engine;
 use hmac::Mac;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use switchboard::auth::scope::tenant_tx;
 use switchboard::clock::{Clock, ManualClock};
 use switchboard::outbox::{self, NewMessage, OutboxMessage, OutboxWorker, Registry, StillWanted};
 use switchboard::tenants::TenantId;
 use switchboard::workers::Worker;
-
-const SECRET: [u8; 32] = [7; 32];
-
-#[derive(Clone, Default)]
-struct Receiver {
-    status: Arc<AtomicU16>,
-    accepted: Arc<Mutex<HashMap<String, usize>>>,
-    requests: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
-}
-
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let status = StatusCode::from_u16(r.status.load(Ordering::SeqCst)).expect("status");
-    r.requests.lock().expect("lock").push((headers.clone(), body));
-    if status.is_success() {
-        let id = headers["webhook-id"].to_str().expect("id").to_owned();
-        *r.accepted.lock().expect("lock").entry(id).or_default() += 1;
-    }
-    status
-}
-
-impl Receiver {
-    async fn start() -> (Receiver, String) {
-        let receiver = Receiver { status: Arc::new(AtomicU16::new(200)), ..Receiver::default() };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
-        let app = Router::new().fallback(receive).with_state(receiver.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (receiver, url)
-    }
-
-    fn set(&self, status: u16) {
-        self.status.store(status, Ordering::SeqCst);
-    }
-}
 
 struct Setup {
     app: TestApp,

@@ -1,0 +1,175 @@
+//! The operator API of inbound calls and conversations (tenant-scoped, paginated).
+
+use super::calls::{self, InboundCall};
+use super::conversations::{self, Conversation, Message, OptOut};
+use super::textback::DOMAIN;
+use crate::auth::scope::tenant_tx;
+use crate::auth::{Operator, Role};
+use crate::effects::{self, MessageRequest, Owner, priority};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
+use crate::pagination::{Cursor, Page, PageQuery};
+use crate::state::AppState;
+use crate::twilio::E164;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const READERS: &[Role] = &[Role::Admin, Role::Monitor];
+
+/// `?status=&since=`.
+#[derive(Debug, Deserialize)]
+pub struct CallQuery {
+    status: Option<String>,
+    since: Option<DateTime<Utc>>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/inbound-calls?status=&since=` (newest first; `status` matches Twilio's status or the outcome).
+pub async fn list_calls(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiQuery(q): ApiQuery<CallQuery>,
+) -> ApiResult<ApiJson<Page<InboundCall>>> {
+    let tenant = operator.own_tenant()?;
+    operator.require(READERS)?;
+    let page = PageQuery { limit: q.limit, cursor: q.cursor };
+    let limit = page.limit()?;
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let before = page.cursor()?.map(|c| (c.at, c.id));
+    let rows = calls::list(&mut tx, tenant, q.status.as_deref(), q.since, before, limit + 1).await?;
+    tx.commit().await?;
+    Ok(ApiJson(Page::from_rows(rows, limit, |c| Cursor { at: c.started_at, id: c.call_sid.clone() })))
+}
+
+/// `GET /api/conversations` (most recent first).
+pub async fn list_conversations(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<Page<Conversation>>> {
+    let tenant = operator.own_tenant()?;
+    operator.require(READERS)?;
+    let limit = page.limit()?;
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let rows = conversations::list(&mut tx, tenant, page.uuid_cursor()?, limit + 1).await?;
+    tx.commit().await?;
+    Ok(ApiJson(Page::from_rows(rows, limit, |c| Cursor { at: c.last_message_at, id: c.id.to_string() })))
+}
+
+/// A conversation with its messages.
+#[derive(Debug, Serialize)]
+pub struct ConversationDetail {
+    #[serde(flatten)]
+    conversation: Conversation,
+    messages: Vec<Message>,
+}
+
+/// `GET /api/conversations/{id}` (the latest 200 messages).
+pub async fn get_conversation(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<ConversationDetail>> {
+    let tenant = operator.own_tenant()?;
+    operator.require(READERS)?;
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let conversation = conversations::find(&mut tx, tenant, id).await?.ok_or(ApiError::NotFound)?;
+    let messages = conversations::recent(&mut tx, id, 200).await?;
+    tx.commit().await?;
+    Ok(ApiJson(ConversationDetail { conversation, messages }))
+}
+
+/// `{"body": "…", "media": ["https://…"]}`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reply {
+    body: String,
+    #[serde(default)]
+    media: Vec<String>,
+}
+
+/// `POST /api/conversations/{id}/messages`: a reply from the bot or an operator, sent through
+/// the outbox from the number the customer last wrote to; 409 for a customer who opted out.
+pub async fn reply(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiPath(id): ApiPath<Uuid>,
+    key: Option<IdempotencyKey>,
+    ApiJson(reply): ApiJson<Reply>,
+) -> ApiResult<Response> {
+    let tenant = operator.own_tenant()?;
+    operator.require(READERS)?;
+    let count = reply.body.chars().count();
+    if count == 0 && reply.media.is_empty() || count > 1600 {
+        return Err(ApiError::invalid("body", "must be 1 to 1600 characters"));
+    }
+    if reply.media.len() > 10 || reply.media.iter().any(|m| !m.starts_with("https://")) {
+        return Err(ApiError::invalid("media", "must be at most 10 https:// URLs"));
+    }
+    let now = state.clock.now();
+    let request = serde_json::to_vec(&(id, &reply)).unwrap_or_default();
+    let response = create_once(&state, &operator, Scope::Tenant(tenant), key, &request, move |conn| {
+        async move {
+            let conversation = conversations::find(conn, tenant, id).await?.ok_or(ApiError::NotFound)?;
+            if conversations::is_opted_out(conn, tenant, &conversation.customer).await? {
+                return Err(ApiError::Conflict("the customer opted out of messages (STOP)".into()));
+            }
+            let message = conversations::insert_outbound(conn, &conversation, &reply.body, now).await?;
+            let owner = Owner {
+                domain: DOMAIN,
+                id: message.id.to_string(),
+                idempotency_key: format!("reply:{}", message.id),
+                priority: priority::NORMAL,
+            };
+            let request = MessageRequest {
+                to: conversation.customer.clone(),
+                from: conversation.business_number.clone(),
+                body: reply.body,
+                media: reply.media,
+            };
+            effects::request_message(conn, tenant, now, owner, &request).await?;
+            Ok(Created::new(format!("/api/conversations/{id}/messages/{}", message.id), &message))
+        }
+        .boxed()
+    })
+    .await?;
+    crate::outbox::wake(&state);
+    Ok(response)
+}
+
+/// `GET /api/opt-outs`.
+pub async fn list_opt_outs(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<Page<OptOut>>> {
+    let tenant = operator.own_tenant()?;
+    operator.require(READERS)?;
+    let limit = page.limit()?;
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let rows = conversations::list_opt_outs(&mut tx, tenant, page.cursor()?.map(|c| (c.at, c.id)), limit + 1)
+        .await?;
+    tx.commit().await?;
+    Ok(ApiJson(Page::from_rows(rows, limit, |o| Cursor { at: o.opted_out_at, id: o.number.clone() })))
+}
+
+/// `DELETE /api/opt-outs/{e164}` (admin): the customer may be texted again.
+pub async fn delete_opt_out(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiPath(number): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let tenant = operator.own_tenant()?;
+    operator.require(&[Role::Admin])?;
+    let number = E164::parse(&number).map_err(|_| ApiError::NotFound)?;
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let removed = conversations::opt_in(&mut tx, tenant, number.as_str()).await?;
+    tx.commit().await?;
+    if removed { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
+}

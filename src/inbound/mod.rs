@@ -1,0 +1,40 @@
+//! Inbound calls and SMS (seed 002): a call to a business number rings the owner (or follows the
+//! after-hours rules); a missed call texts the caller back exactly once per window; SMS thread into
+//! conversations handed to the call service and the bot; opt-outs are honoured.
+
+mod api;
+pub mod calls;
+pub mod conversations;
+mod notify;
+mod owner;
+pub mod pending;
+mod sms;
+pub mod textback;
+pub mod voice;
+
+pub use owner::InboundOwner;
+pub use pending::{PendingCalls, PendingCallsWorker};
+pub use textback::DOMAIN;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+/// The webhooks of business numbers and the operator API.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/twilio/call", post(voice::call))
+        .route("/webhooks/twilio/call/status/{sid}", post(voice::dial_status))
+        .route("/webhooks/twilio/call/screen/{sid}", post(voice::screen))
+        .route("/webhooks/twilio/call/screen/{sid}/accept", post(voice::screen_accept))
+        .route("/webhooks/twilio/call/voicemail/{sid}", post(voice::voicemail_recorded))
+        .route("/webhooks/twilio/call/voicemail/{sid}/status", post(voice::voicemail_status))
+        .route("/webhooks/twilio/fallback", post(voice::fallback))
+        .route("/webhooks/twilio/sms", post(sms::sms))
+        .route("/api/inbound-calls", get(api::list_calls))
+        .route("/api/conversations", get(api::list_conversations))
+        .route("/api/conversations/{id}", get(api::get_conversation))
+        .route("/api/conversations/{id}/messages", post(api::reply))
+        .route("/api/opt-outs", get(api::list_opt_outs))
+        .route("/api/opt-outs/{number}", delete(api::delete_opt_out))
+}

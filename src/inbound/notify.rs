@@ -1,0 +1,42 @@
+//! Notifications to the call service and the bot, through the outbox. Each has a stable key so a
+//! repeated webhook never notifies twice.
+
+use crate::outbox::{self, NewMessage};
+use crate::tenants::TenantId;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+
+/// Enqueues a notification of `kind` to `destination`, once per `key`.
+pub async fn send(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+    kind: &str,
+    destination: &str,
+    key: String,
+    data: Value,
+) -> Result<(), sqlx::Error> {
+    let message = NewMessage {
+        kind,
+        destination,
+        payload: data,
+        idempotency_key: key,
+        owner: None,
+        priority: crate::effects::priority::NORMAL,
+    };
+    outbox::enqueue(conn, tenant, now, message).await.map(|_| ())
+}
+
+/// The body of a call notification.
+pub fn call_data(
+    tenant: TenantId,
+    sid: &str,
+    from: &str,
+    to: &str,
+    status: &str,
+    at: DateTime<Utc>,
+) -> Value {
+    json!({"call_sid": sid, "from": from, "to": to, "tenant_id": tenant, "status": status, "direction": "inbound",
+        "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)})
+}

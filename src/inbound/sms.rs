@@ -1,0 +1,117 @@
+//! `POST /webhooks/twilio/sms`: the customer's message joins their conversation (one per tenant
+//! and customer), opt-out keywords are honoured, and the call service and the bot are notified.
+
+use super::{conversations, notify};
+use crate::state::AppState;
+use crate::tenants::{Route, TenantId};
+use crate::twilio::{InboundSms, TwilioWebhook, Twiml, WebhookReply};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+use serde_json::json;
+
+/// Twilio's single-word opt-out and opt-in keywords.
+const STOP: [&str; 6] = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"];
+const START: [&str; 2] = ["START", "UNSTOP"];
+
+/// What a message's text asks for, if it is a keyword.
+fn keyword(body: &str) -> Option<&'static str> {
+    let word = body.trim().to_ascii_uppercase();
+    if STOP.contains(&word.as_str()) {
+        Some("STOP")
+    } else if START.contains(&word.as_str()) {
+        Some("START")
+    } else if word == "HELP" {
+        Some("HELP")
+    } else {
+        None
+    }
+}
+
+/// `POST /webhooks/twilio/sms`.
+pub async fn sms(State(state): State<AppState>, hook: TwilioWebhook<InboundSms>) -> Response {
+    let Some(to) = hook.payload.to.number().cloned() else { return Twiml::new().into_response() };
+    let tenant = match state.directory.lookup(&state.db, &to).await {
+        Ok((Route::Active(r), _)) => r.tenant.id,
+        // A suspended tenant's or inactive number's messages are still kept: nothing is lost.
+        Ok((Route::Suspended(t) | Route::NumberInactive(t), _)) => t,
+        Ok((Route::Unknown, _)) => {
+            tracing::warn!(number = %to.masked(), "message to a number no tenant owns");
+            return Twiml::new().into_response();
+        }
+        Err(e) => return crate::twilio::receipts::failure_response(&e.into(), false),
+    };
+    let s = state.clone();
+    let response = hook
+        .once(&state.db, move |conn, sms| {
+            async move {
+                store(&s, conn, tenant, &sms).await?;
+                Ok(WebhookReply::from(Twiml::new()))
+            }
+            .boxed()
+        })
+        .await;
+    crate::outbox::wake(&state);
+    response
+}
+
+async fn store(
+    state: &AppState,
+    conn: &mut sqlx::PgConnection,
+    tenant: TenantId,
+    sms: &InboundSms,
+) -> Result<(), sqlx::Error> {
+    let now = state.clock.now();
+    let customer = sms.from.to_string();
+    let business = sms.to.to_string();
+    let conversation = conversations::upsert(conn, tenant, &customer, &business, now).await?;
+    let media = json!(
+        sms.media.iter().map(|m| json!({"url": m.url, "content_type": m.content_type})).collect::<Vec<_>>()
+    );
+    let Some(message_id) =
+        conversations::insert_inbound(conn, &conversation, sms.message_sid.as_str(), &sms.body, &media, now)
+            .await?
+    else {
+        return Ok(());
+    };
+    let keyword = keyword(&sms.body);
+    match keyword {
+        Some("STOP") => conversations::opt_out(conn, tenant, &customer, "keyword", now).await?,
+        Some("START") => {
+            conversations::opt_in(conn, tenant, &customer).await?;
+        }
+        _ => {}
+    }
+    let message = json!({"id": message_id, "message_sid": sms.message_sid, "from": customer, "to": business, "body": sms.body,
+        "media": media, "keyword": keyword, "at": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)});
+    let received = json!({"tenant_id": tenant, "conversation_id": conversation.id, "message": message});
+    let key = format!("message.received:{}", sms.message_sid);
+    notify::send(conn, tenant, now, "message.received", "call_service", key, received).await?;
+    let recent = conversations::recent(conn, conversation.id, 10).await?;
+    let for_bot = json!({"tenant_id": tenant, "conversation_id": conversation.id, "customer": customer,
+        "business_number": business, "message": message, "recent": recent});
+    notify::send(
+        conn,
+        tenant,
+        now,
+        "conversation.message",
+        "bot",
+        format!("conversation.message:{}", sms.message_sid),
+        for_bot,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keyword;
+
+    #[test]
+    fn keywords_are_single_words_in_any_case() {
+        assert_eq!(keyword(" stop "), Some("STOP"));
+        assert_eq!(keyword("Unsubscribe"), Some("STOP"));
+        assert_eq!(keyword("unstop"), Some("START"));
+        assert_eq!(keyword("help"), Some("HELP"));
+        assert_eq!(keyword("please stop calling"), None);
+    }
+}

@@ -1,0 +1,416 @@
+//! Inbound voice: `/webhooks/twilio/call` (the numbers' voice URL and status callback), the dial
+//! result, the screening whisper and its key press, the voicemail `<Record>` action and the
+//! fallback URL. Every answer is valid TwiML; the ringing answer comes from the cached routing and
+//! does not wait on the database.
+
+use super::calls::{self, NewCall};
+use super::{notify, textback};
+use crate::error::error_chain;
+use crate::state::AppState;
+use crate::tenants::{self, AfterHours, Route, Settings, TenantId};
+use crate::twilio::twiml::{Dial, DialTarget, Gather, Method, Number, Record, Say, Verb};
+use crate::twilio::{
+    CallStatus, DialCallStatus, DialResult, GatherResult, RecordingStatusCallback, TwilioWebhook, Twiml,
+    VoiceRequest, WebhookReply,
+};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+
+const NOT_IN_SERVICE: &str = "The number you have called is not in service. Goodbye.";
+const APOLOGY: &str = "We are sorry, we cannot take your call right now. Please try again later. Goodbye.";
+
+fn say_and_hang_up(text: &str) -> Twiml {
+    Twiml::new().say(text).hangup()
+}
+
+/// The voicemail greeting and recording of a tenant's caller.
+fn voicemail(state: &AppState, settings: &Settings, sid: &str) -> Twiml {
+    let record = Record {
+        action: Some(state.public_url(&format!("/webhooks/twilio/call/voicemail/{sid}"))),
+        method: Some(Method::Post),
+        max_length: Some(120),
+        play_beep: Some(true),
+        recording_status_callback: Some(
+            state.public_url(&format!("/webhooks/twilio/call/voicemail/{sid}/status")),
+        ),
+        ..Record::default()
+    };
+    let greeting = format!("You have reached {}. Please leave a message after the tone.", settings.name);
+    Twiml::new().say(greeting).verb(record).say("No message was recorded. Goodbye.").hangup()
+}
+
+/// What a ringing call to an active tenant hears, and whether the owner is screened.
+fn route_call(state: &AppState, settings: &Settings, sid: &str, open: bool) -> (Twiml, bool) {
+    if !open {
+        match settings.after_hours {
+            AfterHours::Voicemail => return (voicemail(state, settings, sid), false),
+            AfterHours::Message => {
+                let text = format!(
+                    "Thank you for calling {}. We are closed right now. Please call again during business hours. Goodbye.",
+                    settings.name
+                );
+                return (say_and_hang_up(&text), false);
+            }
+            AfterHours::Forward => {}
+        }
+    }
+    let Some(owner) = &settings.owner_number else {
+        tracing::error!(tenant.slug = %settings.slug, "configuration error: the tenant has no owner number; sending the caller to voicemail");
+        return (voicemail(state, settings, sid), false);
+    };
+    let screen = settings.screen_forwarded_calls;
+    let number = Number {
+        number: owner.as_str().to_owned(),
+        url: screen.then(|| state.public_url(&format!("/webhooks/twilio/call/screen/{sid}"))),
+        ..Number::default()
+    };
+    let dial = Dial {
+        action: Some(state.public_url(&format!("/webhooks/twilio/call/status/{sid}"))),
+        method: Some(Method::Post),
+        timeout: u32::try_from(settings.dial_timeout_secs).ok(),
+        targets: vec![DialTarget::Number(number)],
+        ..Dial::default()
+    };
+    (Twiml::new().verb(dial), screen)
+}
+
+/// Writes a ringing call and its `call.incoming` notification (once per call).
+pub async fn record_ringing(state: &AppState, call: &NewCall) -> Result<(), sqlx::Error> {
+    let mut tx = crate::system::system_tx(&state.db).await?;
+    if calls::insert(&mut tx, call).await? {
+        let data = notify::call_data(call.tenant, &call.sid, &call.from, &call.to, &call.status, call.at);
+        notify::send(
+            &mut tx,
+            call.tenant,
+            call.at,
+            "call.incoming",
+            "call_service",
+            format!("call.incoming:{}", call.sid),
+            data,
+        )
+        .await?;
+    }
+    tx.commit().await
+}
+
+fn is_new_call(status: &CallStatus) -> bool {
+    matches!(status, CallStatus::Ringing | CallStatus::Queued | CallStatus::Initiated)
+}
+
+/// `POST /webhooks/twilio/call`: a ringing call is routed; later statuses are recorded.
+pub async fn call(State(state): State<AppState>, hook: TwilioWebhook<VoiceRequest>) -> Response {
+    if !is_new_call(&hook.payload.call_status) {
+        return status_update(&state, &hook).await;
+    }
+    let request = hook.payload;
+    let sid = request.call_sid.to_string();
+    let Some(to) = request.to.number() else { return say_and_hang_up(NOT_IN_SERVICE).into_response() };
+    let route = match state.directory.lookup(&state.db, to).await {
+        Ok((route, _)) => route,
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), number = %to.masked(), "number lookup failed and nothing is cached");
+            return say_and_hang_up(APOLOGY).into_response();
+        }
+    };
+    let routed = match route {
+        Route::Active(routed) => routed,
+        Route::Unknown => {
+            tracing::warn!(number = %to.masked(), "call to a number no tenant owns");
+            return say_and_hang_up(NOT_IN_SERVICE).into_response();
+        }
+        Route::Suspended(_) | Route::NumberInactive(_) => {
+            return say_and_hang_up(NOT_IN_SERVICE).into_response();
+        }
+    };
+    tracing::Span::current().record("tenant.id", tracing::field::display(routed.tenant.id));
+    let now = state.clock.now();
+    let settings = &routed.tenant.settings;
+    let open = settings.is_open(now);
+    let (twiml, screened) = route_call(&state, settings, &sid, open);
+    let call = NewCall {
+        sid,
+        tenant: routed.tenant.id,
+        from: request.from.to_string(),
+        to: to.as_str().to_owned(),
+        status: request.call_status.as_str().to_owned(),
+        after_hours: !open,
+        screened,
+        at: now,
+    };
+    match record_ringing(&state, &call).await {
+        Ok(()) => crate::outbox::wake(&state),
+        Err(e) => {
+            tracing::warn!(error = %error_chain(&e), "the call's record waits for the database");
+            state.pending_calls.push(call);
+        }
+    }
+    twiml.into_response()
+}
+
+fn rank(status: &CallStatus) -> i16 {
+    crate::effects::ledger::call_rank(status)
+}
+
+async fn status_update(state: &AppState, hook: &TwilioWebhook<VoiceRequest>) -> Response {
+    let request = &hook.payload;
+    let sequence = hook.params.get("SequenceNumber").and_then(|s| s.parse().ok());
+    let duration = hook.params.get("CallDuration").and_then(|s| s.parse().ok());
+    let now = state.clock.now();
+    let result = async {
+        let mut tx = crate::system::system_tx(&state.db).await?;
+        let status = request.call_status.as_str();
+        let changed = calls::advance(
+            &mut tx,
+            request.call_sid.as_str(),
+            status,
+            rank(&request.call_status),
+            sequence,
+            duration,
+            now,
+        )
+        .await?;
+        if let Some(call) = changed.filter(|_| request.call_status.is_terminal()) {
+            let tenant = TenantId(call.tenant_id);
+            let mut data =
+                notify::call_data(tenant, &call.call_sid, &call.from_address, &call.to_number, status, now);
+            data["duration_secs"] = serde_json::json!(call.duration_secs);
+            data["outcome"] = serde_json::json!(call.outcome);
+            notify::send(
+                &mut tx,
+                tenant,
+                now,
+                "call.completed",
+                "call_service",
+                format!("call.completed:{}", call.call_sid),
+                data,
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            crate::outbox::wake(state);
+            Twiml::new().into_response()
+        }
+        Err(e) => crate::twilio::receipts::failure_response(&e.into(), false),
+    }
+}
+
+/// `POST /webhooks/twilio/call/status/{CallSid}`: the owner answered, or the call was missed.
+pub async fn dial_status(
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+    hook: TwilioWebhook<DialResult>,
+) -> Response {
+    let s = state.clone();
+    let response = hook
+        .once(&state.db, move |conn, result| {
+            async move {
+                let Some(call) =
+                    calls::find(conn, &sid).await?.filter(|c| c.call_sid == result.call.call_sid.as_str())
+                else {
+                    tracing::warn!(call.sid = %sid, "dial result for an unknown call");
+                    return Ok(WebhookReply::from(Twiml::new().hangup()));
+                };
+                let status = &result.dial_call_status;
+                let picked_up = matches!(status, DialCallStatus::Answered | DialCallStatus::Completed);
+                let answered = picked_up && (!call.screened || call.accepted);
+                let reason = if answered {
+                    None
+                } else if picked_up {
+                    Some("not_accepted".to_owned())
+                } else {
+                    Some(status.as_str().to_owned())
+                };
+                let outcome = if answered { "answered" } else { "missed" };
+                let now = s.clock.now();
+                let duration = result.dial_call_duration.and_then(|d| i32::try_from(d).ok());
+                let tenant = tenants::repo::find_tenant(conn, TenantId(call.tenant_id)).await?;
+                if let Some(updated) =
+                    calls::set_outcome(conn, &sid, outcome, reason.as_deref(), duration, now).await?
+                {
+                    let tenant_id = TenantId(call.tenant_id);
+                    let mut data = notify::call_data(
+                        tenant_id,
+                        &sid,
+                        &call.from_address,
+                        &call.to_number,
+                        &call.status,
+                        now,
+                    );
+                    data["reason"] = serde_json::json!(reason);
+                    let kind = if answered { "call.answered" } else { "call.missed" };
+                    notify::send(conn, tenant_id, now, kind, "call_service", format!("{kind}:{sid}"), data)
+                        .await?;
+                    if let (false, Some(tenant)) = (answered, &tenant) {
+                        textback::text_back(conn, tenant, &updated, now).await?;
+                    }
+                }
+                let twiml = match (&tenant, answered, status) {
+                    (
+                        Some(t),
+                        false,
+                        DialCallStatus::NoAnswer | DialCallStatus::Busy | DialCallStatus::Failed,
+                    ) => voicemail(&s, &t.settings, &sid),
+                    _ => Twiml::new().hangup(),
+                };
+                Ok(WebhookReply::from(twiml))
+            }
+            .boxed()
+        })
+        .await;
+    crate::outbox::wake(&state);
+    response
+}
+
+/// `POST /webhooks/twilio/call/screen/{CallSid}`: the owner's leg hears who calls and presses 1.
+pub async fn screen(
+    State(state): State<AppState>,
+    Path(parent): Path<String>,
+    _hook: TwilioWebhook<VoiceRequest>,
+) -> Response {
+    let gather = Gather {
+        action: Some(state.public_url(&format!("/webhooks/twilio/call/screen/{parent}/accept"))),
+        method: Some(Method::Post),
+        num_digits: Some(1),
+        timeout: Some(8),
+        prompts: vec![Verb::Say(Say::new("You have a call from a customer. Press 1 to accept."))],
+        ..Gather::default()
+    };
+    // Without the 1 (a carrier voicemail cannot press it) the leg ends and the call counts as missed.
+    Twiml::new().verb(gather).hangup().into_response()
+}
+
+/// `POST /webhooks/twilio/call/screen/{CallSid}/accept`.
+pub async fn screen_accept(
+    State(state): State<AppState>,
+    Path(parent): Path<String>,
+    hook: TwilioWebhook<GatherResult>,
+) -> Response {
+    if hook.payload.digits.as_deref() != Some("1") {
+        return Twiml::new().hangup().into_response();
+    }
+    let s = state.clone();
+    hook.once(&state.db, move |conn, _| {
+        async move {
+            calls::accept(conn, &parent, s.clock.now()).await?;
+            // An empty answer connects the legs.
+            Ok(WebhookReply::from(Twiml::new()))
+        }
+        .boxed()
+    })
+    .await
+}
+
+/// `POST /webhooks/twilio/call/voicemail/{CallSid}`: the `<Record>` action.
+pub async fn voicemail_recorded(
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+    hook: TwilioWebhook<VoiceRequest>,
+) -> Response {
+    let recording = hook.params.get("RecordingSid").map(str::to_owned);
+    let url = hook.params.get("RecordingUrl").map(str::to_owned);
+    let duration = hook.params.get("RecordingDuration").and_then(|d| d.parse().ok());
+    let s = state.clone();
+    let response = hook
+        .once(&state.db, move |conn, _| {
+            async move {
+                let now = s.clock.now();
+                if let Some(recording) = &recording
+                    && calls::set_voicemail(conn, &sid, recording, url.as_deref(), duration, None, now)
+                        .await?
+                    && let Some(call) = calls::find(conn, &sid).await?
+                {
+                    let tenant = TenantId(call.tenant_id);
+                    let mut data = notify::call_data(
+                        tenant,
+                        &sid,
+                        &call.from_address,
+                        &call.to_number,
+                        &call.status,
+                        now,
+                    );
+                    data["recording_sid"] = serde_json::json!(recording);
+                    data["recording_url"] = serde_json::json!(url);
+                    data["recording_duration_secs"] = serde_json::json!(duration);
+                    notify::send(
+                        conn,
+                        tenant,
+                        now,
+                        "call.voicemail",
+                        "call_service",
+                        format!("call.voicemail:{sid}"),
+                        data,
+                    )
+                    .await?;
+                }
+                Ok(WebhookReply::from(say_and_hang_up("Thank you. Goodbye.")))
+            }
+            .boxed()
+        })
+        .await;
+    crate::outbox::wake(&state);
+    response
+}
+
+/// `POST /webhooks/twilio/call/voicemail/{CallSid}/status`: the recording's status callback.
+pub async fn voicemail_status(
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+    hook: TwilioWebhook<RecordingStatusCallback>,
+) -> Response {
+    let s = state.clone();
+    hook.once(&state.db, move |conn, rec| {
+        async move {
+            let duration = rec.recording_duration.and_then(|d| i32::try_from(d).ok());
+            let status = rec.recording_status.as_str().to_owned();
+            calls::set_voicemail(
+                conn,
+                &sid,
+                rec.recording_sid.as_str(),
+                rec.recording_url.as_deref(),
+                duration,
+                Some(&status),
+                s.clock.now(),
+            )
+            .await?;
+            Ok(WebhookReply::from(Twiml::new()))
+        }
+        .boxed()
+    })
+    .await
+}
+
+/// `POST /webhooks/twilio/fallback`: Twilio could not use our answer. Record what it says and
+/// apologise to the caller — even when the database is down.
+pub async fn fallback(State(state): State<AppState>, hook: TwilioWebhook<VoiceRequest>) -> Response {
+    let code = hook.params.get("ErrorCode").map(str::to_owned);
+    let url = hook.params.get("ErrorUrl").map(str::to_owned);
+    let sid = hook.payload.call_sid.to_string();
+    tracing::error!(call.sid = %sid, error_code = ?code, "Twilio used the fallback URL");
+    let tenant = match hook.payload.to.number() {
+        Some(to) => match state.directory.lookup(&state.db, to).await {
+            Ok((Route::Active(r), _)) => Some(r.tenant.id),
+            _ => None,
+        },
+        None => None,
+    };
+    let stored = sqlx::query(
+        "INSERT INTO call_fallback (id, tenant_id, call_sid, error_code, error_url, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(tenant.map(TenantId::uuid))
+    .bind(&sid)
+    .bind(&code)
+    .bind(&url)
+    .bind(state.clock.now())
+    .execute(&state.db)
+    .await;
+    if let Err(e) = stored {
+        tracing::warn!(error = %error_chain(&e), "could not record the fallback");
+    }
+    say_and_hang_up(APOLOGY).into_response()
+}

@@ -1,0 +1,445 @@
+//! Inbound calls and SMS end to end: signed webhooks, the fake Twilio, a fake call service.
+
+use crate::fake_twilio::FakeTwilio;
+use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock, spawn_with, test_config};
+use crate::receiver::{Receiver, secret_setting, signature_is_valid};
+use crate::signing::Hook;
+use crate::xml::{Node, parse};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::sync::Arc;
+use switchboard::clock::ManualClock;
+use switchboard::outbox::OutboxWorker;
+use switchboard::startup::Overrides;
+use switchboard::workers::Worker;
+
+const PUBLIC: &str = "https://sb.example.com";
+const ACME_MAIN: &str = "+12025550101";
+const ACME_SECOND: &str = "+12025550102";
+const ACME_OWNER: &str = "+12025550150";
+const BRAVO_MAIN: &str = "+13125550101";
+const BRAVO_OWNER: &str = "+13125550150";
+const CALLER: &str = "+12025550177";
+
+struct S {
+    app: TestApp,
+    fake: FakeTwilio,
+    clock: Arc<ManualClock>,
+    root: String,
+    calls: Receiver,
+}
+
+async fn setup_with(pool: PgPool, extra: &[(&str, &str)]) -> S {
+    let (fake, base) = FakeTwilio::start().await;
+    let (calls, url) = Receiver::start().await;
+    let clock = frozen_clock(); // Monday 2026-11-23 15:00 UTC = 10:00 in New York
+    let secret = secret_setting();
+    let mut vars = vec![
+        ("PUBLIC_BASE_URL", PUBLIC),
+        ("TWILIO_API_BASE", base.as_str()),
+        ("SWITCHBOARD_CALL_SERVICE_URL", url.as_str()),
+        ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str()),
+        ("SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_SECS", "1"),
+    ];
+    vars.extend_from_slice(extra);
+    let app = spawn_with(
+        test_config(&vars),
+        Overrides { pool: Some(pool), clock: Some(clock.clone()), ..Overrides::default() },
+    )
+    .await;
+    let root = app.superadmin().await;
+    let acme = json!({"slug": "acme", "name": "Acme Plumbing", "timezone": "America/New_York", "owner_number": ACME_OWNER,
+        "business_hours": {"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]]}, "holidays": ["2026-12-25"]});
+    assert_eq!(app.post_json("/api/tenants", &root, acme).await.status(), 201);
+    let bravo = json!({"slug": "bravo", "name": "Bravo Bakery", "timezone": "America/Chicago", "owner_number": BRAVO_OWNER});
+    assert_eq!(app.post_json("/api/tenants", &root, bravo).await.status(), 201);
+    for (tenant, number) in [("acme", ACME_MAIN), ("acme", ACME_SECOND), ("bravo", BRAVO_MAIN)] {
+        let response =
+            app.post_json(&format!("/api/tenants/{tenant}/numbers"), &root, json!({"number": number})).await;
+        assert_eq!(response.status(), 201);
+    }
+    S { app, fake, clock, root, calls }
+}
+
+async fn setup(pool: PgPool) -> S {
+    setup_with(pool, &[]).await
+}
+
+fn voice_params<'a>(sid: &'a str, from: &'a str, to: &'a str, status: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("CallSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", from),
+        ("To", to),
+        ("CallStatus", status),
+        ("Direction", "inbound"),
+    ]
+}
+
+async fn post(app: &TestApp, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+    let mut hook = Hook::new(path, params);
+    hook.signed_url = Some(format!("{PUBLIC}{path}"));
+    let response = hook.send(app).await;
+    (response.status().as_u16(), response.text().await.expect("body"))
+}
+
+async fn ring(app: &TestApp, sid: &str, to: &str) -> Node {
+    let (status, body) = post(app, "/webhooks/twilio/call", &voice_params(sid, CALLER, to, "ringing")).await;
+    assert_eq!(status, 200, "{body}");
+    parse(&body)
+}
+
+async fn dial_result(app: &TestApp, sid: &str, to: &str, dial_status: &str) -> Node {
+    let mut params = voice_params(sid, CALLER, to, "in-progress");
+    params.extend([
+        ("DialCallStatus", dial_status),
+        ("DialCallSid", "CA99999999999999999999999999999999"),
+        ("DialCallDuration", "0"),
+    ]);
+    let (status, body) = post(app, &format!("/webhooks/twilio/call/status/{sid}"), &params).await;
+    assert_eq!(status, 200, "{body}");
+    parse(&body)
+}
+
+fn sid(n: u32) -> String {
+    format!("CA{n:032x}")
+}
+
+fn dial(sid: &str, owner: &str, timeout: &str) -> Node {
+    let action = format!("{PUBLIC}/webhooks/twilio/call/status/{sid}");
+    let number = Node::el("Number", &[], owner, vec![]);
+    Node::el(
+        "Response",
+        &[],
+        "",
+        vec![Node::el(
+            "Dial",
+            &[("action", &action), ("method", "POST"), ("timeout", timeout)],
+            "",
+            vec![number],
+        )],
+    )
+}
+
+#[sqlx::test]
+async fn ringing_dials_the_owner_of_the_number_called(pool: PgPool) {
+    let s = setup(pool).await;
+    assert_eq!(ring(&s.app, &sid(1), ACME_MAIN).await, dial(&sid(1), ACME_OWNER, "20"));
+    assert_eq!(ring(&s.app, &sid(2), ACME_SECOND).await, dial(&sid(2), ACME_OWNER, "20"));
+    assert_eq!(ring(&s.app, &sid(3), BRAVO_MAIN).await, dial(&sid(3), BRAVO_OWNER, "20"));
+    let row: (String, bool) =
+        sqlx::query_as("SELECT status, after_hours FROM inbound_call WHERE call_sid = $1")
+            .bind(sid(1))
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("row");
+    assert_eq!(row, ("ringing".into(), false));
+}
+
+#[sqlx::test]
+async fn every_other_case_gets_the_right_twiml(pool: PgPool) {
+    let s = setup(pool).await;
+    let unknown = ring(&s.app, &sid(10), "+19995550100").await;
+    assert_eq!(unknown.names(), ["Say", "Hangup"]);
+    assert!(unknown.children[0].text.contains("not in service"));
+
+    s.app.patch_json("/api/tenants/bravo", &s.root, json!({"status": "suspended"})).await;
+    let suspended = ring(&s.app, &sid(11), BRAVO_MAIN).await;
+    assert!(suspended.children[0].text.contains("not in service"));
+    s.app.patch_json("/api/tenants/bravo", &s.root, json!({"status": "active", "owner_number": null})).await;
+    let no_owner = ring(&s.app, &sid(12), BRAVO_MAIN).await;
+    assert_eq!(no_owner.names(), ["Say", "Record", "Say", "Hangup"], "voicemail when no owner is set");
+
+    s.clock.advance(chrono::Duration::hours(9)); // 19:00 in New York: closed
+    let closed = ring(&s.app, &sid(13), ACME_MAIN).await;
+    assert_eq!(closed.names(), ["Say", "Record", "Say", "Hangup"]);
+    let record = &closed.children[1];
+    assert_eq!(
+        record.attr("action"),
+        Some(format!("{PUBLIC}/webhooks/twilio/call/voicemail/{}", sid(13)).as_str())
+    );
+    s.app.patch_json("/api/tenants/acme", &s.root, json!({"after_hours": "message"})).await;
+    assert_eq!(ring(&s.app, &sid(14), ACME_MAIN).await.names(), ["Say", "Hangup"]);
+    s.app.patch_json("/api/tenants/acme", &s.root, json!({"after_hours": "forward"})).await;
+    assert_eq!(ring(&s.app, &sid(15), ACME_MAIN).await, dial(&sid(15), ACME_OWNER, "20"));
+
+    // Christmas is a Friday: inside the hours it would have, but a holiday.
+    s.app
+        .patch_json(
+            "/api/tenants/acme",
+            &s.root,
+            json!({"after_hours": "message", "business_hours": {"fri": [["09:00", "17:00"]]}}),
+        )
+        .await;
+    s.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-12-25T15:00:00Z").expect("t").with_timezone(&chrono::Utc),
+    );
+    assert_eq!(ring(&s.app, &sid(16), ACME_MAIN).await.names(), ["Say", "Hangup"]);
+    let after_hours: bool = sqlx::query_scalar("SELECT after_hours FROM inbound_call WHERE call_sid = $1")
+        .bind(sid(16))
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("row");
+    assert!(after_hours);
+}
+
+async fn sms_sent(s: &S) -> Vec<(String, String, String)> {
+    s.fake
+        .creates()
+        .into_iter()
+        .filter(|(kind, _)| kind == "message")
+        .map(|(_, f)| (f["To"][0].clone(), f["From"][0].clone(), f["Body"][0].clone()))
+        .collect()
+}
+
+async fn deliver(s: &S) {
+    OutboxWorker::new(&s.app.state).run_once().await.expect("outbox");
+}
+
+#[sqlx::test]
+async fn a_missed_call_texts_the_caller_back_once(pool: PgPool) {
+    let s = setup(pool).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    let twiml = dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
+    assert_eq!(twiml.names(), ["Say", "Record", "Say", "Hangup"], "the caller may leave a message");
+    let first = sid(1);
+    let (a, b) = tokio::join!(
+        dial_result(&s.app, &first, ACME_MAIN, "no-answer"),
+        dial_result(&s.app, &first, ACME_MAIN, "no-answer")
+    );
+    assert_eq!(a, b);
+    deliver(&s).await;
+    let expected = "Sorry we missed your call. We will call you back soon. Acme Plumbing";
+    assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), expected.into())]);
+
+    s.clock.advance(chrono::Duration::hours(2));
+    ring(&s.app, &sid(2), ACME_SECOND).await;
+    dial_result(&s.app, &sid(2), ACME_SECOND, "busy").await;
+    s.clock.advance(chrono::Duration::seconds(2));
+    deliver(&s).await;
+    assert_eq!(sms_sent(&s).await.len(), 1, "one text-back per caller per window");
+    let missed: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT outcome, missed_reason FROM inbound_call ORDER BY started_at")
+            .fetch_all(&s.app.state.db)
+            .await
+            .expect("rows")
+            .into_iter()
+            .map(|(o, r): (Option<String>, Option<String>)| (o.unwrap_or_default(), r))
+            .collect();
+    assert_eq!(
+        missed,
+        vec![("missed".into(), Some("no-answer".into())), ("missed".into(), Some("busy".into()))]
+    );
+
+    s.clock.advance(chrono::Duration::hours(23));
+    ring(&s.app, &sid(3), ACME_MAIN).await;
+    dial_result(&s.app, &sid(3), ACME_MAIN, "no-answer").await;
+    deliver(&s).await;
+    assert_eq!(sms_sent(&s).await.len(), 2, "the window slides from the last text-back");
+}
+
+#[sqlx::test]
+async fn an_opted_out_or_anonymous_caller_gets_no_text(pool: PgPool) {
+    let s = setup(pool).await;
+    sms(&s.app, "SM00000000000000000000000000000001", CALLER, ACME_MAIN, "STOP").await;
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
+    let (status, _) =
+        post(&s.app, "/webhooks/twilio/call", &voice_params(&sid(2), "anonymous", ACME_MAIN, "ringing"))
+            .await;
+    assert_eq!(status, 200);
+    let second = sid(2);
+    let mut params = voice_params(&second, "anonymous", ACME_MAIN, "in-progress");
+    params.push(("DialCallStatus", "no-answer"));
+    post(&s.app, &format!("/webhooks/twilio/call/status/{}", sid(2)), &params).await;
+    deliver(&s).await;
+    assert!(sms_sent(&s).await.is_empty());
+}
+
+#[sqlx::test]
+async fn a_screened_call_answered_by_voicemail_counts_as_missed(pool: PgPool) {
+    let s = setup(pool).await;
+    s.app.patch_json("/api/tenants/acme", &s.root, json!({"screen_forwarded_calls": true})).await;
+    let twiml = ring(&s.app, &sid(1), ACME_MAIN).await;
+    let number = &twiml.children[0].children[0];
+    assert_eq!(number.attr("url"), Some(format!("{PUBLIC}/webhooks/twilio/call/screen/{}", sid(1)).as_str()));
+    let (_, whisper) = post(
+        &s.app,
+        &format!("/webhooks/twilio/call/screen/{}", sid(1)),
+        &voice_params(&sid(50), ACME_MAIN, ACME_OWNER, "in-progress"),
+    )
+    .await;
+    assert_eq!(parse(&whisper).names(), ["Gather", "Hangup"]);
+    // The owner's carrier voicemail picks up, never presses 1, and the leg completes.
+    dial_result(&s.app, &sid(1), ACME_MAIN, "completed").await;
+    deliver(&s).await;
+    assert_eq!(sms_sent(&s).await.len(), 1);
+    let reason: Option<String> = sqlx::query_scalar("SELECT missed_reason FROM inbound_call")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("row");
+    assert_eq!(reason.as_deref(), Some("not_accepted"));
+
+    // A person presses 1: answered, no text.
+    ring(&s.app, &sid(2), ACME_SECOND).await;
+    let leg = sid(51);
+    let mut press = voice_params(&leg, ACME_SECOND, ACME_OWNER, "in-progress");
+    press.push(("Digits", "1"));
+    let (_, accepted) =
+        post(&s.app, &format!("/webhooks/twilio/call/screen/{}/accept", sid(2)), &press).await;
+    assert!(parse(&accepted).children.is_empty(), "an empty answer connects the call");
+    dial_result(&s.app, &sid(2), ACME_SECOND, "completed").await;
+    let outcome: Option<String> = sqlx::query_scalar("SELECT outcome FROM inbound_call WHERE call_sid = $1")
+        .bind(sid(2))
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("row");
+    assert_eq!(outcome.as_deref(), Some("answered"));
+}
+
+async fn sms(app: &TestApp, message_sid: &str, from: &str, to: &str, body: &str) -> u16 {
+    let params = [
+        ("MessageSid", message_sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", from),
+        ("To", to),
+        ("Body", body),
+        ("NumMedia", "0"),
+    ];
+    post(app, "/webhooks/twilio/sms", &params).await.0
+}
+
+#[sqlx::test]
+async fn sms_threads_into_a_conversation_and_honours_stop_and_start(pool: PgPool) {
+    let s = setup(pool).await;
+    assert_eq!(
+        sms(&s.app, "SM00000000000000000000000000000001", CALLER, ACME_MAIN, "Is the plumber coming?").await,
+        200
+    );
+    assert_eq!(
+        sms(&s.app, "SM00000000000000000000000000000001", CALLER, ACME_MAIN, "Is the plumber coming?").await,
+        200
+    );
+    let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
+    let list: Value = s.app.get_auth("/api/conversations", &admin).await.json().await.expect("json");
+    let id = list["items"][0]["id"].as_str().expect("conversation").to_owned();
+    let detail: Value =
+        s.app.get_auth(&format!("/api/conversations/{id}"), &admin).await.json().await.expect("json");
+    assert_eq!(detail["customer"], CALLER);
+    assert_eq!(detail["messages"].as_array().expect("messages").len(), 1, "a redelivered SMS is stored once");
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM outbox_message ORDER BY kind")
+        .fetch_all(&s.app.state.db)
+        .await
+        .expect("kinds");
+    assert_eq!(kinds, ["conversation.message", "message.received"]);
+
+    sms(&s.app, "SM00000000000000000000000000000002", CALLER, ACME_SECOND, "STOP").await;
+    let opted: Value = s.app.get_auth("/api/opt-outs", &admin).await.json().await.expect("json");
+    assert_eq!(opted["items"][0]["number"], CALLER);
+    let reply = s
+        .app
+        .post_json(&format!("/api/conversations/{id}/messages"), &admin, json!({"body": "Yes, at 3pm"}))
+        .await;
+    assert_eq!(reply.status(), 409);
+    sms(&s.app, "SM00000000000000000000000000000003", CALLER, ACME_SECOND, "start").await;
+    let reply = s
+        .app
+        .post_json(&format!("/api/conversations/{id}/messages"), &admin, json!({"body": "Yes, at 3pm"}))
+        .await;
+    assert_eq!(reply.status(), 201);
+    deliver(&s).await;
+    let sent = sms_sent(&s).await;
+    assert_eq!(
+        sent,
+        vec![(CALLER.into(), ACME_SECOND.into(), "Yes, at 3pm".into())],
+        "from the number last written to"
+    );
+}
+
+#[sqlx::test]
+async fn status_callbacks_never_move_a_call_backwards(pool: PgPool) {
+    let s = setup(pool).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    let call = sid(1);
+    let status = |state: &'static str, seq: &'static str| {
+        let mut p = voice_params(&call, CALLER, ACME_MAIN, state)
+            .into_iter()
+            .map(|(k, v)| (k, v.to_owned()))
+            .collect::<Vec<_>>();
+        p.push(("SequenceNumber", seq.to_owned()));
+        p.push(("CallDuration", "42".to_owned()));
+        p
+    };
+    for (state, seq) in [("in-progress", "1"), ("completed", "3"), ("in-progress", "1"), ("completed", "3")] {
+        let params = status(state, seq);
+        let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (code, body) = post(&s.app, "/webhooks/twilio/call", &borrowed).await;
+        assert_eq!((code, parse(&body).children.len()), (200, 0));
+    }
+    let row: (String, Option<i32>) = sqlx::query_as("SELECT status, duration_secs FROM inbound_call")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("row");
+    assert_eq!(row, ("completed".into(), Some(42)));
+    let completed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox_message WHERE kind = 'call.completed'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("n");
+    assert_eq!(completed, 1);
+}
+
+#[sqlx::test]
+async fn notifications_reach_the_call_service_signed(pool: PgPool) {
+    let s = setup(pool).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    dial_result(&s.app, &sid(1), ACME_MAIN, "answered").await;
+    deliver(&s).await;
+    let requests = s.calls.requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 2);
+    let mut kinds = Vec::new();
+    for (headers, body) in &requests {
+        assert!(signature_is_valid(headers, body));
+        let envelope: Value = serde_json::from_slice(body).expect("json");
+        kinds.push(envelope["type"].as_str().expect("type").to_owned());
+        assert_eq!(envelope["data"]["call_sid"], sid(1));
+        assert_eq!(envelope["data"]["direction"], "inbound");
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["call.answered", "call.incoming"]);
+}
+
+#[sqlx::test]
+async fn with_the_database_down_a_cached_number_still_rings(
+    _o: sqlx::postgres::PgPoolOptions,
+    connect: sqlx::postgres::PgConnectOptions,
+) {
+    let proxy = crate::outage::Proxy::start(connect.get_port()).await;
+    let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(std::time::Duration::from_secs(1))
+        .connect_lazy_with(via_proxy);
+    let s = setup(pool).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await; // caches the routing
+    proxy.cut();
+    assert_eq!(ring(&s.app, &sid(2), ACME_MAIN).await, dial(&sid(2), ACME_OWNER, "20"));
+    let uncached = ring(&s.app, &sid(3), BRAVO_MAIN).await;
+    assert!(
+        uncached.children[0].text.contains("cannot take your call"),
+        "an uncached number gets an apology"
+    );
+    assert_eq!(s.app.state.pending_calls.len(), 1);
+    proxy.restore();
+    let worker = switchboard::inbound::PendingCallsWorker::new(&s.app.state);
+    crate::helpers::eventually(15, "the pending record is written", || async {
+        worker.run_once().await.is_ok() && s.app.state.pending_calls.is_empty()
+    })
+    .await;
+    let found: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound_call WHERE call_sid = $1")
+        .bind(sid(2))
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("row");
+    assert_eq!(found, 1);
+}
