@@ -7,12 +7,14 @@ WORKDIR /src
 # Dependency layer: build the dependency graph with placeholder sources, so editing src/ does not
 # rebuild every crate.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src/bin && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
- && for b in $(sed -n 's/^path = "\(src\/bin\/[^"]*\)"/\1/p' Cargo.toml); do echo 'fn main() {}' > "$b"; done \
- && cargo build --release --locked --bin switchboard || true
+# Every [[bin]] path in Cargo.toml gets a placeholder so the manifest resolves.
+RUN mkdir -p src bench emulator && echo '' > src/lib.rs \
+ && for b in $(sed -n 's/^path = "\(.*\.rs\)"/\1/p' Cargo.toml); do mkdir -p "$(dirname "$b")"; echo 'fn main() {}' > "$b"; done \
+ && echo '' > src/lib.rs \
+ && cargo build --release --locked --bin switchboard
 COPY . .
 # Touch the sources so cargo sees them as newer than the placeholder build.
-RUN find src -name '*.rs' -exec touch {} + && cargo build --release --locked --bin switchboard
+RUN find . -name '*.rs' -not -path './target/*' -exec touch {} + && cargo build --release --locked --bin switchboard
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \

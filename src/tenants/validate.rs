@@ -168,7 +168,7 @@ fn approval(s: &mut Settings, value: &Value) -> Result<(), String> {
                     .ok_or("risk_threshold must be a number from 0 to 5")?;
             }
             "timeout_secs" => {
-                s.approval.timeout_secs = int(v, 60, 86_400).map_err(|e| format!("timeout_secs {e}"))?
+                s.approval.timeout_secs = int(v, 10, 86_400).map_err(|e| format!("timeout_secs {e}"))?
             }
             other => return Err(format!("{other} is not an approval field")),
         }

@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod crises;
 mod effects;
+mod emulator;
 mod fake_twilio;
 mod health;
 mod helpers;

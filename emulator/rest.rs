@@ -1,0 +1,421 @@
+//! The REST subset, in Twilio's wire format: Basic auth (401 with Twilio's error JSON), form
+//! bodies, snake_case JSON with string-typed numbers, RFC 2822 dates, `uri` and
+//! `subresource_uris`, 201 on creates, and Twilio's error codes for bad input.
+
+use super::engine::{self, Callbacks, Leg};
+use super::state::{CallRecord, Emulator, Exchange, MessageRecord, lock};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+type Form = HashMap<String, Vec<String>>;
+type Shared = State<Arc<Emulator>>;
+
+fn form(body: &[u8]) -> Form {
+    let mut map: Form = HashMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        map.entry(k.into_owned()).or_default().push(v.into_owned());
+    }
+    map
+}
+
+fn first<'a>(f: &'a Form, key: &str) -> Option<&'a str> {
+    f.get(key).and_then(|v| v.first()).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// Twilio's error body.
+fn error(status: u16, code: i64, message: &str) -> Response {
+    let body = json!({"code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status});
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), axum::Json(body)).into_response()
+}
+
+/// The REST routes.
+pub fn router() -> Router<Arc<Emulator>> {
+    Router::new()
+        .route("/2010-04-01/Accounts/{account}/Calls.json", post(create_call).get(list_calls))
+        .route("/2010-04-01/Accounts/{account}/Calls/{sid}", get(fetch_call).post(update_call))
+        .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings.json", post(create_recording))
+        .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings/{recording}", post(update_recording))
+        .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
+        .route("/2010-04-01/Accounts/{account}/Messages/{sid}", get(fetch_message))
+        .route(
+            "/2010-04-01/Accounts/{account}/Conferences/{conference}/Participants.json",
+            post(add_participant),
+        )
+        .route("/2010-04-01/Accounts/{account}/Conferences/{conference}", post(update_conference))
+}
+
+/// Checks Basic auth (account SID and token) and the account in the path; logs the request.
+fn authorize(
+    emu: &Emulator,
+    headers: &HeaderMap,
+    account: &str,
+    path: String,
+    body: &[u8],
+) -> Option<Response> {
+    let expected = format!("{}:{}", emu.config.account_sid, emu.config.auth_token);
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok());
+    let params = form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let ok = presented.as_deref() == Some(expected.as_bytes()) && account == emu.config.account_sid;
+    lock(&emu.log).push(Exchange {
+        kind: "rest".into(),
+        method: "REST".into(),
+        url: path,
+        params,
+        status: if ok { 200 } else { 401 },
+        response: String::new(),
+    });
+    (!ok).then(|| error(401, 20003, "Authenticate"))
+}
+
+fn call_json(emu: &Emulator, c: &CallRecord) -> Value {
+    let base = format!("/2010-04-01/Accounts/{}/Calls/{}", emu.config.account_sid, c.sid);
+    json!({
+        "sid": c.sid, "date_created": c.date_created, "date_updated": emu.now_rfc2822(), "parent_call_sid": c.parent_call_sid,
+        "account_sid": emu.config.account_sid, "to": c.to, "to_formatted": c.to, "from": c.from, "from_formatted": c.from,
+        "phone_number_sid": null, "status": c.status, "start_time": c.start_time, "end_time": c.end_time,
+        "duration": c.duration.map(|d| d.to_string()), "price": null, "price_unit": "USD", "direction": c.direction,
+        "answered_by": c.answered_by, "api_version": "2010-04-01", "forwarded_from": null, "group_sid": null,
+        "caller_name": null, "queue_time": "0", "trunk_sid": null, "uri": format!("{base}.json"),
+        "subresource_uris": {"recordings": format!("{base}/Recordings.json"), "notifications": format!("{base}/Notifications.json"),
+            "events": format!("{base}/Events.json")}
+    })
+}
+
+fn message_json(emu: &Emulator, m: &MessageRecord) -> Value {
+    let base = format!("/2010-04-01/Accounts/{}/Messages/{}", emu.config.account_sid, m.sid);
+    json!({
+        "body": m.body, "num_segments": "1", "direction": m.direction, "from": m.from, "to": m.to, "date_updated": emu.now_rfc2822(),
+        "price": null, "error_message": m.error_code.map(|_| "The message could not be delivered"), "uri": format!("{base}.json"),
+        "account_sid": emu.config.account_sid, "num_media": "0", "status": m.status, "messaging_service_sid": null, "sid": m.sid,
+        "date_sent": m.date_created, "date_created": m.date_created, "error_code": m.error_code, "price_unit": "USD",
+        "api_version": "2010-04-01", "subresource_uris": {"media": format!("{base}/Media.json")}
+    })
+}
+
+fn valid_number(value: &str) -> bool {
+    switchboard::twilio::E164::parse(value).is_ok()
+        || value.starts_with("client:")
+        || value.starts_with("sip:")
+}
+
+async fn create_call(
+    State(emu): Shared,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = authorize(&emu, &headers, &account, "POST Calls.json".into(), &body) {
+        return r;
+    }
+    let f = form(&body);
+    let Some(to) = first(&f, "To") else { return error(400, 21201, "No 'To' number is specified") };
+    let Some(from) = first(&f, "From") else { return error(400, 21213, "No 'From' number is specified") };
+    if !valid_number(to) {
+        return error(400, 21211, &format!("The 'To' number {to} is not a valid phone number."));
+    }
+    if !valid_number(from) {
+        return error(400, 21212, &format!("The 'From' number {from} is not a valid phone number."));
+    }
+    let Some(url) = first(&f, "Url").map(str::to_owned).filter(|u| u.starts_with("http")) else {
+        return error(400, 21205, "Url parameter is required and must be an absolute URL");
+    };
+    let sid = emu.sid("CA");
+    let record = CallRecord {
+        sid: sid.clone(),
+        parent_call_sid: None,
+        from: from.into(),
+        to: to.into(),
+        status: "queued".into(),
+        direction: "outbound-api".into(),
+        answered_by: None,
+        duration: None,
+        date_created: emu.now_rfc2822(),
+        start_time: None,
+        end_time: None,
+        conference: None,
+    };
+    lock(&emu.calls).push(record.clone());
+    let script = emu.script(to);
+    let leg = Leg {
+        sid,
+        from: from.into(),
+        to: to.into(),
+        direction: "outbound-api".into(),
+        parent: None,
+        digits: script.digits.iter().cloned().collect(),
+        talk_secs: script.hangup_after_secs,
+        answered_by: None,
+    };
+    let events = f
+        .get("StatusCallbackEvent")
+        .cloned()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| vec!["completed".into()]);
+    let callbacks = Callbacks { url: first(&f, "StatusCallback").map(str::to_owned), events, sequence: 0 };
+    let timeout = first(&f, "Timeout").and_then(|t| t.parse().ok()).unwrap_or(60.0);
+    let detect = first(&f, "MachineDetection").is_some();
+    tokio::spawn(engine::run_api_call(emu.clone(), leg, url, callbacks, timeout, detect));
+    (StatusCode::CREATED, axum::Json(call_json(&emu, &record))).into_response()
+}
+
+async fn list_calls(
+    State(emu): Shared,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = authorize(&emu, &headers, &account, "GET Calls.json".into(), b"") {
+        return r;
+    }
+    let calls: Vec<Value> = lock(&emu.calls)
+        .iter()
+        .filter(|c| {
+            q.get("To").is_none_or(|t| *t == c.to)
+                && q.get("From").is_none_or(|f| *f == c.from)
+                && q.get("Status").is_none_or(|s| *s == c.status)
+        })
+        .map(|c| call_json(&emu, c))
+        .collect();
+    axum::Json(json!({"calls": calls, "page": 0, "page_size": 50, "start": 0, "end": calls.len(), "next_page_uri": null,
+        "previous_page_uri": null, "first_page_uri": format!("/2010-04-01/Accounts/{account}/Calls.json?PageSize=50&Page=0"),
+        "uri": format!("/2010-04-01/Accounts/{account}/Calls.json")}))
+    .into_response()
+}
+
+fn json_sid(sid: &str) -> &str {
+    sid.strip_suffix(".json").unwrap_or(sid)
+}
+
+async fn fetch_call(
+    State(emu): Shared,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = authorize(&emu, &headers, &account, format!("GET Calls/{sid}"), b"") {
+        return r;
+    }
+    match emu.call(json_sid(&sid)) {
+        Some(c) => axum::Json(call_json(&emu, &c)).into_response(),
+        None => error(404, 20404, "The requested resource was not found"),
+    }
+}
+
+async fn update_call(
+    State(emu): Shared,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = authorize(&emu, &headers, &account, format!("POST Calls/{sid}"), &body) {
+        return r;
+    }
+    let sid = json_sid(&sid).to_owned();
+    let Some(call) = emu.call(&sid) else { return error(404, 20404, "The requested resource was not found") };
+    let f = form(&body);
+    if let Some(status) = first(&f, "Status") {
+        let ended =
+            matches!(call.status.as_str(), "completed" | "busy" | "failed" | "no-answer" | "canceled");
+        if ended {
+            return error(400, 21220, "Call is not in-progress. Cannot redirect.");
+        }
+        let now = emu.now_rfc2822();
+        emu.update_call(&sid, |c| {
+            c.status = status.into();
+            c.end_time = Some(now);
+        });
+    }
+    axum::Json(call_json(&emu, &emu.call(&sid).unwrap_or(call))).into_response()
+}
+
+fn recording_json(emu: &Emulator, call: &str, sid: &str, status: &str) -> Value {
+    json!({"sid": sid, "call_sid": call, "account_sid": emu.config.account_sid, "status": status, "channels": 1, "duration": "-1",
+        "source": "StartCallRecordingAPI", "date_created": emu.now_rfc2822(), "start_time": emu.now_rfc2822(),
+        "uri": format!("/2010-04-01/Accounts/{}/Calls/{call}/Recordings/{sid}.json", emu.config.account_sid)})
+}
+
+async fn create_recording(
+    State(emu): Shared,
+    Path((account, call)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = authorize(&emu, &headers, &account, format!("POST Calls/{call}/Recordings.json"), &body)
+    {
+        return r;
+    }
+    if emu.call(&call).is_none_or(|c| c.status != "in-progress") {
+        return error(400, 21220, "Requested resource is not eligible for recording");
+    }
+    (StatusCode::CREATED, axum::Json(recording_json(&emu, &call, &emu.sid("RE"), "in-progress")))
+        .into_response()
+}
+
+async fn update_recording(
+    State(emu): Shared,
+    Path((account, call, recording)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) =
+        authorize(&emu, &headers, &account, format!("POST Calls/{call}/Recordings/{recording}"), &body)
+    {
+        return r;
+    }
+    let f = form(&body);
+    let Some(status) = first(&f, "Status").filter(|s| matches!(*s, "paused" | "in-progress" | "stopped"))
+    else {
+        return error(400, 21218, "Status must be paused, in-progress or stopped");
+    };
+    let sid = json_sid(&recording);
+    let sid = if sid == "Twilio.CURRENT" { emu.sid("RE") } else { sid.to_owned() };
+    axum::Json(recording_json(&emu, &call, &sid, status)).into_response()
+}
+
+async fn create_message(
+    State(emu): Shared,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = authorize(&emu, &headers, &account, "POST Messages.json".into(), &body) {
+        return r;
+    }
+    let f = form(&body);
+    let Some(to) = first(&f, "To") else { return error(400, 21604, "A 'To' phone number is required.") };
+    let Some(from) = first(&f, "From").or(first(&f, "MessagingServiceSid")) else {
+        return error(400, 21603, "A 'From' phone number is required.");
+    };
+    if !valid_number(to) {
+        return error(400, 21211, &format!("The 'To' number {to} is not a valid phone number."));
+    }
+    let body_text = first(&f, "Body").unwrap_or("").to_owned();
+    if body_text.is_empty() && first(&f, "MediaUrl").is_none() {
+        return error(400, 21602, "Message body is required.");
+    }
+    if body_text.chars().count() > 1600 {
+        return error(400, 21617, "The concatenated message body exceeds the 1600 character limit.");
+    }
+    let record = MessageRecord {
+        sid: emu.sid("SM"),
+        from: from.into(),
+        to: to.into(),
+        body: body_text,
+        status: "queued".into(),
+        error_code: None,
+        direction: "outbound-api".into(),
+        date_created: emu.now_rfc2822(),
+    };
+    lock(&emu.messages).push(record.clone());
+    tokio::spawn(engine::run_message(
+        emu.clone(),
+        record.sid.clone(),
+        first(&f, "StatusCallback").map(str::to_owned),
+    ));
+    (StatusCode::CREATED, axum::Json(message_json(&emu, &record))).into_response()
+}
+
+async fn list_messages(
+    State(emu): Shared,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = authorize(&emu, &headers, &account, "GET Messages.json".into(), b"") {
+        return r;
+    }
+    let messages: Vec<Value> = lock(&emu.messages)
+        .iter()
+        .filter(|m| q.get("To").is_none_or(|t| *t == m.to) && q.get("From").is_none_or(|f| *f == m.from))
+        .map(|m| message_json(&emu, m))
+        .collect();
+    axum::Json(json!({"messages": messages, "page": 0, "page_size": 50, "next_page_uri": null,
+        "uri": format!("/2010-04-01/Accounts/{account}/Messages.json")}))
+    .into_response()
+}
+
+async fn fetch_message(
+    State(emu): Shared,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = authorize(&emu, &headers, &account, format!("GET Messages/{sid}"), b"") {
+        return r;
+    }
+    let found = lock(&emu.messages).iter().find(|m| m.sid == json_sid(&sid)).cloned();
+    match found {
+        Some(m) => axum::Json(message_json(&emu, &m)).into_response(),
+        None => error(404, 20404, "The requested resource was not found"),
+    }
+}
+
+async fn add_participant(
+    State(emu): Shared,
+    Path((account, conference)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) =
+        authorize(&emu, &headers, &account, format!("POST Conferences/{conference}/Participants.json"), &body)
+    {
+        return r;
+    }
+    let f = form(&body);
+    let (Some(to), Some(from)) = (first(&f, "To"), first(&f, "From")) else {
+        return error(400, 21201, "To and From are required");
+    };
+    let sid = emu.sid("CA");
+    lock(&emu.calls).push(CallRecord {
+        sid: sid.clone(),
+        parent_call_sid: None,
+        from: from.into(),
+        to: to.into(),
+        status: "in-progress".into(),
+        direction: "outbound-api".into(),
+        answered_by: None,
+        duration: None,
+        date_created: emu.now_rfc2822(),
+        start_time: Some(emu.now_rfc2822()),
+        end_time: None,
+        conference: Some(conference.clone()),
+    });
+    let body = json!({"account_sid": emu.config.account_sid, "call_sid": sid, "conference_sid": format!("CF{:032x}", conference.len()),
+        "status": "connected", "start_conference_on_enter": true, "end_conference_on_exit": false, "muted": false, "hold": false,
+        "date_created": emu.now_rfc2822(), "uri": format!("/2010-04-01/Accounts/{account}/Conferences/{conference}/Participants/{sid}.json")});
+    (StatusCode::CREATED, axum::Json(body)).into_response()
+}
+
+async fn update_conference(
+    State(emu): Shared,
+    Path((account, conference)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = authorize(&emu, &headers, &account, format!("POST Conferences/{conference}"), &body) {
+        return r;
+    }
+    let name = json_sid(&conference).to_owned();
+    let status = first(&form(&body), "Status").unwrap_or("in-progress").to_owned();
+    if status == "completed" {
+        let now = emu.now_rfc2822();
+        for call in lock(&emu.calls).iter_mut().filter(|c| c.conference.as_deref() == Some(&name)) {
+            call.status = "completed".into();
+            call.end_time = Some(now.clone());
+        }
+    }
+    axum::Json(
+        json!({"sid": name, "friendly_name": name, "status": status, "account_sid": emu.config.account_sid}),
+    )
+    .into_response()
+}
