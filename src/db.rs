@@ -41,10 +41,23 @@ pub fn pool_options(config: &DbConfig) -> PgPoolOptions {
         .min_connections(config.pool_min)
         .acquire_timeout(config.acquire_timeout)
         .idle_timeout(Some(config.idle_timeout))
-        // A ping before handing out a connection: after a database restart, dead connections are
-        // replaced here instead of failing the request that drew them.
-        .test_before_acquire(true)
+        // A connection that sat idle is pinged before it is handed out, so the connections a
+        // database restart killed are replaced here instead of failing the request that drew
+        // them. A busy connection is not pinged: that round trip would cost every request, and a
+        // connection that breaks in use is discarded by sqlx on its first I/O error.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_WHEN_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
+
+/// Idle time after which a pooled connection is pinged before use.
+pub const PING_WHEN_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Applies every pending migration.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {

@@ -21,6 +21,10 @@ pub trait Worker: Send + Sync + 'static {
     fn waker(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
     }
+    /// How long to wait after a wake-up before the round, so a burst of wake-ups is one round.
+    fn coalesce(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// Spawns every worker of the application on `tasks`.
@@ -71,7 +75,7 @@ async fn run_loop(worker: Arc<dyn Worker>, token: CancellationToken) {
         tokio::select! {
             () = token.cancelled() => break,
             () = tokio::time::sleep(worker.interval()) => {}
-            () = woken => {}
+            () = woken => tokio::time::sleep(worker.coalesce()).await,
         }
     }
     tracing::info!(worker = name, "worker stopped");

@@ -176,34 +176,55 @@ pub async fn claim(
     .await
 }
 
-/// Records an outcome, if this lease still holds the message (a redelivered message is not
-/// overwritten by a worker that outlived its lease).
-pub async fn finish(
-    db: &PgPool,
-    message: &OutboxMessage,
-    status: Status,
-    next_attempt_at: DateTime<Utc>,
-    error: Option<&str>,
-    now: DateTime<Utc>,
-    refund_attempt: bool,
-) -> Result<bool, sqlx::Error> {
+/// One delivery's outcome, recorded with [`finish_all`].
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The message.
+    pub id: Uuid,
+    /// The lease it was delivered under.
+    pub lease_id: Option<Uuid>,
+    /// Its new state.
+    pub status: Status,
+    /// When it is due again (pending) or now.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Why it failed or was parked.
+    pub error: Option<String>,
+    /// Whether the attempt does not count (deferred).
+    pub refund: bool,
+}
+
+/// Records a round's outcomes in one statement, each only if its lease still holds the message
+/// (a redelivered message is not overwritten by a worker that outlived its lease); how many were
+/// recorded.
+pub async fn finish_all(db: &PgPool, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    if outcomes.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = outcomes.iter().map(|o| o.id).collect();
+    let leases: Vec<Option<Uuid>> = outcomes.iter().map(|o| o.lease_id).collect();
+    let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
+    let next: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.next_attempt_at).collect();
+    let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
+    let refunds: Vec<bool> = outcomes.iter().map(|o| o.refund).collect();
     let done = sqlx::query(
-        "UPDATE outbox_message SET status = $3, next_attempt_at = $4, last_error = COALESCE($5, last_error),
+        "UPDATE outbox_message m SET status = o.status, next_attempt_at = o.next_at, last_error = COALESCE(o.error, m.last_error),
            lease_id = NULL, lease_expires_at = NULL, updated_at = now(),
-           delivered_at = CASE WHEN $3 = 'delivered' THEN $6 ELSE delivered_at END,
-           attempts = CASE WHEN $7 THEN attempts - 1 ELSE attempts END
-         WHERE id = $1 AND lease_id = $2",
+           delivered_at = CASE WHEN o.status = 'delivered' THEN $7 ELSE m.delivered_at END,
+           attempts = CASE WHEN o.refund THEN m.attempts - 1 ELSE m.attempts END
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::bool[])
+           AS o(id, lease, status, next_at, error, refund)
+         WHERE m.id = o.id AND m.lease_id = o.lease",
     )
-    .bind(message.id)
-    .bind(message.lease_id)
-    .bind(status.as_str())
-    .bind(next_attempt_at)
-    .bind(error)
+    .bind(&ids)
+    .bind(&leases)
+    .bind(&statuses)
+    .bind(&next)
+    .bind(&errors)
+    .bind(&refunds)
     .bind(now)
-    .bind(refund_attempt)
     .execute(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.rows_affected())
 }
 
 /// Pending count and the oldest pending message's enqueue time (metrics).

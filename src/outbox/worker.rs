@@ -3,7 +3,7 @@
 //! the outcome under the lease.
 
 use super::http::HttpDestination;
-use super::repo::{self, OutboxMessage, Status};
+use super::repo::{self, Outcome, OutboxMessage, Status};
 use crate::config::OutboxConfig;
 use crate::health::Heartbeat;
 use crate::state::AppState;
@@ -98,7 +98,13 @@ pub struct OutboxWorker {
     state: AppState,
     registry: Registry,
     heartbeat: Arc<Heartbeat>,
+    // When lease recovery and the backlog gauges last ran (application clock): at most once a
+    // second, not on every round — a busy outbox runs many small rounds.
+    housekept: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
+
+/// Housekeeping (lease recovery, gauges) runs at most this often.
+const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::seconds(1);
 
 impl OutboxWorker {
     /// A worker with the application's registry.
@@ -108,7 +114,12 @@ impl OutboxWorker {
 
     /// A worker with a given registry.
     pub fn with_registry(state: &AppState, registry: Registry) -> Self {
-        OutboxWorker { state: state.clone(), registry, heartbeat: state.heartbeats.outbox.clone() }
+        OutboxWorker {
+            state: state.clone(),
+            registry,
+            heartbeat: state.heartbeats.outbox.clone(),
+            housekept: std::sync::Mutex::new(None),
+        }
     }
 
     async fn deliver_one(&self, message: &OutboxMessage) -> Delivery {
@@ -125,34 +136,49 @@ impl OutboxWorker {
         }
     }
 
-    async fn handle(&self, message: OutboxMessage) -> Result<(), sqlx::Error> {
+    async fn handle(&self, message: OutboxMessage) -> Outcome {
         let delivery = self.deliver_one(&message).await;
-        self.record(&message, &delivery).await
+        self.outcome(&message, &delivery)
     }
 
-    async fn record(&self, message: &OutboxMessage, delivery: &Delivery) -> Result<(), sqlx::Error> {
+    fn outcome(&self, message: &OutboxMessage, delivery: &Delivery) -> Outcome {
         let now = self.state.clock.now();
         let config = &self.state.config.outbox;
-        let refund = matches!(delivery, Delivery::Defer(_));
         let (status, next, error, label) = match delivery {
             Delivery::Delivered => (Status::Delivered, now, None, "delivered"),
             Delivery::Defer(wait) => (Status::Pending, now + *wait, None, "deferred"),
-            Delivery::Retry(e) if message.attempts >= config.max_attempts => {
-                (Status::Dead, now, Some(e.as_str()), "dead")
-            }
-            Delivery::Retry(e) => {
-                (Status::Pending, now + backoff(config, message.attempts), Some(e.as_str()), "retry")
-            }
-            Delivery::Dead(e) => (Status::Dead, now, Some(e.as_str()), "dead"),
-            Delivery::Park(e) => (Status::Parked, now, Some(e.as_str()), "parked"),
-            Delivery::Cancel(e) => (Status::Cancelled, now, Some(e.as_str()), "cancelled"),
+            Delivery::Retry(e) if message.attempts >= config.max_attempts => (Status::Dead, now, Some(e), "dead"),
+            Delivery::Retry(e) => (Status::Pending, now + backoff(config, message.attempts), Some(e), "retry"),
+            Delivery::Dead(e) => (Status::Dead, now, Some(e), "dead"),
+            Delivery::Park(e) => (Status::Parked, now, Some(e), "parked"),
+            Delivery::Cancel(e) => (Status::Cancelled, now, Some(e), "cancelled"),
         };
         metrics::counter!("outbox_deliveries_total", "destination" => message.destination.clone(), "result" => label)
             .increment(1);
-        if !repo::finish(&self.state.db, message, status, next, error, now, refund).await? {
-            tracing::warn!(outbox.id = %message.id, "outbox lease lost before the outcome was recorded");
+        Outcome {
+            id: message.id,
+            lease_id: message.lease_id,
+            status,
+            next_attempt_at: next,
+            error: error.cloned(),
+            refund: matches!(delivery, Delivery::Defer(_)),
         }
-        Ok(())
+    }
+
+    /// Lease recovery and gauges, at most once a second.
+    async fn housekeeping(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        {
+            let mut last = self.housekept.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| now - t < HOUSEKEEPING_EVERY) {
+                return Ok(());
+            }
+            *last = Some(now);
+        }
+        let recovered = repo::recover_expired(&self.state.db, now).await?;
+        if recovered > 0 {
+            tracing::warn!(recovered, "outbox deliveries whose lease expired are due again");
+        }
+        self.update_gauges(now).await
     }
 
     async fn update_gauges(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
@@ -187,14 +213,16 @@ impl Worker for OutboxWorker {
         Some(self.state.outbox_wake.clone())
     }
 
+    fn coalesce(&self) -> Duration {
+        // Commits wake the worker one by one; a short wait turns a burst into one round.
+        Duration::from_millis(20)
+    }
+
     async fn run_once(&self) -> anyhow::Result<u64> {
         self.heartbeat.beat();
         let config = &self.state.config.outbox;
         let now = self.state.clock.now();
-        let recovered = repo::recover_expired(&self.state.db, now).await?;
-        if recovered > 0 {
-            tracing::warn!(recovered, "outbox deliveries whose lease expired are due again");
-        }
+        self.housekeeping(now).await?;
         let lease = chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(60));
         let batch = repo::claim(&self.state.db, now, lease, config.batch_size, config.per_tenant).await?;
         let handled = batch.len() as u64;
@@ -204,21 +232,22 @@ impl Worker for OutboxWorker {
         // Most urgent first: a paced destination's next token goes to the highest priority.
         in_order.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.next_attempt_at.cmp(&b.next_attempt_at)));
         let sequential = async {
+            let mut outcomes = Vec::with_capacity(in_order.len());
             for message in in_order {
-                self.handle(message).await?;
+                outcomes.push(self.handle(message).await);
             }
-            Ok::<(), sqlx::Error>(())
+            outcomes
         };
         let parallel = futures::stream::iter(concurrent)
             .map(|message| self.handle(message))
             .buffer_unordered(config.concurrency)
             .collect::<Vec<_>>();
-        let (sequential, results) = tokio::join!(sequential, parallel);
-        sequential?;
-        for result in results {
-            result?;
+        let (mut outcomes, parallel) = tokio::join!(sequential, parallel);
+        outcomes.extend(parallel);
+        let recorded = repo::finish_all(&self.state.db, &outcomes, self.state.clock.now()).await?;
+        if recorded < handled {
+            tracing::warn!(lost = handled - recorded, "outbox leases lost before the outcomes were recorded");
         }
-        self.update_gauges(now).await?;
         Ok(handled)
     }
 }
