@@ -50,20 +50,7 @@ struct InboundCall {
 
 async fn inbound_call(State(emu): Shared, axum::Json(req): axum::Json<InboundCall>) -> Response {
     let sid = emu.sid("CA");
-    lock(&emu.calls).push(CallRecord {
-        sid: sid.clone(),
-        parent_call_sid: None,
-        from: req.from.clone(),
-        to: req.to.clone(),
-        status: "ringing".into(),
-        direction: "inbound".into(),
-        answered_by: None,
-        duration: None,
-        date_created: emu.now_rfc2822(),
-        start_time: None,
-        end_time: None,
-        conference: None,
-    });
+    lock(&emu.calls).push(CallRecord::new(&emu, &sid, &req.from, &req.to, "inbound", "ringing"));
     let caller = emu.script(&req.from);
     let leg = Leg {
         sid: sid.clone(),

@@ -272,20 +272,9 @@ async fn dial(emu: &Emulator, parent: &Leg, verb: &Node, url: &str) -> (String, 
     let number = noun.text.trim().to_owned();
     let script = emu.script(&number);
     let sid = emu.sid("CA");
-    lock(&emu.calls).push(CallRecord {
-        sid: sid.clone(),
-        parent_call_sid: Some(parent.sid.clone()),
-        from: parent.from.clone(),
-        to: number.clone(),
-        status: "ringing".into(),
-        direction: "outbound-dial".into(),
-        answered_by: None,
-        duration: None,
-        date_created: emu.now_rfc2822(),
-        start_time: None,
-        end_time: None,
-        conference: None,
-    });
+    let mut record = CallRecord::new(emu, &sid, &parent.from, &number, "outbound-dial", "ringing");
+    record.parent_call_sid = Some(parent.sid.clone());
+    lock(&emu.calls).push(record);
     emu.clock.sleep(script.answer_after_secs.min(timeout)).await;
     let outcome =
         if script.answer_after_secs > timeout { "no-answer".to_owned() } else { script.answer.clone() };

@@ -132,20 +132,7 @@ async fn create_call(
         return error(400, 21205, "Url parameter is required and must be an absolute URL");
     };
     let sid = emu.sid("CA");
-    let record = CallRecord {
-        sid: sid.clone(),
-        parent_call_sid: None,
-        from: from.into(),
-        to: to.into(),
-        status: "queued".into(),
-        direction: "outbound-api".into(),
-        answered_by: None,
-        duration: None,
-        date_created: emu.now_rfc2822(),
-        start_time: None,
-        end_time: None,
-        conference: None,
-    };
+    let record = CallRecord::new(&emu, &sid, from, to, "outbound-api", "queued");
     lock(&emu.calls).push(record.clone());
     let script = emu.script(to);
     let leg = Leg {
@@ -376,20 +363,10 @@ async fn add_participant(
         return error(400, 21201, "To and From are required");
     };
     let sid = emu.sid("CA");
-    lock(&emu.calls).push(CallRecord {
-        sid: sid.clone(),
-        parent_call_sid: None,
-        from: from.into(),
-        to: to.into(),
-        status: "in-progress".into(),
-        direction: "outbound-api".into(),
-        answered_by: None,
-        duration: None,
-        date_created: emu.now_rfc2822(),
-        start_time: Some(emu.now_rfc2822()),
-        end_time: None,
-        conference: Some(conference.clone()),
-    });
+    let mut record = CallRecord::new(&emu, &sid, from, to, "outbound-api", "in-progress");
+    record.start_time = Some(emu.now_rfc2822());
+    record.conference = Some(conference.clone());
+    lock(&emu.calls).push(record);
     let body = json!({"account_sid": emu.config.account_sid, "call_sid": sid, "conference_sid": format!("CF{:032x}", conference.len()),
         "status": "connected", "start_conference_on_enter": true, "end_conference_on_exit": false, "muted": false, "hold": false,
         "date_created": emu.now_rfc2822(), "uri": format!("/2010-04-01/Accounts/{account}/Conferences/{conference}/Participants/{sid}.json")});

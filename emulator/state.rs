@@ -82,6 +82,26 @@ pub struct CallRecord {
     pub conference: Option<String>,
 }
 
+impl CallRecord {
+    /// A new call created now.
+    pub fn new(emu: &Emulator, sid: &str, from: &str, to: &str, direction: &str, status: &str) -> CallRecord {
+        CallRecord {
+            sid: sid.to_owned(),
+            parent_call_sid: None,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            status: status.to_owned(),
+            direction: direction.to_owned(),
+            answered_by: None,
+            duration: None,
+            date_created: emu.now_rfc2822(),
+            start_time: None,
+            end_time: None,
+            conference: None,
+        }
+    }
+}
+
 /// A message.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageRecord {

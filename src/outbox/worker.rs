@@ -3,7 +3,7 @@
 //! the outcome under the lease.
 
 use super::http::HttpDestination;
-use super::repo::{self, Outcome, OutboxMessage, Status};
+use super::repo::{self, OutboxMessage, Outcome, Status};
 use crate::config::OutboxConfig;
 use crate::health::Heartbeat;
 use crate::state::AppState;
@@ -147,8 +147,12 @@ impl OutboxWorker {
         let (status, next, error, label) = match delivery {
             Delivery::Delivered => (Status::Delivered, now, None, "delivered"),
             Delivery::Defer(wait) => (Status::Pending, now + *wait, None, "deferred"),
-            Delivery::Retry(e) if message.attempts >= config.max_attempts => (Status::Dead, now, Some(e), "dead"),
-            Delivery::Retry(e) => (Status::Pending, now + backoff(config, message.attempts), Some(e), "retry"),
+            Delivery::Retry(e) if message.attempts >= config.max_attempts => {
+                (Status::Dead, now, Some(e), "dead")
+            }
+            Delivery::Retry(e) => {
+                (Status::Pending, now + backoff(config, message.attempts), Some(e), "retry")
+            }
             Delivery::Dead(e) => (Status::Dead, now, Some(e), "dead"),
             Delivery::Park(e) => (Status::Parked, now, Some(e), "parked"),
             Delivery::Cancel(e) => (Status::Cancelled, now, Some(e), "cancelled"),
