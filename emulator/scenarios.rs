@@ -271,7 +271,8 @@ async fn missed_call(sim: &Sim) -> anyhow::Result<String> {
     anyhow::ensure!(text["from"] == number.as_str(), "the text-back must come from the number dialled");
     let call = sim.inbound_call_of(&admin, &sid).await?.context("the call was recorded")?;
     anyhow::ensure!(call["outcome"] == "missed", "the call was {}", call["outcome"]);
-    Ok(format!("missed ({}), texted back: {:?}", call["missed_reason"], text["body"]))
+    let reason = call["missed_reason"].as_str().unwrap_or("?");
+    Ok(format!("missed ({reason}), texted back: {:?}", text["body"].as_str().unwrap_or("")))
 }
 
 async fn after_hours(sim: &Sim) -> anyhow::Result<String> {
