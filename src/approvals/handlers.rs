@@ -23,8 +23,7 @@ pub async fn create(
     key: Option<IdempotencyKey>,
     ApiJson(body): ApiJson<NewCrisis>,
 ) -> ApiResult<Response> {
-    let tenant = operator.own_tenant()?;
-    operator.require(&[Role::Admin, Role::Monitor])?;
+    let tenant = operator.own_tenant_as(&[Role::Admin, Role::Monitor])?;
     let new = body.validate()?;
     let request = serde_json::to_vec(&new).unwrap_or_default();
     let now = state.clock.now();
@@ -56,8 +55,7 @@ pub async fn list(
     operator: Operator,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<Page<Crisis>>> {
-    let tenant = operator.own_tenant()?;
-    operator.require(&[Role::Admin, Role::Monitor])?;
+    let tenant = operator.own_tenant_as(&[Role::Admin, Role::Monitor])?;
     let page = PageQuery { limit: q.limit, cursor: q.cursor };
     let limit = page.limit()?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
@@ -81,8 +79,7 @@ pub async fn get(
     operator: Operator,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiJson<CrisisDetail>> {
-    let tenant = operator.own_tenant()?;
-    operator.require(&[Role::Admin, Role::Monitor])?;
+    let tenant = operator.own_tenant_as(&[Role::Admin, Role::Monitor])?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let crisis = repo::find(&mut tx, tenant, id).await?.ok_or(ApiError::NotFound)?;
     let approval_calls = repo::calls_of(&mut tx, id).await?;
@@ -133,8 +130,7 @@ async fn decide(
     ApiJson(body): ApiJson<DecisionBody>,
     verdict: Verdict,
 ) -> ApiResult<ApiJson<Crisis>> {
-    let tenant = operator.own_tenant()?;
-    operator.require(&[Role::Admin])?;
+    let tenant = operator.own_tenant_as(&[Role::Admin])?;
     let reason = body.reason.map(|r| r.trim().chars().take(1000).collect::<String>());
     let now = state.clock.now();
     let mut tx = tenant_tx(&state.db, tenant).await?;

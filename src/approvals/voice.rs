@@ -6,7 +6,7 @@ use super::model::{ApprovalCall, Crisis};
 use super::repo;
 use super::service::{self, Decision, Outcome, Verdict};
 use crate::audit::Actor;
-use crate::effects;
+use crate::effects::{self, AttemptQuery};
 use crate::error::ApiQuery;
 use crate::state::AppState;
 use crate::twilio::twiml::{Gather, Say, Verb};
@@ -14,15 +14,8 @@ use crate::twilio::{GatherResult, TwilioWebhook, Twiml, VoiceRequest, WebhookRep
 use axum::extract::{Path, State};
 use axum::response::Response;
 use futures::FutureExt;
-use serde::Deserialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
-
-/// `?attempt=<token>`.
-#[derive(Debug, Deserialize)]
-pub struct AttemptQuery {
-    attempt: Option<String>,
-}
 
 const NO_CRISIS: &str = "No valid crisis is associated with this call.";
 

@@ -81,6 +81,13 @@ impl Operator {
             .ok_or_else(|| ApiError::invalid("tenant", "a superadmin key has no tenant; use a tenant key"))
     }
 
+    /// The operator's own tenant, if its role is one of `roles` (tenant-scoped endpoints).
+    pub fn own_tenant_as(&self, roles: &[Role]) -> Result<TenantId, ApiError> {
+        let tenant = self.own_tenant()?;
+        self.require(roles)?;
+        Ok(tenant)
+    }
+
     /// 403 unless the operator has one of `roles` (superadmin always may).
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
         if self.role == Role::Superadmin || roles.contains(&self.role) {

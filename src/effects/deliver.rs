@@ -19,6 +19,11 @@ impl TwilioDestination {
         TwilioDestination { state: state.clone() }
     }
 
+    /// How long an unknown outcome waits for its callback before the account's list is checked.
+    fn reconcile_window(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.state.config.effects.reconcile_window).unwrap_or_default()
+    }
+
     fn rate(&self, kind: &str) -> f64 {
         let effects = &self.state.config.effects;
         if kind == "call" { effects.calls_per_second } else { effects.messages_per_second }
@@ -55,8 +60,7 @@ impl TwilioDestination {
         if let Err(wait) = pacing::take(&self.state.db, &attempt.kind, self.rate(&attempt.kind), now).await? {
             return Ok(Delivery::Defer(wait));
         }
-        let window =
-            chrono::Duration::from_std(self.state.config.effects.reconcile_window).unwrap_or_default();
+        let window = self.reconcile_window();
         if !attempts::mark_sending(&self.state.db, &attempt.token, now, now + window).await? {
             return Ok(Delivery::Defer(chrono::Duration::zero()));
         }
@@ -135,8 +139,7 @@ impl TwilioDestination {
                     .await?;
                 self.audit(&attempt, "TWILIO_OUTCOME_UNKNOWN", serde_json::json!({"error": e.to_string()}))
                     .await?;
-                let wait = attempt_reconcile_wait(&self.state, now);
-                Ok(Delivery::Defer(wait))
+                Ok(Delivery::Defer(self.reconcile_window()))
             }
         }
     }
@@ -232,14 +235,6 @@ impl TwilioDestination {
         audit::record(&mut tx, attempt.tenant(), self.state.clock.now(), event).await?;
         tx.commit().await
     }
-}
-
-/// How long until an unknown outcome may be reconciled.
-pub(super) fn attempt_reconcile_wait(
-    state: &AppState,
-    _now: chrono::DateTime<chrono::Utc>,
-) -> chrono::Duration {
-    chrono::Duration::from_std(state.config.effects.reconcile_window).unwrap_or_default()
 }
 
 #[async_trait::async_trait]

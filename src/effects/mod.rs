@@ -21,6 +21,8 @@ pub mod pacing;
 mod reconcile;
 mod webhooks;
 
+pub use webhooks::AttemptQuery;
+
 pub use hangup::{TwilioUpdateDestination, request_hangup};
 pub use owners::{CallChange, EffectOwner, EffectOwners, MessageChange, RecordingChange};
 

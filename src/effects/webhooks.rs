@@ -19,10 +19,11 @@ use futures::FutureExt;
 use serde::Deserialize;
 use sqlx::PgConnection;
 
-/// `?attempt=<token>`.
+/// `?attempt=<token>`: the effects attempt a callback or TwiML fetch belongs to.
 #[derive(Debug, Deserialize)]
 pub struct AttemptQuery {
-    attempt: Option<String>,
+    /// The token.
+    pub attempt: Option<String>,
 }
 
 fn empty() -> Result<WebhookReply, WebhookError> {

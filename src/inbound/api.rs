@@ -36,8 +36,7 @@ pub async fn list_calls(
     operator: Operator,
     ApiQuery(q): ApiQuery<CallQuery>,
 ) -> ApiResult<ApiJson<Page<InboundCall>>> {
-    let tenant = operator.own_tenant()?;
-    operator.require(READERS)?;
+    let tenant = operator.own_tenant_as(READERS)?;
     let page = PageQuery { limit: q.limit, cursor: q.cursor };
     let limit = page.limit()?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
@@ -53,8 +52,7 @@ pub async fn list_conversations(
     operator: Operator,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<ApiJson<Page<Conversation>>> {
-    let tenant = operator.own_tenant()?;
-    operator.require(READERS)?;
+    let tenant = operator.own_tenant_as(READERS)?;
     let limit = page.limit()?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let rows = conversations::list(&mut tx, tenant, page.uuid_cursor()?, limit + 1).await?;
@@ -76,8 +74,7 @@ pub async fn get_conversation(
     operator: Operator,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiJson<ConversationDetail>> {
-    let tenant = operator.own_tenant()?;
-    operator.require(READERS)?;
+    let tenant = operator.own_tenant_as(READERS)?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let conversation = conversations::find(&mut tx, tenant, id).await?.ok_or(ApiError::NotFound)?;
     let messages = conversations::recent(&mut tx, id, 200).await?;
@@ -103,8 +100,7 @@ pub async fn reply(
     key: Option<IdempotencyKey>,
     ApiJson(reply): ApiJson<Reply>,
 ) -> ApiResult<Response> {
-    let tenant = operator.own_tenant()?;
-    operator.require(READERS)?;
+    let tenant = operator.own_tenant_as(READERS)?;
     let count = reply.body.chars().count();
     if count == 0 && reply.media.is_empty() || count > 1600 {
         return Err(ApiError::invalid("body", "must be 1 to 1600 characters"));
@@ -149,8 +145,7 @@ pub async fn list_opt_outs(
     operator: Operator,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<ApiJson<Page<OptOut>>> {
-    let tenant = operator.own_tenant()?;
-    operator.require(READERS)?;
+    let tenant = operator.own_tenant_as(READERS)?;
     let limit = page.limit()?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let rows = conversations::list_opt_outs(&mut tx, tenant, page.cursor()?.map(|c| (c.at, c.id)), limit + 1)
@@ -165,8 +160,7 @@ pub async fn delete_opt_out(
     operator: Operator,
     ApiPath(number): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let tenant = operator.own_tenant()?;
-    operator.require(&[Role::Admin])?;
+    let tenant = operator.own_tenant_as(&[Role::Admin])?;
     let number = E164::parse(&number).map_err(|_| ApiError::NotFound)?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let removed = conversations::opt_in(&mut tx, tenant, number.as_str()).await?;

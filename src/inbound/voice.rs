@@ -148,10 +148,6 @@ pub async fn call(State(state): State<AppState>, hook: TwilioWebhook<VoiceReques
     twiml.into_response()
 }
 
-fn rank(status: &CallStatus) -> i16 {
-    crate::effects::ledger::call_rank(status)
-}
-
 async fn status_update(state: &AppState, hook: &TwilioWebhook<VoiceRequest>) -> Response {
     let request = &hook.payload;
     let sequence = hook.params.get("SequenceNumber").and_then(|s| s.parse().ok());
@@ -164,7 +160,7 @@ async fn status_update(state: &AppState, hook: &TwilioWebhook<VoiceRequest>) -> 
             &mut tx,
             request.call_sid.as_str(),
             status,
-            rank(&request.call_status),
+            crate::effects::ledger::call_rank(&request.call_status),
             sequence,
             duration,
             now,

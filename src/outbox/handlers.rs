@@ -80,8 +80,7 @@ async fn transition(
     to: Status,
     action: &str,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
-    let tenant = operator.own_tenant()?;
-    operator.require(&[Role::Admin])?;
+    let tenant = operator.own_tenant_as(&[Role::Admin])?;
     let now = state.clock.now();
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let before = match repo::transition(&mut tx, tenant, id, from, to, now).await? {
