@@ -168,6 +168,7 @@ fn effect_owners(
     let mut owners = crate::effects::EffectOwners::default();
     owners
         .register(crate::approvals::DOMAIN, Arc::new(crate::approvals::CrisesOwner { clock: clock.clone() }));
+    owners.register(crate::inbound::DOMAIN, Arc::new(crate::inbound::InboundOwner { clock: clock.clone() }));
     for (domain, owner) in extra {
         owners.register(&domain, owner);
     }

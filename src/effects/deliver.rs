@@ -30,6 +30,10 @@ impl TwilioDestination {
     }
 
     async fn deliver_attempt(&self, attempt: Attempt) -> Result<Delivery, sqlx::Error> {
+        if self.state.effect_owners.get(&attempt.owner_domain).is_none() {
+            // Never "allowed" by default: the owner vetoes recipients and hears refusals.
+            return Ok(Delivery::Park(crate::outbox::repo::UNKNOWN_OWNER_DOMAIN.into()));
+        }
         match attempt.state.as_str() {
             "created" => Ok(Delivery::Delivered),
             "failed" => Ok(Delivery::Dead("Twilio refused the create".into())),
@@ -191,7 +195,7 @@ impl TwilioDestination {
     }
 
     async fn recipient_allowed(&self, attempt: &Attempt) -> Result<bool, sqlx::Error> {
-        let Some(owner) = self.state.effect_owners.get(&attempt.owner_domain) else { return Ok(true) };
+        let Some(owner) = self.state.effect_owners.get(&attempt.owner_domain) else { return Ok(false) };
         let to = attempt.request["to"].as_str().unwrap_or_default();
         let mut conn = self.state.db.acquire().await?;
         owner.may_send_message(&mut conn, attempt.tenant(), to).await

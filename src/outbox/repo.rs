@@ -143,6 +143,29 @@ pub async fn recover_expired(db: &PgPool, now: DateTime<Utc>) -> Result<u64, sql
     Ok(done.rows_affected())
 }
 
+/// The reason a message waits for a replica that knows its owning domain.
+pub const UNKNOWN_OWNER_DOMAIN: &str = "unknown_owner_domain";
+
+/// Returns to `pending` the messages parked because their owning domain was unknown to the
+/// replica that claimed them (a newer replica's domain during a rolling deploy), now that this
+/// replica, which knows `domains`, runs.
+pub async fn release_known_domains(
+    db: &PgPool,
+    domains: &[String],
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox_message SET status = 'pending', next_attempt_at = $1, updated_at = now()
+         WHERE status = 'parked' AND last_error = $2 AND owner_domain = ANY($3)",
+    )
+    .bind(now)
+    .bind(UNKNOWN_OWNER_DOMAIN)
+    .bind(domains)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Claims up to `batch` due messages, at most `per_tenant` of any one tenant (so one tenant's
 /// backlog cannot hold back another's), highest priority first. SKIP LOCKED lets several workers
 /// and replicas claim side by side without waiting on each other.

@@ -123,7 +123,13 @@ impl OutboxWorker {
     }
 
     async fn deliver_one(&self, message: &OutboxMessage) -> Delivery {
-        if let Some(hook) = message.owner_domain.as_deref().and_then(|d| self.registry.hooks.get(d)) {
+        if let Some(domain) = message.owner_domain.as_deref() {
+            // An owner this binary does not know (a domain forgotten, or a newer replica's during a
+            // rolling deploy) must not be guessed at: park it until a replica that knows it runs.
+            let Some(hook) = self.registry.hooks.get(domain) else {
+                tracing::warn!(owner.domain = domain, "outbox message of an unknown owning domain parked");
+                return Delivery::Park(repo::UNKNOWN_OWNER_DOMAIN.into());
+            };
             match hook.still_wanted(message).await {
                 Ok(false) => return Delivery::Cancel("no longer wanted".into()),
                 Ok(true) => {}
@@ -181,6 +187,11 @@ impl OutboxWorker {
         let recovered = repo::recover_expired(&self.state.db, now).await?;
         if recovered > 0 {
             tracing::warn!(recovered, "outbox deliveries whose lease expired are due again");
+        }
+        let domains: Vec<String> = self.registry.hooks.keys().cloned().collect();
+        let released = repo::release_known_domains(&self.state.db, &domains, now).await?;
+        if released > 0 {
+            tracing::info!(released, "parked messages of a domain this replica knows are due again");
         }
         self.update_gauges(now).await
     }

@@ -13,23 +13,23 @@ use switchboard::outbox::OutboxWorker;
 use switchboard::startup::Overrides;
 use switchboard::workers::Worker;
 
-const PUBLIC: &str = "https://sb.example.com";
-const ACME_MAIN: &str = "+12025550101";
+pub const PUBLIC: &str = "https://sb.example.com";
+pub const ACME_MAIN: &str = "+12025550101";
 const ACME_SECOND: &str = "+12025550102";
 const ACME_OWNER: &str = "+12025550150";
 const BRAVO_MAIN: &str = "+13125550101";
 const BRAVO_OWNER: &str = "+13125550150";
-const CALLER: &str = "+12025550177";
+pub const CALLER: &str = "+12025550177";
 
-struct S {
-    app: TestApp,
-    fake: FakeTwilio,
-    clock: Arc<ManualClock>,
-    root: String,
-    calls: Receiver,
+pub struct S {
+    pub app: TestApp,
+    pub fake: FakeTwilio,
+    pub clock: Arc<ManualClock>,
+    pub root: String,
+    pub calls: Receiver,
 }
 
-async fn setup_with(pool: PgPool, extra: &[(&str, &str)]) -> S {
+pub async fn setup_with(pool: PgPool, extra: &[(&str, &str)]) -> S {
     let (fake, base) = FakeTwilio::start().await;
     let (calls, url) = Receiver::start().await;
     let clock = frozen_clock(); // Monday 2026-11-23 15:00 UTC = 10:00 in New York
@@ -61,7 +61,7 @@ async fn setup_with(pool: PgPool, extra: &[(&str, &str)]) -> S {
     S { app, fake, clock, root, calls }
 }
 
-async fn setup(pool: PgPool) -> S {
+pub async fn setup(pool: PgPool) -> S {
     setup_with(pool, &[]).await
 }
 
@@ -76,20 +76,20 @@ fn voice_params<'a>(sid: &'a str, from: &'a str, to: &'a str, status: &'a str) -
     ]
 }
 
-async fn post(app: &TestApp, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+pub async fn post(app: &TestApp, path: &str, params: &[(&str, &str)]) -> (u16, String) {
     let mut hook = Hook::new(path, params);
     hook.signed_url = Some(format!("{PUBLIC}{path}"));
     let response = hook.send(app).await;
     (response.status().as_u16(), response.text().await.expect("body"))
 }
 
-async fn ring(app: &TestApp, sid: &str, to: &str) -> Node {
+pub async fn ring(app: &TestApp, sid: &str, to: &str) -> Node {
     let (status, body) = post(app, "/webhooks/twilio/call", &voice_params(sid, CALLER, to, "ringing")).await;
     assert_eq!(status, 200, "{body}");
     parse(&body)
 }
 
-async fn dial_result(app: &TestApp, sid: &str, to: &str, dial_status: &str) -> Node {
+pub async fn dial_result(app: &TestApp, sid: &str, to: &str, dial_status: &str) -> Node {
     let mut params = voice_params(sid, CALLER, to, "in-progress");
     params.extend([
         ("DialCallStatus", dial_status),
@@ -101,7 +101,7 @@ async fn dial_result(app: &TestApp, sid: &str, to: &str, dial_status: &str) -> N
     parse(&body)
 }
 
-fn sid(n: u32) -> String {
+pub fn sid(n: u32) -> String {
     format!("CA{n:032x}")
 }
 
@@ -183,7 +183,7 @@ async fn every_other_case_gets_the_right_twiml(pool: PgPool) {
     assert!(after_hours);
 }
 
-async fn sms_sent(s: &S) -> Vec<(String, String, String)> {
+pub async fn sms_sent(s: &S) -> Vec<(String, String, String)> {
     s.fake
         .creates()
         .into_iter()
@@ -192,7 +192,7 @@ async fn sms_sent(s: &S) -> Vec<(String, String, String)> {
         .collect()
 }
 
-async fn deliver(s: &S) {
+pub async fn deliver(s: &S) {
     OutboxWorker::new(&s.app.state).run_once().await.expect("outbox");
 }
 
@@ -297,7 +297,7 @@ async fn a_screened_call_answered_by_voicemail_counts_as_missed(pool: PgPool) {
     assert_eq!(outcome.as_deref(), Some("answered"));
 }
 
-async fn sms(app: &TestApp, message_sid: &str, from: &str, to: &str, body: &str) -> u16 {
+pub async fn sms(app: &TestApp, message_sid: &str, from: &str, to: &str, body: &str) -> u16 {
     let params = [
         ("MessageSid", message_sid),
         ("AccountSid", ACCOUNT_SID),

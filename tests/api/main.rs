@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod http_errors;
 mod inbound;
+mod inbound_owner;
 mod outage;
 mod outbox;
 mod receiver;
