@@ -1,10 +1,10 @@
-//! The HTTP router: merges the domain routers and applies the cross-cutting layers — request id,
+//! The HTTP router: merges the routers startup hands it (the core's and each domain's) and applies the cross-cutting layers — request id,
 //! trace span, metrics, panic catching, request timeout and body limit — and turns unknown routes
 //! and wrong methods into problem+json.
 
 use crate::error::{self, problem_response};
+use crate::health;
 use crate::state::AppState;
-use crate::{approvals, audit, auth, effects, health, inbound, outbox, tenants};
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode};
@@ -21,21 +21,14 @@ use tracing::Span;
 /// The header that carries the request id in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole application's router.
-pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
+/// The whole application's router: `routers` merged, behind the cross-cutting layers.
+pub fn router(state: AppState, routers: Vec<Router<AppState>>) -> Router {
     let config = &state.config.server;
     let timeout = config.request_timeout;
     let body_limit = config.body_limit_bytes;
-    Router::new()
-        .merge(health::router())
-        .merge(tenants::router())
-        .merge(auth::router())
-        .merge(audit::router())
-        .merge(outbox::router())
-        .merge(effects::router())
-        .merge(approvals::router())
-        .merge(inbound::router())
-        .merge(extra.unwrap_or_default())
+    routers
+        .into_iter()
+        .fold(Router::new(), Router::merge)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(

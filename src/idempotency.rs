@@ -7,17 +7,21 @@
 use crate::auth::Operator;
 use crate::auth::scope::tenant_tx;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::TenantId;
 use crate::state::AppState;
 use crate::system;
-use crate::tenants::TenantId;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
+use sqlx::PgPool;
+use std::time::Duration;
+use uuid::Uuid;
 
 /// How long an answer is replayed.
 pub const REPLAY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
@@ -160,7 +164,7 @@ where
 }
 
 async fn replay(state: &AppState, operator: &Operator, key: &str, fingerprint: &[u8]) -> ApiResult<Response> {
-    let stored = system::find_idempotent_answer(&state.db, operator.key_id, key).await?;
+    let stored = find_idempotent_answer(&state.db, operator.key_id, key).await?;
     let Some((stored_fingerprint, status, location, body)) = stored else {
         return Err(ApiError::Conflict(
             "the first request with this Idempotency-Key is still in progress".into(),
@@ -172,4 +176,56 @@ async fn replay(state: &AppState, operator: &Operator, key: &str, fingerprint: &
     let status =
         u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::CREATED);
     Ok(respond(status, location.as_deref(), body))
+}
+
+/// Deletes idempotent-create answers past their 24 h replay window.
+pub struct IdempotencySweeper {
+    state: AppState,
+}
+
+impl IdempotencySweeper {
+    /// A sweeper over the application's database.
+    pub fn new(state: &AppState) -> Self {
+        IdempotencySweeper { state: state.clone() }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::worker::Worker for IdempotencySweeper {
+    fn name(&self) -> &'static str {
+        "idempotency-sweeper"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+
+    async fn run_once(&self) -> anyhow::Result<u64> {
+        let cutoff = self.state.clock.now() - crate::idempotency::REPLAY_WINDOW;
+        Ok(sweep_idempotent_requests(&self.state.db, cutoff).await?)
+    }
+}
+
+/// A stored idempotent answer of this caller (keyed by the caller's own key id).
+///
+/// Unscoped (system path).
+pub async fn find_idempotent_answer(
+    db: &PgPool,
+    key_id: Uuid,
+    key: &str,
+) -> Result<Option<(Vec<u8>, i16, Option<String>, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT fingerprint, status, location, body FROM idempotent_request WHERE api_key_id = $1 AND key = $2")
+        .bind(key_id)
+        .bind(key)
+        .fetch_optional(db)
+        .await
+}
+
+/// Deletes idempotent answers older than `cutoff` (all tenants: a worker).
+///
+/// Unscoped (system path).
+pub async fn sweep_idempotent_requests(db: &PgPool, cutoff: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM idempotent_request WHERE created_at < $1").bind(cutoff).execute(db).await?;
+    Ok(done.rows_affected())
 }

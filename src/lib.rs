@@ -8,7 +8,9 @@
 //! - [`http`], [`error`]: the router and its layers; problem+json errors.
 //! - [`db`]: the pool and embedded migrations.
 //! - [`health`]: `/health`, `/ready`, `/metrics`.
-//! - [`workers`]: background loops with `run_once()`.
+//! - [`domain`]: the one place a domain plugs in (routes, effect owner, workers, destinations).
+//! - [`worker`], [`workers`]: the `Worker` trait (a leaf) and the loops that run workers.
+//! - [`ids`], [`redact`]: leaves every layer uses: the tenant id, phone masking for logs.
 //! - [`telemetry`], [`net`]: logging with redaction; outbound HTTP clients.
 //! - [`twilio`]: the only module that knows Twilio's wire formats.
 //! - [`tenants`], [`auth`]: businesses and numbers; API keys, roles, tenant-scoped transactions.
@@ -31,19 +33,23 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod effects;
 pub mod error;
 pub mod health;
 pub mod http;
 pub mod idempotency;
+pub mod ids;
 pub mod inbound;
 pub mod net;
 pub mod outbox;
 pub mod pagination;
+pub mod redact;
 pub mod startup;
 pub mod state;
 pub mod system;
 pub mod telemetry;
 pub mod tenants;
 pub mod twilio;
+pub mod worker;
 pub mod workers;

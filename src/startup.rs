@@ -8,13 +8,18 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::domain::{self, Domain};
+use crate::effects::EffectOwners;
 use crate::health::{
     ConfigWarnings, DatabaseCheck, HeartbeatCheck, Heartbeats, MigrationsCheck, ReadinessRegistry,
 };
 use crate::state::AppState;
-use crate::twilio::TwilioClient;
-use crate::{db, health, http, workers};
+use crate::tenants::NumberDirectory;
+use crate::twilio::{ReceiptSweeper, TwilioClient};
+use crate::worker::Worker;
+use crate::{approvals, audit, db, effects, health, http, idempotency, inbound, outbox, tenants, workers};
 use anyhow::Context;
+use axum::Router;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -28,10 +33,15 @@ pub struct Overrides {
     /// A pool to use instead of one built from the configuration.
     pub pool: Option<sqlx::PgPool>,
     /// Extra routes merged into the application, behind the same layers (tests mount probes of
-    /// their own here; the emulator's embedding does too).
-    pub routes: Option<axum::Router<AppState>>,
-    /// Extra owners of Twilio effects (tests register an observing domain).
-    pub effect_owners: Vec<(String, Arc<dyn crate::effects::EffectOwner>)>,
+    /// their own here).
+    pub routes: Option<Router<AppState>>,
+    /// Extra domains, plugged in like the built-in ones (tests register observing domains).
+    pub domains: Vec<Arc<dyn Domain>>,
+}
+
+/// The domains this binary runs. Adding a domain is one line here.
+fn domains(directory: &Arc<NumberDirectory>) -> Vec<Arc<dyn Domain>> {
+    vec![Arc::new(approvals::Approvals::default()), Arc::new(inbound::Inbound::new(directory.clone()))]
 }
 
 /// A built, not yet running, application.
@@ -39,7 +49,11 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     state: AppState,
-    extra_routes: Option<axum::Router<AppState>>,
+    domains: Vec<Arc<dyn Domain>>,
+    routers: Vec<Router<AppState>>,
+    workers: Vec<Arc<dyn Worker>>,
+    registry: outbox::Registry,
+    directory: Arc<NumberDirectory>,
 }
 
 impl Application {
@@ -48,8 +62,14 @@ impl Application {
         Self::build_with(config, Overrides::default()).await
     }
 
-    /// Builds with replaced parts.
+    /// Builds with replaced parts. Fails when a domain cannot be plugged in (one requesting Twilio
+    /// effects without an owner).
     pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
+        let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let directory = Arc::new(NumberDirectory::default());
+        let mut domains = domains(&directory);
+        domains.extend(overrides.domains);
+        let owners = Arc::new(domain::check_effects(&domains, &clock)?);
         let pool = match overrides.pool {
             Some(pool) => pool,
             None => db::pool(&config.db)?,
@@ -58,47 +78,44 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen_addr))?;
         let port = listener.local_addr()?.port();
-        let mut readiness = ReadinessRegistry::default();
-        readiness.register(Arc::new(DatabaseCheck(pool.clone())));
-        readiness.register(Arc::new(MigrationsCheck(pool.clone())));
-        for warning in ConfigWarnings::from_config(&config) {
-            readiness.register(Arc::new(warning));
-        }
+        let heartbeats = Arc::new(Heartbeats::default());
+        let readiness = readiness(&config, &pool, &heartbeats, &domains);
         if config.twilio.insecure_skip_signature {
             tracing::warn!(
                 "SWITCHBOARD_INSECURE_SKIP_SIGNATURE=true: webhook signatures are NOT verified (development only)"
             );
         }
         let twilio = Arc::new(TwilioClient::new(&config.twilio).context("cannot build the Twilio client")?);
-        let heartbeats = Arc::new(Heartbeats::default());
-        if config.workers.enabled {
-            // A round at least every poll interval; allow for a slow round before calling it stuck.
-            let max_age = config.outbox.poll_interval.max(std::time::Duration::from_secs(1)) * 5
-                + config.outbox.http_timeout * 2;
-            readiness.register(Arc::new(HeartbeatCheck {
-                name: "outbox_worker",
-                heartbeat: heartbeats.outbox.clone(),
-                max_age,
-            }));
-        }
         let http = crate::net::client_builder().timeout(config.outbox.http_timeout).build()?;
-        let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let state = AppState {
             db: pool,
+            webhooks: Arc::new(crate::state::webhook_settings(&config)),
             config: Arc::new(config),
-            clock: clock.clone(),
+            clock,
             readiness: Arc::new(readiness),
             metrics: health::metrics::handle(),
             twilio,
-            directory: Arc::default(),
             outbox_wake: Arc::default(),
             heartbeats,
             http,
-            effect_owners: Arc::new(effect_owners(&clock, overrides.effect_owners)),
-            crisis_wake: Arc::default(),
-            pending_calls: Arc::default(),
         };
-        Ok(Application { listener, port, state, extra_routes: overrides.routes })
+        let registry = outbox_registry(&state, &owners, &domains);
+        let mut routers = vec![
+            health::router(),
+            tenants::router(directory.clone()),
+            audit::router(),
+            outbox::router(),
+            effects::router(owners),
+        ];
+        routers.extend(domains.iter().map(|d| d.router()));
+        routers.extend(overrides.routes);
+        let mut workers: Vec<Arc<dyn Worker>> = vec![
+            Arc::new(outbox::OutboxWorker::new(&state, registry.clone())),
+            Arc::new(ReceiptSweeper::new(state.db.clone(), state.clock.clone())),
+            Arc::new(idempotency::IdempotencySweeper::new(&state)),
+        ];
+        workers.extend(domains.iter().flat_map(|d| d.workers(&state)));
+        Ok(Application { listener, port, state, domains, routers, workers, registry, directory })
     }
 
     /// The bound port.
@@ -111,20 +128,36 @@ impl Application {
         &self.state
     }
 
+    /// Every worker, spawned or not (tests drive them with `run_once()`), by name.
+    pub fn workers(&self) -> &[Arc<dyn Worker>] {
+        &self.workers
+    }
+
+    /// The outbox's destinations and hooks (tests build workers with extra destinations).
+    pub fn outbox_registry(&self) -> &outbox::Registry {
+        &self.registry
+    }
+
+    /// The called-number directory (tests watch its cache).
+    pub fn directory(&self) -> &Arc<NumberDirectory> {
+        &self.directory
+    }
+
     /// Serves until `shutdown` is cancelled, then shuts down gracefully.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Application { listener, state, extra_routes, .. } = self;
+        let Application { listener, state, domains, routers, workers, .. } = self;
         let server_config = state.config.server.clone();
         tracing::info!(port = listener.local_addr()?.port(), "listening");
 
         let tasks = TaskTracker::new();
         let workers_token = CancellationToken::new();
         if state.config.workers.enabled {
-            workers::spawn_all(&state, &tasks, &workers_token);
+            let background = domains.iter().flat_map(|d| d.tasks(&state, workers_token.clone())).collect();
+            workers::spawn_all(&workers, background, &tasks, &workers_token);
         }
 
         let stop_accepting = CancellationToken::new();
-        let app = http::router(state.clone(), extra_routes);
+        let app = http::router(state.clone(), routers);
         let server =
             axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { server.await });
@@ -160,17 +193,47 @@ impl Application {
     }
 }
 
-/// Every domain that creates calls or messages, plus the overrides'.
-fn effect_owners(
-    clock: &Arc<dyn Clock>,
-    extra: Vec<(String, Arc<dyn crate::effects::EffectOwner>)>,
-) -> crate::effects::EffectOwners {
-    let mut owners = crate::effects::EffectOwners::default();
-    owners
-        .register(crate::approvals::DOMAIN, Arc::new(crate::approvals::CrisesOwner { clock: clock.clone() }));
-    owners.register(crate::inbound::DOMAIN, Arc::new(crate::inbound::InboundOwner { clock: clock.clone() }));
-    for (domain, owner) in extra {
-        owners.register(&domain, owner);
+/// The readiness checks: the database, the migrations, configuration warnings, the outbox
+/// worker's heartbeat (when workers run) and each domain's own.
+fn readiness(
+    config: &Config,
+    pool: &sqlx::PgPool,
+    heartbeats: &Heartbeats,
+    domains: &[Arc<dyn Domain>],
+) -> ReadinessRegistry {
+    let mut readiness = ReadinessRegistry::default();
+    readiness.register(Arc::new(DatabaseCheck(pool.clone())));
+    readiness.register(Arc::new(MigrationsCheck(pool.clone())));
+    for warning in ConfigWarnings::from_config(config) {
+        readiness.register(Arc::new(warning));
     }
-    owners
+    if config.workers.enabled {
+        // A round at least every poll interval; allow for a slow round before calling it stuck.
+        let max_age = config.outbox.poll_interval.max(std::time::Duration::from_secs(1)) * 5
+            + config.outbox.http_timeout * 2;
+        readiness.register(Arc::new(HeartbeatCheck {
+            name: "outbox_worker",
+            heartbeat: heartbeats.outbox.clone(),
+            max_age,
+        }));
+    }
+    for check in domains.iter().flat_map(|d| d.readiness(pool)) {
+        readiness.register(check);
+    }
+    readiness
+}
+
+/// Where the outbox delivers: the downstream services, the effects' destinations and hooks, and
+/// each domain's destinations.
+fn outbox_registry(
+    state: &AppState,
+    owners: &Arc<EffectOwners>,
+    domains: &[Arc<dyn Domain>],
+) -> outbox::Registry {
+    let mut registry = outbox::Registry::notifications(state);
+    effects::register_outbox(state, owners, &mut registry);
+    for (name, destination) in domains.iter().flat_map(|d| d.destinations(state)) {
+        registry.destination(name, destination);
+    }
+    registry
 }

@@ -1,17 +1,18 @@
-//! The application state shared by every handler and worker. Everything here is either a handle
-//! to PostgreSQL (the truth), immutable configuration, or a per-process cache/flag that may be
-//! lost at any moment without losing data.
+//! The application state shared by every handler and worker: handles to PostgreSQL (the truth),
+//! immutable configuration, and per-process plumbing (clock, readiness, wake-ups) that may be lost
+//! at any moment without losing data. It names no domain: what a domain needs of its own (a cache,
+//! a wake-up) it keeps in its [`crate::domain::Domain`] value and hands its routes as an axum
+//! `Extension`. Plumbing modules that must not depend on this type (`twilio/`, `health/`) get
+//! their part through `FromRef`.
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::effects::EffectOwners;
-use crate::health::{Heartbeats, ReadinessRegistry};
-use crate::tenants::NumberDirectory;
-use crate::twilio::TwilioApi;
+use crate::health::{HealthState, Heartbeats, ReadinessRegistry};
+use crate::twilio::{TwilioApi, WebhookSettings};
+use axum::extract::FromRef;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Handles shared by handlers and workers. Cheap to clone.
 #[derive(Clone)]
@@ -28,20 +29,14 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The Twilio REST API (Twilio itself, the emulator, or a test's HTTP fake).
     pub twilio: Arc<dyn TwilioApi>,
-    /// Cached called-number → tenant routing.
-    pub directory: Arc<NumberDirectory>,
+    /// What the Twilio webhook extractor needs (derived from the configuration once).
+    pub webhooks: Arc<WebhookSettings>,
     /// Wakes this instance's outbox worker after a commit that enqueued something.
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// This instance's worker heartbeats.
     pub heartbeats: Arc<Heartbeats>,
     /// The client for outgoing notifications.
     pub http: reqwest::Client,
-    /// The domains that own the calls and messages we create.
-    pub effect_owners: Arc<EffectOwners>,
-    /// Wakes this instance's crisis expiry worker (a nearer deadline appeared).
-    pub crisis_wake: Arc<tokio::sync::Notify>,
-    /// Inbound call records waiting for the database (it was down while the call rang).
-    pub pending_calls: Arc<crate::inbound::PendingCalls>,
 }
 
 impl AppState {
@@ -55,19 +50,28 @@ impl AppState {
     }
 }
 
-/// Whether this process has begun shutting down. Per-process by nature: it describes this
-/// instance, not the system.
-#[derive(Debug, Default)]
-pub struct ShutdownFlag(AtomicBool);
-
-impl ShutdownFlag {
-    /// Marks the instance as shutting down; `/ready` answers 503 from now on.
-    pub fn begin(&self) {
-        self.0.store(true, Ordering::SeqCst);
+impl FromRef<AppState> for Arc<WebhookSettings> {
+    fn from_ref(state: &AppState) -> Self {
+        state.webhooks.clone()
     }
+}
 
-    /// Whether shutdown has begun.
-    pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+impl FromRef<AppState> for HealthState {
+    fn from_ref(state: &AppState) -> Self {
+        HealthState {
+            db: state.db.clone(),
+            readiness: state.readiness.clone(),
+            metrics: state.metrics.clone(),
+        }
+    }
+}
+
+/// The webhook extractor's settings, from the configuration.
+pub fn webhook_settings(config: &Config) -> WebhookSettings {
+    WebhookSettings {
+        twilio: Arc::new(config.twilio.clone()),
+        public_base_url: config.server.public_base_url.clone(),
+        trust_forwarded_headers: config.server.trust_forwarded_headers,
+        body_limit_bytes: config.server.body_limit_bytes,
     }
 }

@@ -4,6 +4,7 @@
 pub mod params;
 pub mod receipts;
 pub mod rest;
+pub mod settings;
 pub mod signature;
 pub mod twiml;
 pub mod types;
@@ -16,6 +17,7 @@ pub use params::{
 };
 pub use receipts::{ReceiptSweeper, WebhookError, WebhookReply};
 pub use rest::{TwilioApi, TwilioClient, TwilioError};
+pub use settings::{ApiCredentials, TwilioConfig, WebhookSettings};
 pub use twiml::Twiml;
 pub use types::{AccountSid, Address, CallSid, ConferenceSid, E164, MessageSid, RecordingSid};
 pub use webhook::TwilioWebhook;

@@ -1,45 +1,27 @@
-//! Background loops. Each runs inside the server process, does its work in `run_once()` (public,
-//! so tests drive it without sleeping), waits between rounds, stops between jobs when the
-//! shutdown token is cancelled, and logs its exit.
+//! Background loops. Each [`Worker`] runs inside the server process, does its work in
+//! `run_once()` (public, so tests drive it without sleeping), waits between rounds, stops between
+//! jobs when the shutdown token is cancelled, and logs its exit. Which workers run is decided by
+//! `startup` (the core's and each domain's); this module names none of them.
 
-use crate::state::AppState;
+use crate::worker::Worker;
+use futures::future::BoxFuture;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// A periodic background job.
-#[async_trait::async_trait]
-pub trait Worker: Send + Sync + 'static {
-    /// A short name for logs.
-    fn name(&self) -> &'static str;
-    /// How long to wait between rounds.
-    fn interval(&self) -> Duration;
-    /// Does one round of work; returns how many items it handled.
-    async fn run_once(&self) -> anyhow::Result<u64>;
-    /// Something that wakes the worker before its interval is up (work was committed locally).
-    fn waker(&self) -> Option<Arc<tokio::sync::Notify>> {
-        None
-    }
-    /// How long to wait after a wake-up before the round, so a burst of wake-ups is one round.
-    fn coalesce(&self) -> Duration {
-        Duration::ZERO
-    }
-}
-
-/// Spawns every worker of the application on `tasks`.
-pub fn spawn_all(state: &AppState, tasks: &TaskTracker, token: &CancellationToken) {
-    let workers: Vec<Arc<dyn Worker>> = vec![
-        Arc::new(crate::outbox::OutboxWorker::new(state)),
-        Arc::new(crate::twilio::ReceiptSweeper::new(state)),
-        Arc::new(IdempotencySweeper::new(state)),
-        Arc::new(crate::approvals::ExpiryWorker::new(state)),
-        Arc::new(crate::inbound::PendingCallsWorker::new(state)),
-    ];
+/// Spawns the given workers, and long-running tasks (listeners) that stop on `token`.
+pub fn spawn_all(
+    workers: &[Arc<dyn Worker>],
+    background: Vec<BoxFuture<'static, ()>>,
+    tasks: &TaskTracker,
+    token: &CancellationToken,
+) {
     for worker in workers {
-        tasks.spawn(run_loop(worker, token.clone()));
+        tasks.spawn(run_loop(worker.clone(), token.clone()));
     }
-    tasks.spawn(crate::approvals::expiry::listen(state.clone(), token.clone()));
+    for task in background {
+        tasks.spawn(task);
+    }
 }
 
 async fn run_loop(worker: Arc<dyn Worker>, token: CancellationToken) {
@@ -79,32 +61,4 @@ async fn run_loop(worker: Arc<dyn Worker>, token: CancellationToken) {
         }
     }
     tracing::info!(worker = name, "worker stopped");
-}
-
-/// Deletes idempotent-create answers past their 24 h replay window.
-pub struct IdempotencySweeper {
-    state: AppState,
-}
-
-impl IdempotencySweeper {
-    /// A sweeper over the application's database.
-    pub fn new(state: &AppState) -> Self {
-        IdempotencySweeper { state: state.clone() }
-    }
-}
-
-#[async_trait::async_trait]
-impl Worker for IdempotencySweeper {
-    fn name(&self) -> &'static str {
-        "idempotency-sweeper"
-    }
-
-    fn interval(&self) -> Duration {
-        Duration::from_secs(3600)
-    }
-
-    async fn run_once(&self) -> anyhow::Result<u64> {
-        let cutoff = self.state.clock.now() - crate::idempotency::REPLAY_WINDOW;
-        Ok(crate::system::sweep_idempotent_requests(&self.state.db, cutoff).await?)
-    }
 }

@@ -5,7 +5,7 @@
 
 use super::{repo, service};
 use crate::state::AppState;
-use crate::workers::Worker;
+use crate::worker::Worker;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -15,9 +15,14 @@ pub const CHANNEL: &str = "switchboard_crisis_deadline";
 /// Longest sleep between rounds.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
+/// Wakes this instance's expiry worker (a nearer deadline appeared). Kept by the approvals
+/// domain and handed to its routes as an `Extension`.
+#[derive(Clone, Default)]
+pub struct DeadlineWake(pub Arc<tokio::sync::Notify>);
+
 /// Tells every instance's expiry worker that a deadline appeared (after the commit).
-pub async fn announce_deadline(state: &AppState) {
-    state.crisis_wake.notify_one();
+pub async fn announce_deadline(state: &AppState, wake: &DeadlineWake) {
+    wake.0.notify_one();
     if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&state.db).await {
         tracing::warn!(error = %e, "could not notify other replicas of a crisis deadline");
     }
@@ -26,13 +31,14 @@ pub async fn announce_deadline(state: &AppState) {
 /// Expires overdue crises.
 pub struct ExpiryWorker {
     state: AppState,
+    wake: DeadlineWake,
     next: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl ExpiryWorker {
-    /// A worker over the application's state.
-    pub fn new(state: &AppState) -> Self {
-        ExpiryWorker { state: state.clone(), next: Mutex::new(None) }
+    /// A worker over the application's state, woken by `wake`.
+    pub fn new(state: &AppState, wake: DeadlineWake) -> Self {
+        ExpiryWorker { state: state.clone(), wake, next: Mutex::new(None) }
     }
 }
 
@@ -49,7 +55,7 @@ impl Worker for ExpiryWorker {
     }
 
     fn waker(&self) -> Option<Arc<tokio::sync::Notify>> {
-        Some(self.state.crisis_wake.clone())
+        Some(self.wake.0.clone())
     }
 
     async fn run_once(&self) -> anyhow::Result<u64> {
@@ -71,14 +77,14 @@ impl Worker for ExpiryWorker {
 }
 
 /// Forwards deadline notifications from other replicas to this instance's worker until shutdown.
-pub async fn listen(state: AppState, token: CancellationToken) {
+pub async fn listen(state: AppState, wake: DeadlineWake, token: CancellationToken) {
     while !token.is_cancelled() {
         let listened = async {
             let mut listener = sqlx::postgres::PgListener::connect_with(&state.db).await?;
             listener.listen(CHANNEL).await?;
             loop {
                 listener.recv().await?;
-                state.crisis_wake.notify_one();
+                wake.0.notify_one();
             }
             #[allow(unreachable_code)]
             Ok::<(), sqlx::Error>(())

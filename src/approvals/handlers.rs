@@ -1,5 +1,6 @@
 //! `/api/crises`: create (admin, monitor), list and read (admin, monitor), approve or reject (admin).
 
+use super::expiry::DeadlineWake;
 use super::model::{ApprovalCall, Crisis, NewCrisis};
 use super::repo;
 use super::service::{self, Decision, Outcome, Verdict};
@@ -10,6 +11,7 @@ use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
 use crate::pagination::{Cursor, Page, PageQuery};
 use crate::state::AppState;
+use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
 use futures::FutureExt;
@@ -19,6 +21,7 @@ use uuid::Uuid;
 /// `POST /api/crises`.
 pub async fn create(
     State(state): State<AppState>,
+    Extension(wake): Extension<DeadlineWake>,
     operator: Operator,
     key: Option<IdempotencyKey>,
     ApiJson(body): ApiJson<NewCrisis>,
@@ -37,7 +40,7 @@ pub async fn create(
     })
     .await?;
     crate::outbox::wake(&state);
-    super::expiry::announce_deadline(&state).await;
+    super::expiry::announce_deadline(&state, &wake).await;
     Ok(response)
 }
 

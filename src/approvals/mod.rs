@@ -15,12 +15,49 @@ pub use expiry::ExpiryWorker;
 pub use owner::CrisesOwner;
 pub use service::DOMAIN;
 
+use crate::clock::Clock;
+use crate::domain::{Domain, Effects};
 use crate::state::AppState;
-use axum::Router;
+use crate::worker::Worker;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
+use expiry::DeadlineWake;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// The approvals domain: what it keeps of its own, and how it plugs in.
+#[derive(Default)]
+pub struct Approvals {
+    /// Wakes this instance's expiry worker when a nearer deadline appears.
+    wake: DeadlineWake,
+}
+
+impl Domain for Approvals {
+    fn name(&self) -> &'static str {
+        "approvals"
+    }
+
+    fn effects(&self, clock: &Arc<dyn Clock>) -> Option<Effects> {
+        Some(Effects { domain: DOMAIN, owner: Some(Arc::new(CrisesOwner { clock: clock.clone() })) })
+    }
+
+    fn router(&self) -> Router<AppState> {
+        router().layer(Extension(self.wake.clone()))
+    }
+
+    fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
+        vec![Arc::new(ExpiryWorker::new(state, self.wake.clone()))]
+    }
+
+    fn tasks(&self, state: &AppState, token: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
+        vec![expiry::listen(state.clone(), self.wake.clone(), token).boxed()]
+    }
+}
 
 /// `/api/crises…` and the officer call's webhooks.
-pub fn router() -> Router<AppState> {
+fn router() -> Router<AppState> {
     Router::new()
         .route("/api/crises", post(handlers::create).get(handlers::list))
         .route("/api/crises/{id}", get(handlers::get))

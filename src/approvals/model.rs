@@ -104,8 +104,8 @@ pub struct Crisis {
 
 impl Crisis {
     /// The tenant.
-    pub fn tenant(&self) -> crate::tenants::TenantId {
-        crate::tenants::TenantId(self.tenant_id)
+    pub fn tenant(&self) -> crate::ids::TenantId {
+        crate::ids::TenantId(self.tenant_id)
     }
 
     /// Whether a decision may still be taken.

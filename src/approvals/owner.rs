@@ -4,7 +4,7 @@ use super::repo;
 use super::service;
 use crate::clock::Clock;
 use crate::effects::{CallChange, EffectOwner};
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use sqlx::PgConnection;
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Crisis and approval-call rows.
 
 use super::model::{ApprovalCall, Crisis, NewCrisis};
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;

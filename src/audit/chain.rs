@@ -6,6 +6,8 @@
 
 use super::AuditEvent;
 use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
 
 /// The previous hash of a tenant's first event.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -127,6 +129,37 @@ pub fn verify<'a>(events: impl IntoIterator<Item = &'a AuditEvent>) -> Result<i6
         verifier.push(e)?;
     }
     Ok(verifier.count())
+}
+
+/// A tenant's audit events after `sequence`, in order (verification).
+///
+/// Unscoped (system path).
+pub async fn audit_events_after(
+    db: &PgPool,
+    tenant: Uuid,
+    sequence: i64,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, tenant_id, sequence, occurred_at, actor_kind, actor_id, action, entity_type, entity_id,
+                request_id, data, prev_hash, hash
+         FROM audit_event WHERE tenant_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+    )
+    .bind(tenant)
+    .bind(sequence)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// A tenant's chain head (sequence, hash), if it has events.
+///
+/// Unscoped (system path).
+pub async fn audit_head(db: &PgPool, tenant: Uuid) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT sequence, hash FROM audit_head WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_optional(db)
+        .await
 }
 
 #[cfg(test)]

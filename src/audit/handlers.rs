@@ -3,11 +3,12 @@
 
 use super::AuditEvent;
 use crate::auth::scope::tenant_tx;
+use crate::auth::tenant_in_path;
 use crate::auth::{Operator, Role};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::ids::TenantId;
 use crate::pagination::{Cursor, Page, PageQuery};
 use crate::state::AppState;
-use crate::tenants::{TenantId, tenant_in_path};
 use axum::extract::State;
 use serde::Deserialize;
 

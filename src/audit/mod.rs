@@ -12,8 +12,8 @@ mod handlers;
 
 pub use handlers::query_tenant;
 
+use crate::ids::TenantId;
 use crate::state::AppState;
-use crate::tenants::TenantId;
 use axum::Router;
 use axum::routing::get;
 use chrono::{DateTime, Utc};

@@ -2,7 +2,7 @@
 //! hash (authentication) and cross-tenant listings go through [`crate::system`].
 
 use super::{Operator, Role};
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -152,13 +152,59 @@ pub async fn authenticate(
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    let Some(key) = crate::system::find_key_by_hash(db, &hash_token(token)).await? else { return Ok(None) };
+    let Some(key) = find_key_by_hash(db, &hash_token(token)).await? else { return Ok(None) };
     if key.revoked_at.is_some() {
         return Ok(None);
     }
     let Some(role) = Role::parse(&key.role) else { return Ok(None) };
     if key.last_used_at.is_none_or(|t| now - t > chrono::Duration::minutes(1)) {
-        crate::system::touch_key(db, key.id, now).await?;
+        touch_key(db, key.id, now).await?;
     }
     Ok(Some(Operator { key_id: key.id, tenant: key.tenant_id.map(TenantId), role, subject: key.subject }))
+}
+
+/// The key with this token hash (authentication).
+///
+/// Unscoped (system path).
+pub async fn find_key_by_hash(db: &PgPool, hash: &[u8]) -> Result<Option<ApiKey>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, tenant_id, role, subject, name, created_at, last_used_at, revoked_at
+         FROM api_key WHERE token_hash = $1",
+    )
+    .bind(hash)
+    .fetch_optional(db)
+    .await
+}
+
+/// Records that a key was used (coarse: the caller limits this to once a minute).
+///
+/// Unscoped (system path).
+pub async fn touch_key(db: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE api_key SET last_used_at = $2 WHERE id = $1").bind(id).bind(now).execute(db).await?;
+    Ok(())
+}
+
+/// Keys of one tenant, or of all tenants (CLI listing).
+///
+/// Unscoped (system path).
+pub async fn list_keys(db: &PgPool, tenant: Option<TenantId>) -> Result<Vec<ApiKey>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, tenant_id, role, subject, name, created_at, last_used_at, revoked_at FROM api_key
+         WHERE $1::uuid IS NULL OR tenant_id = $1 ORDER BY created_at, id",
+    )
+    .bind(tenant.map(TenantId::uuid))
+    .fetch_all(db)
+    .await
+}
+
+/// Revokes any key by id (CLI); `false` if there is none.
+///
+/// Unscoped (system path).
+pub async fn revoke_key(db: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE api_key SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

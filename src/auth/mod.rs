@@ -6,20 +6,18 @@
 //! tenant's data runs in [`scope::tenant_tx`], as `switchboard_app` with the tenant set, so
 //! row-level security backs up every query's tenant filter.
 
-mod handlers;
 pub mod keys;
 mod operator;
 pub mod scope;
 
 pub use operator::{Operator, Role};
 
+use crate::error::{ApiError, ApiResult};
+use crate::ids::TenantId;
 use crate::state::AppState;
-use axum::Router;
-use axum::routing::{delete, get};
 
-/// `/api/tenants/{id}/keys…`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/tenants/{tenant}/keys", get(handlers::list).post(handlers::create))
-        .route("/api/tenants/{tenant}/keys/{key_id}", delete(handlers::revoke))
+/// The tenant a path names (UUID or slug), if the operator may act on it; otherwise 404.
+pub async fn tenant_in_path(state: &AppState, operator: &Operator, id_or_slug: &str) -> ApiResult<TenantId> {
+    let id = crate::system::resolve_tenant(&state.db, id_or_slug).await?.ok_or(ApiError::NotFound)?;
+    operator.tenant_for(id)
 }

@@ -2,8 +2,8 @@
 
 use super::keys;
 use crate::error::ApiError;
+use crate::ids::TenantId;
 use crate::state::AppState;
-use crate::tenants::TenantId;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;

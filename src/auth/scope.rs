@@ -4,7 +4,7 @@
 //! both transaction-local, so a query that forgets its tenant filter sees nothing of anyone else —
 //! and the settings vanish at COMMIT/ROLLBACK, before the connection returns to the pool.
 
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use sqlx::{PgPool, Postgres, Transaction};
 
 /// Begins a transaction as `switchboard_app` scoped to `tenant`.

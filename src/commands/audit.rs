@@ -45,7 +45,7 @@ async fn verify_tenant(pool: &PgPool, tenant: Uuid) -> anyhow::Result<Result<i64
     let mut verifier = Verifier::default();
     let mut after = 0i64;
     loop {
-        let events = system::audit_events_after(pool, tenant, after, PAGE).await?;
+        let events = crate::audit::chain::audit_events_after(pool, tenant, after, PAGE).await?;
         for event in &events {
             if let Err(broken) = verifier.push(event) {
                 return Ok(Err(format!(
@@ -59,7 +59,7 @@ async fn verify_tenant(pool: &PgPool, tenant: Uuid) -> anyhow::Result<Result<i64
             _ => break,
         }
     }
-    let head = system::audit_head(pool, tenant).await?;
+    let head = crate::audit::chain::audit_head(pool, tenant).await?;
     let (head_sequence, head_hash) = head.unwrap_or((0, crate::audit::chain::GENESIS.to_vec()));
     if head_sequence != verifier.count() || head_hash != verifier.head() {
         return Ok(Err(format!(

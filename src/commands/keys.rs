@@ -55,7 +55,7 @@ pub async fn run(command: &KeysCommand, config: &Config) -> anyhow::Result<ExitC
                 ),
                 None => None,
             };
-            for key in system::list_keys(&pool, tenant).await? {
+            for key in crate::auth::keys::list_keys(&pool, tenant).await? {
                 let tenant = key.tenant_id.map_or_else(|| "-".to_owned(), |t| t.to_string());
                 let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
                 println!(
@@ -69,7 +69,7 @@ pub async fn run(command: &KeysCommand, config: &Config) -> anyhow::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Revoke { key_id } => {
-            if system::revoke_key(&pool, *key_id, now).await? {
+            if crate::auth::keys::revoke_key(&pool, *key_id, now).await? {
                 eprintln!("revoked key {key_id}");
                 Ok(ExitCode::SUCCESS)
             } else {

@@ -1,6 +1,7 @@
 //! The `[twilio]` section: the account, the tokens that verify webhooks, the REST credentials.
 
 use super::{Purpose, setting_name};
+pub use crate::twilio::settings::{ApiCredentials, TwilioConfig};
 use crate::twilio::types::AccountSid;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -20,43 +21,6 @@ pub(super) struct RawTwilio {
     max_retries: u32,
     callback_connection_overrides: String,
     insecure_skip_signature: bool,
-}
-
-/// How REST requests authenticate (HTTP Basic).
-#[derive(Debug, Clone)]
-pub enum ApiCredentials {
-    /// The account SID and auth token.
-    AuthToken(SecretString),
-    /// An API key SID (`SK…`) and its secret.
-    ApiKey {
-        /// The key's SID.
-        sid: String,
-        /// The key's secret.
-        secret: SecretString,
-    },
-}
-
-/// Twilio settings.
-#[derive(Debug, Clone)]
-pub struct TwilioConfig {
-    /// The account; webhooks naming another are refused.
-    pub account_sid: Option<AccountSid>,
-    /// The primary auth token.
-    pub auth_token: Option<SecretString>,
-    /// A second token accepted during rotation.
-    pub auth_token_secondary: Option<SecretString>,
-    /// REST credentials, when the account is configured.
-    pub credentials: Option<ApiCredentials>,
-    /// REST base URL.
-    pub api_base: Url,
-    /// Per-request REST timeout.
-    pub request_timeout: Duration,
-    /// Retries for 429s and requests that never left.
-    pub max_retries: u32,
-    /// Fragment appended to callback URLs (`rc=…&rp=…`), without `#`.
-    pub callback_connection_overrides: Option<String>,
-    /// Development only: webhook signatures are not checked.
-    pub insecure_skip_signature: bool,
 }
 
 fn secret(value: String) -> Option<SecretString> {

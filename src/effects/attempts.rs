@@ -1,7 +1,7 @@
 //! Attempt rows: one per call or message we mean to create, and their state machine
 //! (`queued → sending → created`, or `unknown`, `failed`, `parked`, `cancelled`).
 
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::RngCore;

@@ -1,22 +1,24 @@
 //! The `twilio` outbox destination: creates the call or message of an attempt, exactly once.
 
 use super::attempts::{self, Attempt};
-use super::{CallRequest, MessageChange, MessageRequest, ledger, pacing, reconcile};
+use super::{CallRequest, EffectOwners, MessageChange, MessageRequest, ledger, pacing, reconcile};
 use crate::audit::{self, Actor, NewEvent};
 use crate::outbox::{Delivery, Destination, OutboxMessage};
 use crate::state::AppState;
 use crate::twilio::rest::{CreateCall, CreateMessage, callback_url};
 use crate::twilio::{CallStatus, TwilioError};
+use std::sync::Arc;
 
 /// Delivers `twilio.call` and `twilio.message` outbox messages.
 pub struct TwilioDestination {
     pub(super) state: AppState,
+    owners: Arc<EffectOwners>,
 }
 
 impl TwilioDestination {
-    /// The destination for the application.
-    pub fn new(state: &AppState) -> Self {
-        TwilioDestination { state: state.clone() }
+    /// The destination for the application, with the owners of the effects it sends.
+    pub fn new(state: &AppState, owners: Arc<EffectOwners>) -> Self {
+        TwilioDestination { state: state.clone(), owners }
     }
 
     /// How long an unknown outcome waits for its callback before the account's list is checked.
@@ -30,7 +32,7 @@ impl TwilioDestination {
     }
 
     async fn deliver_attempt(&self, attempt: Attempt) -> Result<Delivery, sqlx::Error> {
-        if self.state.effect_owners.get(&attempt.owner_domain).is_none() {
+        if self.owners.get(&attempt.owner_domain).is_none() {
             // Never "allowed" by default: the owner vetoes recipients and hears refusals.
             return Ok(Delivery::Park(crate::outbox::repo::UNKNOWN_OWNER_DOMAIN.into()));
         }
@@ -195,7 +197,7 @@ impl TwilioDestination {
     }
 
     async fn recipient_allowed(&self, attempt: &Attempt) -> Result<bool, sqlx::Error> {
-        let Some(owner) = self.state.effect_owners.get(&attempt.owner_domain) else { return Ok(false) };
+        let Some(owner) = self.owners.get(&attempt.owner_domain) else { return Ok(false) };
         let to = attempt.request["to"].as_str().unwrap_or_default();
         let mut conn = self.state.db.acquire().await?;
         owner.may_send_message(&mut conn, attempt.tenant(), to).await
@@ -203,7 +205,7 @@ impl TwilioDestination {
 
     /// Tells the owning domain that Twilio refused a message (21610: the recipient opted out).
     async fn report_refusal(&self, attempt: &Attempt, code: Option<i64>) -> Result<(), sqlx::Error> {
-        let Some(owner) = self.state.effect_owners.get(&attempt.owner_domain) else { return Ok(()) };
+        let Some(owner) = self.owners.get(&attempt.owner_domain) else { return Ok(()) };
         if attempt.kind != "message" {
             return Ok(());
         }

@@ -1,9 +1,9 @@
 //! Hanging up a live call we created (an approval call whose crisis expired): an outbox message to
 //! the `twilio_update` destination. Hanging up is idempotent at Twilio, so retries are safe.
 
+use crate::ids::TenantId;
 use crate::outbox::{self, Delivery, Destination, NewMessage, OutboxMessage};
 use crate::state::AppState;
-use crate::tenants::TenantId;
 use crate::twilio::rest::UpdateCall;
 use crate::twilio::{CallSid, TwilioError};
 use chrono::{DateTime, Utc};

@@ -3,7 +3,7 @@
 //! rank when a callback has none), messages by status rank; a terminal state never regresses.
 //! Each function returns the row's owner when it changed, `None` when nothing moved.
 
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use crate::twilio::{CallStatus, MessageStatus};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;

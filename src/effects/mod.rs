@@ -24,16 +24,17 @@ mod webhooks;
 pub use webhooks::AttemptQuery;
 
 pub use hangup::{TwilioUpdateDestination, request_hangup};
-pub use owners::{CallChange, EffectOwner, EffectOwners, MessageChange, RecordingChange};
+pub use owners::{CallChange, EffectOwner, EffectOwners, MessageChange, OwnerHook, RecordingChange};
 
+use crate::ids::TenantId;
 use crate::outbox::{self, NewMessage};
 use crate::state::AppState;
-use crate::tenants::TenantId;
-use axum::Router;
 use axum::routing::post;
+use axum::{Extension, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+use std::sync::Arc;
 
 /// Delivery priority of effects: an officer call before a text-back before a dialer batch.
 pub mod priority {
@@ -139,10 +140,22 @@ async fn request(
 }
 
 /// The events routes: `/webhooks/twilio/{calls,messages,recordings}/events` and seed 001's alias.
-pub fn router() -> Router<AppState> {
+/// Each hands changes to the owners registered at startup.
+pub fn router(owners: Arc<EffectOwners>) -> Router<AppState> {
     Router::new()
         .route("/webhooks/twilio/calls/events", post(webhooks::call_events))
         .route("/api/calls/webhook/twilio", post(webhooks::call_events))
         .route("/webhooks/twilio/messages/events", post(webhooks::message_events))
         .route("/webhooks/twilio/recordings/events", post(webhooks::recording_events))
+        .layer(Extension(owners))
+}
+
+/// Adds the effects' outbox destinations (`twilio`, `twilio_update`) and one still-wanted hook per
+/// owning domain to `registry`.
+pub fn register_outbox(state: &AppState, owners: &Arc<EffectOwners>, registry: &mut outbox::Registry) {
+    registry.destination("twilio", Arc::new(deliver::TwilioDestination::new(state, owners.clone())));
+    registry.destination("twilio_update", Arc::new(TwilioUpdateDestination::new(state)));
+    for (domain, hook) in owners.hooks(&state.db) {
+        registry.hook(&domain, Arc::new(hook));
+    }
 }

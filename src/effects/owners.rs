@@ -1,7 +1,7 @@
 //! The registry through which the ledger hands changes to the domain that owns an effect, and
 //! asks it whether a message may still be sent.
 
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use sqlx::PgConnection;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -125,5 +125,35 @@ impl EffectOwners {
     /// Every registered domain.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn EffectOwner>)> {
         self.0.iter()
+    }
+
+    /// One outbox hook per registered domain, asking its owner whether an effect is still wanted.
+    pub fn hooks(self: &Arc<Self>, db: &sqlx::PgPool) -> Vec<(String, OwnerHook)> {
+        self.0
+            .keys()
+            .map(|domain| {
+                let hook = OwnerHook { db: db.clone(), owners: self.clone(), domain: domain.clone() };
+                (domain.clone(), hook)
+            })
+            .collect()
+    }
+}
+
+/// Asks the owning domain of an effect whether it is still wanted.
+pub struct OwnerHook {
+    db: sqlx::PgPool,
+    owners: Arc<EffectOwners>,
+    domain: String,
+}
+
+#[async_trait::async_trait]
+impl crate::outbox::StillWanted for OwnerHook {
+    async fn still_wanted(&self, message: &crate::outbox::OutboxMessage) -> Result<bool, sqlx::Error> {
+        let (Some(owner), Some(owner_id)) = (self.owners.get(&self.domain), message.owner_id.as_deref())
+        else {
+            return Ok(true);
+        };
+        let mut conn = self.db.acquire().await?;
+        owner.still_wanted(&mut conn, crate::ids::TenantId(message.tenant_id), owner_id).await
     }
 }

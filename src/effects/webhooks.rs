@@ -3,27 +3,42 @@
 //! attempt token binds the SID (even when the create's answer was lost), the ledger advances with
 //! precedence, and the owning domain hears of every change — all in one transaction.
 
-use super::{CallChange, MessageChange, RecordingChange, attempts, ledger};
+use super::{CallChange, EffectOwner, EffectOwners, MessageChange, RecordingChange, attempts, ledger};
 use crate::audit::{self, Actor, NewEvent};
 use crate::error::ApiQuery;
+use crate::ids::TenantId;
 use crate::outbox;
 use crate::state::AppState;
-use crate::tenants::TenantId;
 use crate::twilio::{
     CallStatusCallback, MessageStatusCallback, RecordingStatusCallback, TwilioWebhook, Twiml, WebhookError,
     WebhookReply,
 };
+use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
 use futures::FutureExt;
 use serde::Deserialize;
 use sqlx::PgConnection;
+use std::sync::Arc;
 
 /// `?attempt=<token>`: the effects attempt a callback or TwiML fetch belongs to.
 #[derive(Debug, Deserialize)]
 pub struct AttemptQuery {
     /// The token.
     pub attempt: Option<String>,
+}
+
+/// The owner of `domain`. One this binary does not know (a newer replica's, mid-deploy) is said
+/// loudly: the ledger keeps the change, but the domain does not hear of it here.
+fn owner_of<'a>(owners: &'a EffectOwners, domain: &str) -> Option<&'a Arc<dyn EffectOwner>> {
+    let owner = owners.get(domain);
+    if owner.is_none() {
+        tracing::warn!(
+            owner.domain = domain,
+            "status change of an effect whose owning domain is unknown here"
+        );
+    }
+    owner
 }
 
 fn empty() -> Result<WebhookReply, WebhookError> {
@@ -85,6 +100,7 @@ async fn owned_by_attempt(
 /// `POST /webhooks/twilio/calls/events` (and `/api/calls/webhook/twilio`).
 pub async fn call_events(
     State(state): State<AppState>,
+    Extension(owners): Extension<Arc<EffectOwners>>,
     ApiQuery(q): ApiQuery<AttemptQuery>,
     hook: TwilioWebhook<CallStatusCallback>,
 ) -> Response {
@@ -92,7 +108,7 @@ pub async fn call_events(
     let response = hook
         .once(&state.db, move |conn, cb| {
             async move {
-                apply_call(&s, conn, q.attempt, cb).await?;
+                apply_call(&s, &owners, conn, q.attempt, cb).await?;
                 empty()
             }
             .boxed()
@@ -104,6 +120,7 @@ pub async fn call_events(
 
 async fn apply_call(
     state: &AppState,
+    owners: &EffectOwners,
     conn: &mut PgConnection,
     token: Option<String>,
     cb: CallStatusCallback,
@@ -149,7 +166,7 @@ async fn apply_call(
         return Ok(());
     };
     if let (Some(domain), Some(owner_id)) = (domain, owner_id)
-        && let Some(owner) = state.effect_owners.get(&domain)
+        && let Some(owner) = owner_of(owners, &domain)
     {
         let change = CallChange {
             tenant: owned.tenant,
@@ -169,6 +186,7 @@ async fn apply_call(
 /// `POST /webhooks/twilio/messages/events`.
 pub async fn message_events(
     State(state): State<AppState>,
+    Extension(owners): Extension<Arc<EffectOwners>>,
     ApiQuery(q): ApiQuery<AttemptQuery>,
     hook: TwilioWebhook<MessageStatusCallback>,
 ) -> Response {
@@ -177,7 +195,7 @@ pub async fn message_events(
     let response = hook
         .once(&state.db, move |conn, cb| {
             async move {
-                apply_message(&s, conn, q.attempt, cb, to).await?;
+                apply_message(&s, &owners, conn, q.attempt, cb, to).await?;
                 empty()
             }
             .boxed()
@@ -189,6 +207,7 @@ pub async fn message_events(
 
 async fn apply_message(
     state: &AppState,
+    owners: &EffectOwners,
     conn: &mut PgConnection,
     token: Option<String>,
     cb: MessageStatusCallback,
@@ -225,7 +244,7 @@ async fn apply_message(
     )
     .await?;
     let Some((Some(domain), Some(owner_id))) = changed else { return Ok(()) };
-    if let Some(owner) = state.effect_owners.get(&domain) {
+    if let Some(owner) = owner_of(owners, &domain) {
         let change = MessageChange {
             tenant: owned.tenant,
             sid: Some(sid.to_owned()),
@@ -242,12 +261,13 @@ async fn apply_message(
 /// `POST /webhooks/twilio/recordings/events`.
 pub async fn recording_events(
     State(state): State<AppState>,
+    Extension(owners): Extension<Arc<EffectOwners>>,
     hook: TwilioWebhook<RecordingStatusCallback>,
 ) -> Response {
     let s = state.clone();
     hook.once(&state.db, move |conn, cb| {
         async move {
-            apply_recording(&s, conn, cb).await?;
+            apply_recording(&s, &owners, conn, cb).await?;
             empty()
         }
         .boxed()
@@ -257,6 +277,7 @@ pub async fn recording_events(
 
 async fn apply_recording(
     state: &AppState,
+    owners: &EffectOwners,
     conn: &mut PgConnection,
     cb: RecordingStatusCallback,
 ) -> Result<(), sqlx::Error> {
@@ -288,7 +309,7 @@ async fn apply_recording(
         return Ok(());
     }
     if let (Some(domain), Some(owner_id)) = (domain, owner_id)
-        && let Some(owner) = state.effect_owners.get(&domain)
+        && let Some(owner) = owner_of(owners, &domain)
     {
         let change = RecordingChange {
             tenant,

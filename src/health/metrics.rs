@@ -1,7 +1,7 @@
 //! Prometheus metrics. The recorder is process-global by nature (the `metrics` facade keeps it in
 //! a static): it is installed once and shared by every application in the process (tests).
 
-use crate::state::AppState;
+use super::HealthState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -28,7 +28,7 @@ pub fn handle() -> PrometheusHandle {
 }
 
 /// `GET /metrics`.
-pub(super) async fn render(State(state): State<AppState>) -> impl IntoResponse {
+pub(super) async fn render(State(state): State<HealthState>) -> impl IntoResponse {
     let pool = &state.db;
     let idle = pool.num_idle() as f64;
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);

@@ -2,7 +2,7 @@
 //! answers within 2 s even when a dependency hangs. Later domains add their own checks (worker
 //! heartbeats, downstream services) when the application is built.
 
-use crate::state::{AppState, ShutdownFlag};
+use super::HealthState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long one check may take before it counts as failed.
@@ -106,7 +107,7 @@ pub(super) async fn health() -> impl IntoResponse {
 }
 
 /// `GET /ready`: 200 when every check passes, 503 otherwise or while shutting down.
-pub(super) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+pub(super) async fn ready(State(state): State<HealthState>) -> impl IntoResponse {
     let mut checks = serde_json::Map::new();
     let mut failing = false;
     for (name, result) in state.readiness.run().await {
@@ -120,4 +121,21 @@ pub(super) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let (status, word) =
         if failing { (StatusCode::SERVICE_UNAVAILABLE, "error") } else { (StatusCode::OK, "ok") };
     (status, Json(json!({"status": word, "checks": checks})))
+}
+
+/// Whether this process has begun shutting down. Per-process by nature: it describes this
+/// instance, not the system.
+#[derive(Debug, Default)]
+pub struct ShutdownFlag(AtomicBool);
+
+impl ShutdownFlag {
+    /// Marks the instance as shutting down; `/ready` answers 503 from now on.
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }

@@ -1,6 +1,6 @@
 //! `inbound_call` rows and the text-back window.
 
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;

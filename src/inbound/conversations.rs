@@ -1,6 +1,6 @@
 //! Conversations, their messages, and opt-outs.
 
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;

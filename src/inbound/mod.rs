@@ -16,12 +16,50 @@ pub use owner::InboundOwner;
 pub use pending::{PendingCalls, PendingCallsWorker};
 pub use textback::DOMAIN;
 
+use crate::clock::Clock;
+use crate::domain::{Domain, Effects};
 use crate::state::AppState;
-use axum::Router;
+use crate::tenants::NumberDirectory;
+use crate::worker::Worker;
 use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
+use std::sync::Arc;
+
+/// The inbound domain: what it keeps of its own, and how it plugs in.
+pub struct Inbound {
+    /// Routing of called numbers to tenants (shared with the tenants API, which invalidates it).
+    directory: Arc<NumberDirectory>,
+    /// Ringing calls whose record waits for the database (it was down when they rang).
+    pending: Arc<PendingCalls>,
+}
+
+impl Inbound {
+    /// The domain, routing calls through `directory`.
+    pub fn new(directory: Arc<NumberDirectory>) -> Self {
+        Inbound { directory, pending: Arc::default() }
+    }
+}
+
+impl Domain for Inbound {
+    fn name(&self) -> &'static str {
+        "inbound"
+    }
+
+    fn effects(&self, clock: &Arc<dyn Clock>) -> Option<Effects> {
+        Some(Effects { domain: DOMAIN, owner: Some(Arc::new(InboundOwner { clock: clock.clone() })) })
+    }
+
+    fn router(&self) -> Router<AppState> {
+        router().layer(Extension(self.directory.clone())).layer(Extension(self.pending.clone()))
+    }
+
+    fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
+        vec![Arc::new(PendingCallsWorker::new(state, self.pending.clone()))]
+    }
+}
 
 /// The webhooks of business numbers and the operator API.
-pub fn router() -> Router<AppState> {
+fn router() -> Router<AppState> {
     Router::new()
         .route("/webhooks/twilio/call", post(voice::call))
         .route("/webhooks/twilio/call/status/{sid}", post(voice::dial_status))

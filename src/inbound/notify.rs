@@ -1,8 +1,8 @@
 //! Notifications to the call service and the bot, through the outbox. Each has a stable key so a
 //! repeated webhook never notifies twice.
 
+use crate::ids::TenantId;
 use crate::outbox::{self, NewMessage};
-use crate::tenants::TenantId;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgConnection;

@@ -4,7 +4,7 @@
 use super::conversations;
 use crate::clock::Clock;
 use crate::effects::{EffectOwner, MessageChange};
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use sqlx::PgConnection;
 use std::sync::Arc;
 

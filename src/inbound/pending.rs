@@ -5,9 +5,9 @@
 
 use super::calls::NewCall;
 use crate::state::AppState;
-use crate::workers::Worker;
+use crate::worker::Worker;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Most records kept; beyond, the oldest are given up (and counted).
@@ -59,12 +59,13 @@ impl PendingCalls {
 /// Writes the pending records once the database answers again.
 pub struct PendingCallsWorker {
     state: AppState,
+    pending: Arc<PendingCalls>,
 }
 
 impl PendingCallsWorker {
-    /// A worker over the application's state.
-    pub fn new(state: &AppState) -> Self {
-        PendingCallsWorker { state: state.clone() }
+    /// A worker writing this instance's `pending` calls.
+    pub fn new(state: &AppState, pending: Arc<PendingCalls>) -> Self {
+        PendingCallsWorker { state: state.clone(), pending }
     }
 }
 
@@ -80,9 +81,9 @@ impl Worker for PendingCallsWorker {
 
     async fn run_once(&self) -> anyhow::Result<u64> {
         let mut written = 0;
-        while let Some(call) = self.state.pending_calls.pop() {
+        while let Some(call) = self.pending.pop() {
             if let Err(e) = super::voice::record_ringing(&self.state, &call).await {
-                self.state.pending_calls.push_front(call);
+                self.pending.push_front(call);
                 return Err(e.into());
             }
             written += 1;

@@ -2,13 +2,17 @@
 //! and customer), opt-out keywords are honoured, and the call service and the bot are notified.
 
 use super::{conversations, notify};
+use crate::ids::TenantId;
 use crate::state::AppState;
-use crate::tenants::{Route, TenantId};
+use crate::tenants::NumberDirectory;
+use crate::tenants::Route;
 use crate::twilio::{InboundSms, TwilioWebhook, Twiml, WebhookReply};
+use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use serde_json::json;
+use std::sync::Arc;
 
 /// Twilio's single-word opt-out and opt-in keywords.
 const STOP: [&str; 6] = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"];
@@ -29,9 +33,13 @@ fn keyword(body: &str) -> Option<&'static str> {
 }
 
 /// `POST /webhooks/twilio/sms`.
-pub async fn sms(State(state): State<AppState>, hook: TwilioWebhook<InboundSms>) -> Response {
+pub async fn sms(
+    State(state): State<AppState>,
+    Extension(directory): Extension<Arc<NumberDirectory>>,
+    hook: TwilioWebhook<InboundSms>,
+) -> Response {
     let Some(to) = hook.payload.to.number().cloned() else { return Twiml::new().into_response() };
-    let tenant = match state.directory.lookup(&state.db, &to).await {
+    let tenant = match directory.lookup(&state.db, &to).await {
         Ok((Route::Active(r), _)) => r.tenant.id,
         // A suspended tenant's or inactive number's messages are still kept: nothing is lost.
         Ok((Route::Suspended(t) | Route::NumberInactive(t), _)) => t,

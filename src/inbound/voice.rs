@@ -4,18 +4,23 @@
 //! does not wait on the database.
 
 use super::calls::{self, NewCall};
+use super::pending::PendingCalls;
 use super::{notify, textback};
 use crate::error::error_chain;
+use crate::ids::TenantId;
 use crate::state::AppState;
-use crate::tenants::{self, AfterHours, Route, Settings, TenantId};
+use crate::tenants::NumberDirectory;
+use crate::tenants::{self, AfterHours, Route, Settings};
 use crate::twilio::twiml::{Dial, DialTarget, Gather, Method, Number, Record, Say, Verb};
 use crate::twilio::{
     CallStatus, DialCallStatus, DialResult, GatherResult, RecordingStatusCallback, TwilioWebhook, Twiml,
     VoiceRequest, WebhookReply,
 };
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
+use std::sync::Arc;
 
 const NOT_IN_SERVICE: &str = "The number you have called is not in service. Goodbye.";
 const APOLOGY: &str = "We are sorry, we cannot take your call right now. Please try again later. Goodbye.";
@@ -99,14 +104,19 @@ fn is_new_call(status: &CallStatus) -> bool {
 }
 
 /// `POST /webhooks/twilio/call`: a ringing call is routed; later statuses are recorded.
-pub async fn call(State(state): State<AppState>, hook: TwilioWebhook<VoiceRequest>) -> Response {
+pub async fn call(
+    State(state): State<AppState>,
+    Extension(directory): Extension<Arc<NumberDirectory>>,
+    Extension(pending): Extension<Arc<PendingCalls>>,
+    hook: TwilioWebhook<VoiceRequest>,
+) -> Response {
     if !is_new_call(&hook.payload.call_status) {
         return status_update(&state, &hook).await;
     }
     let request = hook.payload;
     let sid = request.call_sid.to_string();
     let Some(to) = request.to.number() else { return say_and_hang_up(NOT_IN_SERVICE).into_response() };
-    let route = match state.directory.lookup(&state.db, to).await {
+    let route = match directory.lookup(&state.db, to).await {
         Ok((route, _)) => route,
         Err(e) => {
             tracing::error!(error = %error_chain(&e), number = %to.masked(), "number lookup failed and nothing is cached");
@@ -142,7 +152,7 @@ pub async fn call(State(state): State<AppState>, hook: TwilioWebhook<VoiceReques
         Ok(()) => crate::outbox::wake(&state),
         Err(e) => {
             tracing::warn!(error = %error_chain(&e), "the call's record waits for the database");
-            state.pending_calls.push(call);
+            pending.push(call);
         }
     }
     twiml.into_response()
@@ -382,13 +392,17 @@ pub async fn voicemail_status(
 
 /// `POST /webhooks/twilio/fallback`: Twilio could not use our answer. Record what it says and
 /// apologise to the caller — even when the database is down.
-pub async fn fallback(State(state): State<AppState>, hook: TwilioWebhook<VoiceRequest>) -> Response {
+pub async fn fallback(
+    State(state): State<AppState>,
+    Extension(directory): Extension<Arc<NumberDirectory>>,
+    hook: TwilioWebhook<VoiceRequest>,
+) -> Response {
     let code = hook.params.get("ErrorCode").map(str::to_owned);
     let url = hook.params.get("ErrorUrl").map(str::to_owned);
     let sid = hook.payload.call_sid.to_string();
     tracing::error!(call.sid = %sid, error_code = ?code, "Twilio used the fallback URL");
     let tenant = match hook.payload.to.number() {
-        Some(to) => match state.directory.lookup(&state.db, to).await {
+        Some(to) => match directory.lookup(&state.db, to).await {
             Ok((Route::Active(r), _)) => Some(r.tenant.id),
             _ => None,
         },

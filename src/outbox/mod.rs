@@ -13,8 +13,8 @@ pub mod worker;
 pub use repo::{OutboxMessage, Status};
 pub use worker::{Delivery, Destination, OutboxWorker, Registry, StillWanted};
 
+use crate::ids::TenantId;
 use crate::state::AppState;
-use crate::tenants::TenantId;
 use axum::Router;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};

@@ -1,6 +1,6 @@
 //! Outbox rows: claiming, recording outcomes, operator transitions.
 
-use crate::tenants::TenantId;
+use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};

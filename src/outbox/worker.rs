@@ -7,7 +7,7 @@ use super::repo::{self, OutboxMessage, Outcome, Status};
 use crate::config::OutboxConfig;
 use crate::health::Heartbeat;
 use crate::state::AppState;
-use crate::workers::Worker;
+use crate::worker::Worker;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use rand::Rng;
@@ -61,8 +61,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The application's destinations and hooks.
-    pub fn for_app(state: &AppState) -> Registry {
+    /// A registry with the downstream services' HTTP destinations (`call_service`, `bot`,
+    /// `dispatch`; parked when their URL is unset). Startup adds the rest: the effects'
+    /// destinations and hooks, and each domain's destinations.
+    pub fn notifications(state: &AppState) -> Registry {
         let mut registry = Registry::default();
         let notify = &state.config.notify;
         for (name, url) in [
@@ -71,11 +73,6 @@ impl Registry {
             ("dispatch", &notify.dispatch_url),
         ] {
             registry.destination(name, Arc::new(HttpDestination::new(state, url.clone())));
-        }
-        registry.destination("twilio", Arc::new(crate::effects::deliver::TwilioDestination::new(state)));
-        registry.destination("twilio_update", Arc::new(crate::effects::TwilioUpdateDestination::new(state)));
-        for (domain, _) in state.effect_owners.iter() {
-            registry.hook(domain, Arc::new(OwnerHook { state: state.clone(), domain: domain.clone() }));
         }
         registry
     }
@@ -107,13 +104,8 @@ pub struct OutboxWorker {
 const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::seconds(1);
 
 impl OutboxWorker {
-    /// A worker with the application's registry.
-    pub fn new(state: &AppState) -> Self {
-        Self::with_registry(state, Registry::for_app(state))
-    }
-
-    /// A worker with a given registry.
-    pub fn with_registry(state: &AppState, registry: Registry) -> Self {
+    /// A worker delivering to the destinations and asking the hooks of `registry`.
+    pub fn new(state: &AppState, registry: Registry) -> Self {
         OutboxWorker {
             state: state.clone(),
             registry,
@@ -264,24 +256,5 @@ impl Worker for OutboxWorker {
             tracing::warn!(lost = handled - recorded, "outbox leases lost before the outcomes were recorded");
         }
         Ok(handled)
-    }
-}
-
-/// Asks the owning domain of an effect whether it is still wanted.
-struct OwnerHook {
-    state: AppState,
-    domain: String,
-}
-
-#[async_trait::async_trait]
-impl StillWanted for OwnerHook {
-    async fn still_wanted(&self, message: &OutboxMessage) -> Result<bool, sqlx::Error> {
-        let (Some(owner), Some(owner_id)) =
-            (self.state.effect_owners.get(&self.domain), message.owner_id.as_deref())
-        else {
-            return Ok(true);
-        };
-        let mut conn = self.state.db.acquire().await?;
-        owner.still_wanted(&mut conn, crate::tenants::TenantId(message.tenant_id), owner_id).await
     }
 }

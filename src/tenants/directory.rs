@@ -72,7 +72,7 @@ impl NumberDirectory {
         {
             return Ok((entry.0.clone(), Freshness::Fresh));
         }
-        match crate::system::route_number(db, number).await {
+        match super::repo::route_number(db, number).await {
             Ok(found) => {
                 let route = Route::from_lookup(found);
                 self.cache.insert(number.as_str().to_owned(), (route.clone(), Instant::now()));

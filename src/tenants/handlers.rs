@@ -1,19 +1,22 @@
 //! Tenant and number endpoints: extract, call the repository in the right scope, answer.
 
+use super::NumberDirectory;
 use super::model::{Settings, TenantId};
-use super::{repo, tenant_in_path, validate};
+use super::{repo, validate};
 use crate::auth::scope::tenant_tx;
-use crate::auth::{Operator, Role};
+use crate::auth::{Operator, Role, tenant_in_path};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, conflict_on};
 use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
 use crate::pagination::{Cursor, Page, PageQuery};
 use crate::state::AppState;
 use crate::twilio::E164;
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use futures::FutureExt;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use uuid::Uuid;
 
 type Body = ApiJson<Map<String, Value>>;
@@ -88,6 +91,7 @@ pub async fn get_tenant(
 /// `PATCH /api/tenants/{id}`: any subset of the settings.
 pub async fn patch_tenant(
     State(state): State<AppState>,
+    Extension(directory): Extension<Arc<NumberDirectory>>,
     operator: Operator,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): Body,
@@ -107,13 +111,14 @@ pub async fn patch_tenant(
         .map_err(conflict_on(SLUG_TAKEN))?
         .ok_or(ApiError::NotFound)?;
     tx.commit().await?;
-    state.directory.invalidate_tenant(tenant);
+    directory.invalidate_tenant(tenant);
     Ok(ApiJson(updated))
 }
 
 /// `POST /api/tenants/{id}/numbers` `{"number", "role", "status", "label"}`.
 pub async fn add_number(
     State(state): State<AppState>,
+    Extension(directory): Extension<Arc<NumberDirectory>>,
     operator: Operator,
     ApiPath(id): ApiPath<String>,
     key: Option<IdempotencyKey>,
@@ -151,7 +156,7 @@ pub async fn add_number(
         .boxed()
     })
     .await?;
-    state.directory.invalidate_number(&number);
+    directory.invalidate_number(&number);
     Ok(response)
 }
 
@@ -225,6 +230,7 @@ pub async fn list_numbers(
 /// `DELETE /api/tenants/{id}/numbers/{number}` (`+` raw or `%2B`).
 pub async fn delete_number(
     State(state): State<AppState>,
+    Extension(directory): Extension<Arc<NumberDirectory>>,
     operator: Operator,
     ApiPath((id, number)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
@@ -234,6 +240,6 @@ pub async fn delete_number(
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let deleted = repo::delete_number(&mut tx, tenant, &number).await?;
     tx.commit().await?;
-    state.directory.invalidate_number(&number);
+    directory.invalidate_number(&number);
     if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
 }

@@ -5,27 +5,8 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
-use uuid::Uuid;
 
-/// A tenant's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
-#[serde(transparent)]
-#[sqlx(transparent)]
-pub struct TenantId(pub Uuid);
-
-impl TenantId {
-    /// The raw UUID.
-    pub fn uuid(self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use crate::ids::TenantId;
 
 /// Whether the tenant's numbers are in service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

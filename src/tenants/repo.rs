@@ -359,3 +359,11 @@ pub async fn primary_number(
     .fetch_optional(conn)
     .await
 }
+
+/// How a called number routes, read across tenants (webhooks do not know the tenant yet).
+///
+/// Unscoped (system path).
+pub async fn route_number(db: &sqlx::PgPool, number: &E164) -> Result<Option<NumberRoute>, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    find_by_number(&mut conn, number).await
+}

@@ -8,8 +8,7 @@
 use super::twiml::{TWIML_CONTENT_TYPE, Twiml};
 use crate::clock::Clock;
 use crate::error::{error_chain, problem_response};
-use crate::state::AppState;
-use crate::workers::Worker;
+use crate::worker::Worker;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -147,9 +146,9 @@ pub struct ReceiptSweeper {
 }
 
 impl ReceiptSweeper {
-    /// A sweeper over the application's database.
-    pub fn new(state: &AppState) -> Self {
-        ReceiptSweeper { db: state.db.clone(), clock: state.clock.clone() }
+    /// A sweeper over `db`, with the application clock.
+    pub fn new(db: PgPool, clock: Arc<dyn Clock>) -> Self {
+        ReceiptSweeper { db, clock }
     }
 }
 

@@ -126,7 +126,7 @@ impl E164 {
 
     /// The number masked for logs (`+1******0100`).
     pub fn masked(&self) -> String {
-        crate::telemetry::mask_phone(&self.0)
+        crate::redact::mask_phone(&self.0)
     }
 }
 

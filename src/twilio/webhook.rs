@@ -5,18 +5,18 @@
 
 use super::params::{FormParams, WebhookPayload};
 use super::receipts::{self, WebhookError, WebhookReply};
+use super::settings::{TwilioConfig, WebhookSettings};
 use super::signature::{self, Rejection};
 use super::twiml::Twiml;
-use crate::config::{ServerConfig, TwilioConfig};
 use crate::error::{FieldError, problem_response};
-use crate::state::AppState;
-use axum::extract::{FromRequest, OriginalUri, Request};
+use axum::extract::{FromRef, FromRequest, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use secrecy::ExposeSecret;
 use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
 
 /// The header Twilio keeps the same across retries of one delivery.
 pub const IDEMPOTENCY_HEADER: &str = "i-twilio-idempotency-token";
@@ -60,15 +60,21 @@ impl<T: WebhookPayload> TwilioWebhook<T> {
     }
 }
 
-impl<T: WebhookPayload> FromRequest<AppState> for TwilioWebhook<T> {
+impl<S, T> FromRequest<S> for TwilioWebhook<T>
+where
+    S: Send + Sync,
+    T: WebhookPayload,
+    Arc<WebhookSettings>: FromRef<S>,
+{
     type Rejection = Response;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let settings = Arc::<WebhookSettings>::from_ref(state);
         let (parts, body) = req.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, state.config.server.body_limit_bytes).await else {
+        let Ok(bytes) = axum::body::to_bytes(body, settings.body_limit_bytes).await else {
             return Err(unprocessable::<T>(vec![FieldError::new("body", "is too large or was cut off")]));
         };
-        let url = public_url(&parts, &state.config.server);
+        let url = public_url(&parts, &settings);
         let is_json = is_json(&parts.headers);
         let params = if is_json {
             json_params(&bytes)
@@ -77,7 +83,7 @@ impl<T: WebhookPayload> FromRequest<AppState> for TwilioWebhook<T> {
         } else {
             FormParams::from_form(&bytes)
         };
-        let twilio = &state.config.twilio;
+        let twilio = &settings.twilio;
         if !twilio.insecure_skip_signature {
             let presented = parts.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
             let signed_params = if parts.method == Method::GET { &[][..] } else { params.pairs() };
@@ -130,7 +136,7 @@ fn verify(
 
 /// The URL Twilio requested: `PUBLIC_BASE_URL` + the raw path and query; else, when trusted,
 /// the forwarded scheme and host; else the request's own `Host` over plain HTTP.
-pub fn public_url(parts: &Parts, server: &ServerConfig) -> String {
+pub fn public_url(parts: &Parts, server: &WebhookSettings) -> String {
     let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |o| &o.0);
     let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
     if let Some(base) = &server.public_base_url {

@@ -25,7 +25,7 @@ async fn setup(connect: &PgConnectOptions) -> (crate::helpers::TestApp, TenantId
 }
 
 async fn events(pool: &sqlx::PgPool, tenant: TenantId) -> Vec<audit::AuditEvent> {
-    switchboard::system::audit_events_after(pool, tenant.uuid(), 0, 10_000).await.expect("events")
+    switchboard::audit::chain::audit_events_after(pool, tenant.uuid(), 0, 10_000).await.expect("events")
 }
 
 #[sqlx::test]

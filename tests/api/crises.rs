@@ -8,11 +8,9 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::sync::Arc;
-use switchboard::approvals::ExpiryWorker;
 use switchboard::clock::ManualClock;
-use switchboard::outbox::OutboxWorker;
 use switchboard::startup::Overrides;
-use switchboard::workers::Worker;
+use switchboard::worker::Worker;
 
 const PUBLIC: &str = "https://sb.example.com";
 const OFFICER_1: &str = "+12025550111";
@@ -55,7 +53,7 @@ async fn post_crisis(s: &S, kind: &str, risk: f64) -> Value {
 }
 
 async fn deliver(app: &TestApp) {
-    OutboxWorker::new(&app.state).run_once().await.expect("outbox round");
+    app.outbox().run_once().await.expect("outbox round");
 }
 
 /// The path and query of the n-th officer call's TwiML URL.
@@ -135,8 +133,9 @@ async fn one_crisis_is_approved_by_phone_and_dispatched(pool: PgPool) {
     assert_eq!((executed["digit"].as_str(), executed["officer"].as_str()), (Some("6"), Some("+1******0111")));
     let tenant: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM tenant").fetch_one(&s.app.state.db).await.expect("tenant");
-    let chain =
-        switchboard::system::audit_events_after(&s.app.state.db, tenant, 0, 1000).await.expect("events");
+    let chain = switchboard::audit::chain::audit_events_after(&s.app.state.db, tenant, 0, 1000)
+        .await
+        .expect("events");
     assert!(switchboard::audit::chain::verify(&chain).is_ok());
     let sent = dispatches(&s.app).await;
     assert_eq!(sent.len(), 1);
@@ -180,7 +179,7 @@ async fn a_decision_after_the_deadline_is_refused_and_timed_out_once(pool: PgPoo
             .contains("This crisis decision has expired.")
     );
     assert!(twiml(&s.app, &gather_path(&voice), CALL_A, Some("6")).await.contains("already been expired"));
-    ExpiryWorker::new(&s.app.state).run_once().await.expect("expiry");
+    s.app.worker("crisis-expiry").run_once().await.expect("expiry");
     let detail = crisis(&s, &id).await;
     assert_eq!(detail["status"], "expired");
     let timeouts = detail["audit"]
@@ -200,7 +199,7 @@ async fn the_expiry_worker_expires_and_hangs_up_live_calls(pool: PgPool) {
     deliver(&s.app).await;
     let (voice, _) = officer_url(&s.fake, 0);
     twiml(&s.app, &voice, CALL_A, None).await;
-    let worker = ExpiryWorker::new(&s.app.state);
+    let worker = s.app.worker("crisis-expiry");
     assert_eq!(worker.run_once().await.expect("round"), 0);
     s.clock.advance(chrono::Duration::minutes(15));
     assert_eq!(worker.run_once().await.expect("round"), 1);
@@ -231,8 +230,9 @@ async fn a_hundred_concurrent_crises_keep_a_gapless_verified_audit(
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
     let tenant: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM tenant").fetch_one(&s.app.state.db).await.expect("tenant");
-    let chain =
-        switchboard::system::audit_events_after(&s.app.state.db, tenant, 0, 1000).await.expect("events");
+    let chain = switchboard::audit::chain::audit_events_after(&s.app.state.db, tenant, 0, 1000)
+        .await
+        .expect("events");
     assert_eq!(chain.iter().filter(|e| e.action == "CRISIS_RECEIVED").count(), 100);
     assert_eq!(
         chain.iter().filter(|e| e.action == "DISPATCH_SKIPPED").count(),
@@ -348,7 +348,7 @@ async fn two_instances_never_dispatch_twice(pool: PgPool) {
     let (approve, gather) = (format!("/api/crises/{id}/approve"), gather_path(&voice));
     let api = s.app.post_json(&approve, &s.admin, json!({}));
     let phone = twiml(&other, &gather, CALL_A, Some("6"));
-    let (w1, w2) = (ExpiryWorker::new(&s.app.state), ExpiryWorker::new(&other.state));
+    let (w1, w2) = (s.app.worker("crisis-expiry"), other.worker("crisis-expiry"));
     let (_, _, e1, e2) = tokio::join!(api, phone, w1.run_once(), w2.run_once());
     e1.expect("expiry");
     e2.expect("expiry");

@@ -10,10 +10,9 @@ use switchboard::clock::{Clock, ManualClock};
 use switchboard::effects::{
     self, CallChange, CallRequest, EffectOwner, MessageChange, MessageRequest, Owner, priority,
 };
-use switchboard::outbox::OutboxWorker;
 use switchboard::startup::Overrides;
 use switchboard::tenants::TenantId;
-use switchboard::workers::Worker;
+use switchboard::worker::Worker;
 
 const PUBLIC: &str = "https://sb.example.com";
 const VETOED: &str = "+12025550999";
@@ -70,7 +69,7 @@ async fn app_on(pool: PgPool, base: &str, clock: Arc<ManualClock>, owner: Arc<Te
     let overrides = Overrides {
         pool: Some(pool),
         clock: Some(clock),
-        effect_owners: vec![("test".into(), owner as Arc<dyn EffectOwner>)],
+        domains: vec![crate::helpers::owner_domain("test", owner)],
         ..Overrides::default()
     };
     spawn_with(config, overrides).await
@@ -145,7 +144,7 @@ async fn ledger_status(app: &TestApp, sid: &str) -> String {
 async fn a_created_call_is_bound_tracked_and_never_regresses(pool: PgPool) {
     let s = setup(pool).await;
     let token = request_call(&s.app, s.tenant, "normal", "+12025550111", priority::URGENT).await;
-    OutboxWorker::new(&s.app.state).run_once().await.expect("round");
+    s.app.outbox().run_once().await.expect("round");
     let creates = s.fake.creates();
     assert_eq!(creates.len(), 1);
     let fields = &creates[0].1;
@@ -165,7 +164,7 @@ async fn a_created_call_is_bound_tracked_and_never_regresses(pool: PgPool) {
     assert_eq!(ledger_status(&s.app, &sid).await, "completed");
     let seen: Vec<String> = s.owner.calls.lock().expect("lock").iter().map(|c| c.status.clone()).collect();
     assert_eq!(seen, ["ringing", "in-progress", "completed"]);
-    OutboxWorker::new(&s.app.state).run_once().await.expect("round");
+    s.app.outbox().run_once().await.expect("round");
     assert_eq!(s.fake.creates().len(), 1);
 }
 
@@ -174,7 +173,7 @@ async fn a_lost_answer_is_never_resent_and_the_callback_binds_it(pool: PgPool) {
     let s = setup(pool).await;
     s.fake.push(Mode::LoseAnswer);
     let token = request_call(&s.app, s.tenant, "lost", "+12025550111", priority::URGENT).await;
-    let worker = OutboxWorker::new(&s.app.state);
+    let worker = s.app.outbox();
     worker.run_once().await.expect("round");
     assert_eq!(attempt(&s.app, &token).await.0, "unknown");
     s.clock.advance(chrono::Duration::seconds(30));
@@ -198,7 +197,7 @@ async fn a_500_with_nothing_at_twilio_is_sent_exactly_once_more(pool: PgPool) {
     let s = setup(pool).await;
     s.fake.push(Mode::Fail500);
     let token = request_call(&s.app, s.tenant, "fivehundred", "+12025550111", priority::URGENT).await;
-    let worker = OutboxWorker::new(&s.app.state);
+    let worker = s.app.outbox();
     worker.run_once().await.expect("round");
     assert_eq!(attempt(&s.app, &token).await.0, "unknown");
     s.clock.advance(chrono::Duration::seconds(121));
@@ -217,7 +216,7 @@ async fn two_candidates_park_the_attempt_without_a_second_create(pool: PgPool) {
     let token = request_call(&s.app, s.tenant, "ambiguous", "+12025550111", priority::URGENT).await;
     s.fake.seed("call", "CA00000000000000000000000000000001", "+12025550111", "+12025550100", "");
     s.fake.seed("call", "CA00000000000000000000000000000002", "+12025550111", "+12025550100", "");
-    let worker = OutboxWorker::new(&s.app.state);
+    let worker = s.app.outbox();
     worker.run_once().await.expect("round");
     s.clock.advance(chrono::Duration::seconds(121));
     worker.run_once().await.expect("round");
@@ -249,7 +248,7 @@ async fn a_worker_killed_after_sending_never_resends(pool: PgPool) {
         .expect("sending");
     s.fake.seed("call", "CA0000000000000000000000000000dead", "+12025550111", "+12025550100", "");
     s.clock.advance(chrono::Duration::seconds(61));
-    let worker = OutboxWorker::new(&s.app.state);
+    let worker = s.app.outbox();
     worker.run_once().await.expect("round");
     assert!(s.fake.creates().is_empty(), "after the restart nothing is re-sent");
     assert_eq!(callback(&s.app, &token, "CA0000000000000000000000000000dead", "ringing", "1").await, 200);
@@ -269,7 +268,7 @@ async fn two_instances_release_one_call_per_tick_between_them(pool: PgPool) {
     for n in 0..3 {
         request_call(&s.app, s.tenant, &format!("paced-{n}"), "+12025550111", priority::BULK).await;
     }
-    let (a, b) = (OutboxWorker::new(&s.app.state), OutboxWorker::new(&other.state));
+    let (a, b) = (s.app.outbox(), other.outbox());
     a.run_once().await.expect("round");
     b.run_once().await.expect("round");
     assert_eq!(s.fake.creates().len(), 1, "one call in the first tick");
@@ -286,7 +285,7 @@ async fn an_officer_call_goes_before_a_dialer_batch(pool: PgPool) {
         request_call(&s.app, s.tenant, &format!("bulk-{n}"), "+12025550150", priority::BULK).await;
     }
     request_call(&s.app, s.tenant, "officer", "+12025550111", priority::URGENT).await;
-    OutboxWorker::new(&s.app.state).run_once().await.expect("round");
+    s.app.outbox().run_once().await.expect("round");
     let creates = s.fake.creates();
     assert_eq!(creates.len(), 1);
     assert_eq!(creates[0].1["To"][0], "+12025550111");
@@ -316,7 +315,7 @@ async fn a_vetoed_message_is_never_sent_and_21610_reaches_its_owner(pool: PgPool
     let vetoed = request_message(&s.app, s.tenant, "veto", VETOED).await;
     s.fake.refuse_to.lock().expect("lock").insert("+12025550177".into(), 21610);
     request_message(&s.app, s.tenant, "optedout", "+12025550177").await;
-    let worker = OutboxWorker::new(&s.app.state);
+    let worker = s.app.outbox();
     worker.run_once().await.expect("round");
     s.clock.advance(chrono::Duration::seconds(5));
     worker.run_once().await.expect("round");
@@ -333,7 +332,7 @@ async fn a_429_slows_the_bucket_down(pool: PgPool) {
     let s = setup(pool).await;
     s.fake.push(Mode::RateLimited);
     let token = request_call(&s.app, s.tenant, "limited", "+12025550111", priority::URGENT).await;
-    let worker = OutboxWorker::new(&s.app.state);
+    let worker = s.app.outbox();
     worker.run_once().await.expect("round");
     assert_eq!(attempt(&s.app, &token).await.0, "queued", "a 429 was not processed: safe to send again");
     s.clock.advance(chrono::Duration::seconds(2));

@@ -3,10 +3,15 @@
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Once};
-use switchboard::clock::ManualClock;
+use switchboard::clock::{Clock, ManualClock};
 use switchboard::config::{Config, Purpose};
+use switchboard::domain::{Domain, Effects};
+use switchboard::effects::EffectOwner;
+use switchboard::outbox::{OutboxWorker, Registry};
 use switchboard::startup::{Application, Overrides};
 use switchboard::state::AppState;
+use switchboard::tenants::NumberDirectory;
+use switchboard::worker::Worker;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +29,13 @@ pub struct TestApp {
     pub state: AppState,
     pub shutdown: CancellationToken,
     pub server: JoinHandle<anyhow::Result<()>>,
+    /// Every worker the app built (spawned or not): tests drive them with `run_once()`.
+    pub workers: Vec<Arc<dyn Worker>>,
+    /// The outbox's destinations and hooks.
+    pub registry: Registry,
+    /// The called-number directory.
+    #[allow(dead_code)]
+    pub directory: Arc<NumberDirectory>,
 }
 
 impl TestApp {
@@ -33,6 +45,18 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    /// The app's worker named `name`.
+    #[allow(dead_code)]
+    pub fn worker(&self, name: &str) -> Arc<dyn Worker> {
+        self.workers.iter().find(|w| w.name() == name).cloned().unwrap_or_else(|| panic!("no worker {name}"))
+    }
+
+    /// A fresh outbox worker over the app's registry (as a replica's would be).
+    #[allow(dead_code)]
+    pub fn outbox(&self) -> OutboxWorker {
+        OutboxWorker::new(&self.state, self.registry.clone())
     }
 
     /// Cancels the shutdown token and waits for the server to stop.
@@ -119,6 +143,9 @@ pub async fn spawn_with(config: Config, overrides: Overrides) -> TestApp {
     let app = Application::build_with(config, overrides).await.expect("app builds");
     let port = app.port();
     let state = app.state().clone();
+    let workers = app.workers().to_vec();
+    let registry = app.outbox_registry().clone();
+    let directory = app.directory().clone();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
@@ -127,7 +154,28 @@ pub async fn spawn_with(config: Config, overrides: Overrides) -> TestApp {
         state,
         shutdown,
         server,
+        workers,
+        registry,
+        directory,
     }
+}
+
+/// A domain that only owns Twilio effects under `name` (tests observe or stand in for one).
+#[allow(dead_code)]
+pub fn owner_domain(name: &'static str, owner: Arc<dyn EffectOwner>) -> Arc<dyn Domain> {
+    struct OwnerOnly(&'static str, Arc<dyn EffectOwner>);
+    impl Domain for OwnerOnly {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn effects(&self, _clock: &Arc<dyn Clock>) -> Option<Effects> {
+            Some(Effects { domain: self.0, owner: Some(self.1.clone()) })
+        }
+        fn router(&self) -> axum::Router<AppState> {
+            axum::Router::new()
+        }
+    }
+    Arc::new(OwnerOnly(name, owner))
 }
 
 /// Polls `check` until it returns true, failing the test after `secs` seconds.

@@ -12,10 +12,9 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use switchboard::clock::Clock;
 use switchboard::effects::{self, EffectOwner, MessageRequest, Owner, priority};
-use switchboard::outbox::OutboxWorker;
 use switchboard::startup::Overrides;
 use switchboard::tenants::TenantId;
-use switchboard::workers::Worker;
+use switchboard::worker::Worker;
 
 async fn opted_out(s: &S) -> Vec<String> {
     let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
@@ -217,12 +216,12 @@ async fn an_attempt_of_an_unknown_domain_is_parked_until_a_replica_knows_it(pool
     let overrides = Overrides {
         pool: Some(pool),
         clock: Some(s.clock.clone()),
-        effect_owners: vec![("ghost".into(), Arc::new(Ghost) as Arc<dyn EffectOwner>)],
+        domains: vec![crate::helpers::owner_domain("ghost", Arc::new(Ghost))],
         ..Overrides::default()
     };
     let newer = spawn_with(test_config(&vars), overrides).await;
-    OutboxWorker::new(&newer.state).run_once().await.expect("housekeeping releases it");
+    newer.outbox().run_once().await.expect("housekeeping releases it");
     s.clock.advance(chrono::Duration::seconds(2));
-    OutboxWorker::new(&newer.state).run_once().await.expect("delivers it");
+    newer.outbox().run_once().await.expect("delivers it");
     assert_eq!(sms_sent(&s).await, [(CALLER.to_string(), ACME_MAIN.to_string(), "boo".to_string())]);
 }

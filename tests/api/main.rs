@@ -2,9 +2,11 @@
 //! database (`#[sqlx::test]`) and talks to it over HTTP.
 
 mod access;
+mod architecture;
 mod audit;
 mod cli;
 mod crises;
+mod domains;
 mod effects;
 mod emulator;
 mod fake_twilio;

@@ -9,9 +9,9 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use switchboard::auth::scope::tenant_tx;
 use switchboard::clock::{Clock, ManualClock};
-use switchboard::outbox::{self, NewMessage, OutboxMessage, OutboxWorker, Registry, StillWanted};
+use switchboard::outbox::{self, NewMessage, OutboxMessage, OutboxWorker, StillWanted};
 use switchboard::tenants::TenantId;
-use switchboard::workers::Worker;
+use switchboard::worker::Worker;
 
 struct Setup {
     app: TestApp,
@@ -72,7 +72,7 @@ async fn status(app: &TestApp, id: uuid::Uuid) -> (String, i32, Option<String>) 
 #[sqlx::test]
 async fn a_receiver_that_was_down_gets_each_message_once(pool: PgPool) {
     let s = setup(pool, &[]).await;
-    let worker = OutboxWorker::new(&s.app.state);
+    let worker = s.app.outbox();
     let ids = [
         enqueue(&s.app, s.tenant, "m1", "call_service", None).await,
         enqueue(&s.app, s.tenant, "m2", "call_service", None).await,
@@ -114,7 +114,7 @@ async fn a_receiver_that_was_down_gets_each_message_once(pool: PgPool) {
 async fn the_signature_verifies_with_the_spec_hmac(pool: PgPool) {
     let s = setup(pool, &[]).await;
     let id = enqueue(&s.app, s.tenant, "signed", "call_service", None).await;
-    OutboxWorker::new(&s.app.state).run_once().await.expect("round");
+    s.app.outbox().run_once().await.expect("round");
     let (headers, body) = s.receiver.requests.lock().expect("lock")[0].clone();
     let timestamp = headers["webhook-timestamp"].to_str().expect("ts");
     assert_eq!(timestamp, s.clock.now().timestamp().to_string());
@@ -146,7 +146,7 @@ async fn an_expired_lease_is_redelivered_with_the_same_id(pool: PgPool) {
     .await
     .expect("claim");
     assert_eq!(claimed.len(), 1);
-    let worker = OutboxWorker::new(&s.app.state);
+    let worker = s.app.outbox();
     assert_eq!(worker.run_once().await.expect("round"), 0, "the lease still holds");
     s.clock.advance(chrono::Duration::seconds(61));
     assert_eq!(worker.run_once().await.expect("round"), 1);
@@ -158,7 +158,7 @@ async fn an_expired_lease_is_redelivered_with_the_same_id(pool: PgPool) {
 async fn after_the_last_attempt_a_message_is_dead_and_can_be_redelivered(pool: PgPool) {
     let s = setup(pool, &[]).await;
     let id = enqueue(&s.app, s.tenant, "doomed", "call_service", None).await;
-    let worker = OutboxWorker::new(&s.app.state);
+    let worker = s.app.outbox();
     s.receiver.set(500);
     for _ in 0..3 {
         worker.run_once().await.expect("round");
@@ -191,7 +191,7 @@ async fn after_the_last_attempt_a_message_is_dead_and_can_be_redelivered(pool: P
 async fn an_unconfigured_destination_parks_its_messages(pool: PgPool) {
     let s = setup(pool, &[]).await;
     let id = enqueue(&s.app, s.tenant, "to-bot", "bot", None).await;
-    OutboxWorker::new(&s.app.state).run_once().await.expect("round");
+    s.app.outbox().run_once().await.expect("round");
     assert_eq!(status(&s.app, id).await, ("parked".into(), 1, Some("destination_not_configured".into())));
 }
 
@@ -210,9 +210,9 @@ async fn a_message_no_longer_wanted_is_cancelled(pool: PgPool) {
     let unwanted =
         enqueue(&s.app, s.tenant, "unwanted", "call_service", Some(("crises", "expired".into()))).await;
     let wanted = enqueue(&s.app, s.tenant, "wanted", "call_service", Some(("crises", "live".into()))).await;
-    let mut registry = Registry::for_app(&s.app.state);
+    let mut registry = s.app.registry.clone();
     registry.hook("crises", Arc::new(NotWanted));
-    OutboxWorker::with_registry(&s.app.state, registry).run_once().await.expect("round");
+    OutboxWorker::new(&s.app.state, registry).run_once().await.expect("round");
     assert_eq!(status(&s.app, unwanted).await.0, "cancelled");
     assert_eq!(status(&s.app, wanted).await.0, "delivered");
     assert_eq!(s.receiver.accepted.lock().expect("lock").len(), 1);
@@ -239,7 +239,7 @@ async fn one_tenants_backlog_does_not_hold_back_another(pool: PgPool) {
     s.clock.advance(chrono::Duration::seconds(1));
     let other = TenantId(s.app.create_tenant(&s.root, "quiet").await.parse().expect("uuid"));
     let lone = enqueue(&s.app, other, "lone", "call_service", None).await;
-    assert_eq!(OutboxWorker::new(&s.app.state).run_once().await.expect("round"), 11);
+    assert_eq!(s.app.outbox().run_once().await.expect("round"), 11);
     assert_eq!(
         status(&s.app, lone).await.0,
         "delivered",

@@ -199,7 +199,7 @@ async fn the_cached_lookup_sees_changes_at_once(pool: PgPool) {
     let root = app.superadmin().await;
     let tenant = app.create_tenant(&root, "cached").await;
     let number = E164::parse("+12025550199").expect("number");
-    let lookup = || async { app.state.directory.lookup(&app.state.db, &number).await.expect("lookup").0 };
+    let lookup = || async { app.directory.lookup(&app.state.db, &number).await.expect("lookup").0 };
     assert!(matches!(lookup().await, Route::Unknown));
     let path = format!("/api/tenants/{tenant}/numbers");
     app.post_json(&path, &root, json!({"number": "+12025550199"})).await;

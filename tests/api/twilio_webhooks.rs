@@ -245,14 +245,14 @@ async fn insecure_mode_accepts_unsigned_webhooks_and_says_so(pool: PgPool) {
 async fn old_receipts_are_swept(pool: PgPool) {
     use std::sync::Arc;
     use switchboard::clock::ManualClock;
-    use switchboard::workers::Worker;
+    use switchboard::worker::Worker;
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let app = crate::helpers::spawn_with_clock(pool, clock.clone()).await;
     sqlx::query("INSERT INTO webhook_receipt (key, kind, response_status, content_type, body) VALUES ('sms:x', 'sms', 200, 'text/xml', '')")
         .execute(&app.state.db)
         .await
         .expect("insert");
-    let sweeper = switchboard::twilio::ReceiptSweeper::new(&app.state);
+    let sweeper = switchboard::twilio::ReceiptSweeper::new(app.state.db.clone(), app.state.clock.clone());
     assert_eq!(sweeper.run_once().await.expect("sweep"), 0, "a fresh receipt is kept");
     clock.advance(chrono::Duration::days(8));
     assert_eq!(sweeper.run_once().await.expect("sweep"), 1);

@@ -3,7 +3,7 @@
 use super::form::Form;
 use super::resources::*;
 use super::{TwilioApi, TwilioError};
-use crate::config::{ApiCredentials, TwilioConfig};
+use crate::twilio::settings::{ApiCredentials, TwilioConfig};
 use crate::twilio::types::{AccountSid, CallSid, ConferenceSid};
 use rand::Rng;
 use reqwest::{Method, Response, StatusCode};

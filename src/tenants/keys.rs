@@ -1,14 +1,13 @@
-//! `/api/tenants/{id}/keys`: a tenant admin creates, lists and revokes its tenant's keys (never
+//! `/api/tenants/{id}/keys`: a tenant's API keys (stored and checked by [`crate::auth`]). A tenant admin creates, lists and revokes its tenant's keys (never
 //! superadmin keys; those come from the CLI).
 
-use super::keys::{self, ApiKey, NewKey};
-use super::scope::tenant_tx;
-use super::{Operator, Role};
+use crate::auth::keys::{self, ApiKey, NewKey};
+use crate::auth::scope::tenant_tx;
+use crate::auth::{Operator, Role, tenant_in_path};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError};
 use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
 use crate::pagination::{Cursor, Page, PageQuery};
 use crate::state::AppState;
-use crate::tenants::tenant_in_path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -1,0 +1,25 @@
+//! The `Worker` trait: a periodic background job with a public `run_once()`. A leaf, so any
+//! module (`twilio/`, `outbox/`, the domains) can define a worker without depending on the loop
+//! that runs it ([`crate::workers`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A periodic background job.
+#[async_trait::async_trait]
+pub trait Worker: Send + Sync + 'static {
+    /// A short name for logs.
+    fn name(&self) -> &'static str;
+    /// How long to wait between rounds.
+    fn interval(&self) -> Duration;
+    /// Does one round of work; returns how many items it handled.
+    async fn run_once(&self) -> anyhow::Result<u64>;
+    /// Something that wakes the worker before its interval is up (work was committed locally).
+    fn waker(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+    /// How long to wait after a wake-up before the round, so a burst of wake-ups is one round.
+    fn coalesce(&self) -> Duration {
+        Duration::ZERO
+    }
+}
