@@ -5,17 +5,35 @@ use crate::audit::{self, Actor, NewEvent};
 use crate::auth::scope::tenant_tx;
 use crate::auth::{Operator, Role};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::filters::closed_set;
 use crate::pagination::{Cursor, Page, PageQuery};
 use crate::state::AppState;
 use axum::extract::State;
 use serde::Deserialize;
 use uuid::Uuid;
 
+closed_set!(
+    /// The `destination` filter: the destinations [`super::Registry::for_app`] registers (a test
+    /// holds the two lists together).
+    pub DestinationFilter {
+        /// The call service.
+        CallService => "call_service",
+        /// The AI bot.
+        Bot => "bot",
+        /// The dispatch service.
+        Dispatch => "dispatch",
+        /// Twilio calls and messages we create.
+        Twilio => "twilio",
+        /// Updates of live Twilio calls.
+        TwilioUpdate => "twilio_update",
+    }
+);
+
 /// Filters.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
-    status: Option<String>,
-    destination: Option<String>,
+    status: Option<Status>,
+    destination: Option<DestinationFilter>,
     tenant: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
@@ -29,20 +47,14 @@ pub async fn list(
 ) -> ApiResult<ApiJson<Page<OutboxMessage>>> {
     let tenant = crate::audit::query_tenant(&state, &operator, q.tenant.as_deref()).await?;
     operator.require(&[Role::Admin, Role::Monitor])?;
-    if q.status.as_deref().is_some_and(|s| Status::parse(s).is_none()) {
-        return Err(ApiError::invalid(
-            "status",
-            "must be pending, delivering, delivered, parked, dead or cancelled",
-        ));
-    }
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
     let limit = page.limit()?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let rows = repo::list(
         &mut tx,
         tenant,
-        q.status.as_deref(),
-        q.destination.as_deref(),
+        q.status.map(Status::as_str),
+        q.destination.map(DestinationFilter::as_str),
         page.uuid_cursor()?,
         limit + 1,
     )

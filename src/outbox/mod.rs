@@ -10,6 +10,7 @@ pub mod http;
 pub mod repo;
 pub mod worker;
 
+pub use handlers::DestinationFilter;
 pub use repo::{OutboxMessage, Status};
 pub use worker::{Delivery, Destination, OutboxWorker, Registry, StillWanted};
 
