@@ -10,6 +10,7 @@ mod emulator;
 mod fake_twilio;
 mod health;
 mod helpers;
+mod hostile;
 mod http_errors;
 mod inbound;
 mod outage;
