@@ -1,11 +1,13 @@
 //! The operator API's error type, rendered as `application/problem+json` (RFC 9457) with the
 //! stable `code` values of DESIGN.md §4. Internal errors are logged once, here, with their
-//! source chain, and shown to the client as an opaque 500.
+//! source chain, and shown to the client as an opaque 500. A database error that is the
+//! caller's fault (a data exception, SQLSTATE class 22) is a 422 instead ([`database`]).
 
+pub mod database;
 mod extract;
 mod json;
 
-pub use extract::{ApiPath, ApiQuery};
+pub use extract::{ApiPath, ApiQuery, parse_query, storable};
 pub use json::ApiJson;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -73,9 +75,16 @@ pub enum ApiError {
     /// 503: a dependency is unavailable or the request timed out.
     #[error("{0}")]
     Unavailable(String),
-    /// 500: a database failure.
+    /// 500: a database failure. Built only through `From<sqlx::Error>`, which turns the
+    /// caller's faults into [`ApiError::Validation`].
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        database::from_sqlx(error)
+    }
 }
 
 impl ApiError {
@@ -197,7 +206,7 @@ pub fn conflict_on(constraints: &'static [(&'static str, &'static str)]) -> impl
         };
         match violated {
             Some((_, message)) => ApiError::Conflict((*message).to_owned()),
-            None => ApiError::Database(error),
+            None => ApiError::from(error),
         }
     }
 }

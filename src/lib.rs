@@ -19,7 +19,8 @@
 //! - [`inbound`]: inbound calls (ring the owner, text back missed calls) and SMS conversations.
 //! - [`approvals`]: crises held for a duty officer's approval by phone; dispatch; expiry.
 //! - [`system`]: the only path that skips the tenant scope (row-level security).
-//! - [`idempotency`], [`pagination`]: `Idempotency-Key` replays and list pages for every domain.
+//! - [`idempotency`], [`pagination`], [`filters`]: `Idempotency-Key` replays, list pages and typed
+//!   list filters for every domain.
 //!
 //! The architecture is described in `DESIGN.md` (shared with the team) and summarised in the
 //! README.
@@ -36,6 +37,7 @@ pub mod db;
 pub mod domain;
 pub mod effects;
 pub mod error;
+pub mod filters;
 pub mod health;
 pub mod http;
 pub mod idempotency;

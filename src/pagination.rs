@@ -5,13 +5,16 @@
 use crate::error::ApiError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Default page size.
 pub const DEFAULT_LIMIT: i64 = 50;
 /// Largest page size.
 pub const MAX_LIMIT: i64 = 200;
+
+/// The longest cursor text this API issues, with room to spare.
+const MAX_CURSOR_LEN: usize = 512;
 
 /// `?limit=&cursor=`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -37,8 +40,17 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
     }
 
+    /// Decodes a cursor; `None` for anything this API cannot have issued: not base64 JSON of a
+    /// cursor, an id that is not short storable text, a time outside years 1 to 9999.
     fn decode(text: &str) -> Option<Cursor> {
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).ok()?).ok()
+        if text.len() > MAX_CURSOR_LEN {
+            return None;
+        }
+        let cursor: Cursor = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+        let id_ok =
+            !cursor.id.is_empty() && cursor.id.len() <= 128 && !cursor.id.chars().any(char::is_control);
+        let at_ok = (1..=9999).contains(&cursor.at.year());
+        (id_ok && at_ok).then_some(cursor)
     }
 }
 

@@ -104,7 +104,7 @@ impl Application {
             health::router(),
             tenants::router(directory.clone()),
             audit::router(),
-            outbox::router(),
+            outbox::router(&registry),
             effects::router(owners),
         ];
         routers.extend(domains.iter().map(|d| d.router()));

@@ -6,18 +6,20 @@ use crate::auth::scope::tenant_tx;
 use crate::auth::tenant_in_path;
 use crate::auth::{Operator, Role};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::filters::FilterText;
 use crate::ids::TenantId;
 use crate::pagination::{Cursor, Page, PageQuery};
 use crate::state::AppState;
 use axum::extract::State;
 use serde::Deserialize;
 
-/// Filters.
+/// Filters. Entity types, ids and actions are open sets (each domain adds its own, and an
+/// attempt token is an entity id as much as a UUID is), so they are bounded text, not enums.
 #[derive(Debug, Deserialize)]
 pub struct AuditQuery {
-    entity_type: Option<String>,
-    entity_id: Option<String>,
-    action: Option<String>,
+    entity_type: Option<FilterText<64>>,
+    entity_id: Option<FilterText<128>>,
+    action: Option<FilterText<64>>,
     tenant: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
@@ -59,9 +61,9 @@ pub async fn list(
          ORDER BY sequence LIMIT $6",
     )
     .bind(tenant.uuid())
-    .bind(&q.entity_type)
-    .bind(&q.entity_id)
-    .bind(&q.action)
+    .bind(q.entity_type.as_ref().map(FilterText::as_str))
+    .bind(q.entity_id.as_ref().map(FilterText::as_str))
+    .bind(q.action.as_ref().map(FilterText::as_str))
     .bind(after)
     .bind(limit + 1)
     .fetch_all(&mut *tx)

@@ -1,6 +1,7 @@
 //! `ApiJson<T>`: axum's `Json` extractor with its rejections turned into problem+json, so a
 //! malformed body, a wrong content type or a wrongly typed field gets the same error shape as
-//! everything else.
+//! everything else. A string (or key) holding a NUL character, which PostgreSQL cannot store in
+//! `text` or `jsonb`, is a 422 naming where it is (`name`, `media[0]`) before any handler runs.
 
 use super::{ApiError, FieldError};
 use axum::extract::rejection::JsonRejection;
@@ -9,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// A JSON body (request) or a JSON answer (response).
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,10 +24,37 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(map_rejection(rejection)),
+        let axum::Json(value) = axum::Json::<Value>::from_request(req, state).await.map_err(map_rejection)?;
+        if let Some(path) = nul_at(&value, String::new()) {
+            let field = if path.is_empty() { "body".to_owned() } else { path };
+            return Err(ApiError::invalid(field, "must not contain a NUL character"));
         }
+        serde_path_to_error::deserialize(value).map(ApiJson).map_err(|error| {
+            let field = match error.path().to_string() {
+                path if path == "." => "body".to_owned(),
+                path => path,
+            };
+            ApiError::Validation(vec![FieldError::new(field, error.into_inner().to_string())])
+        })
+    }
+}
+
+/// Where the first string or object key holding a NUL character is, as a path (`a.b[2]`).
+fn nul_at(value: &Value, path: String) -> Option<String> {
+    match value {
+        Value::String(text) => text.contains('\0').then_some(path),
+        Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, item)| nul_at(item, format!("{path}[{i}]")))
+        }
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            if key.contains('\0') {
+                Some(if path.is_empty() { "body".to_owned() } else { path.clone() })
+            } else {
+                nul_at(item, here)
+            }
+        }),
+        _ => None,
     }
 }
 

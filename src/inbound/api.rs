@@ -7,6 +7,7 @@ use crate::auth::scope::tenant_tx;
 use crate::auth::{Operator, Role};
 use crate::effects::{self, MessageRequest, Owner, priority};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::filters::closed_set;
 use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
 use crate::pagination::{Cursor, Page, PageQuery};
 use crate::state::AppState;
@@ -14,17 +15,45 @@ use crate::twilio::E164;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 const READERS: &[Role] = &[Role::Admin, Role::Monitor];
 
+closed_set!(
+    /// The `status` filter of inbound calls: one of Twilio's call statuses or one of our outcomes.
+    pub CallStatusFilter {
+        /// Twilio: queued.
+        Queued => "queued",
+        /// Twilio: initiated.
+        Initiated => "initiated",
+        /// Twilio: ringing.
+        Ringing => "ringing",
+        /// Twilio: in progress.
+        InProgress => "in-progress",
+        /// Twilio: completed.
+        Completed => "completed",
+        /// Twilio: busy.
+        Busy => "busy",
+        /// Twilio: failed.
+        Failed => "failed",
+        /// Twilio: no answer.
+        NoAnswer => "no-answer",
+        /// Twilio: canceled.
+        Canceled => "canceled",
+        /// Outcome: the owner picked up.
+        Answered => "answered",
+        /// Outcome: the call was missed.
+        Missed => "missed",
+    }
+);
+
 /// `?status=&since=`.
 #[derive(Debug, Deserialize)]
 pub struct CallQuery {
-    status: Option<String>,
+    status: Option<CallStatusFilter>,
     since: Option<DateTime<Utc>>,
     limit: Option<i64>,
     cursor: Option<String>,
@@ -37,11 +66,16 @@ pub async fn list_calls(
     ApiQuery(q): ApiQuery<CallQuery>,
 ) -> ApiResult<ApiJson<Page<InboundCall>>> {
     let tenant = operator.own_tenant_as(READERS)?;
+    if q.since.is_some_and(|since| !(1..=9999).contains(&since.year())) {
+        return Err(ApiError::invalid("since", "must be a time between the years 1 and 9999"));
+    }
     let page = PageQuery { limit: q.limit, cursor: q.cursor };
     let limit = page.limit()?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let before = page.cursor()?.map(|c| (c.at, c.id));
-    let rows = calls::list(&mut tx, tenant, q.status.as_deref(), q.since, before, limit + 1).await?;
+    let rows =
+        calls::list(&mut tx, tenant, q.status.map(CallStatusFilter::as_str), q.since, before, limit + 1)
+            .await?;
     tx.commit().await?;
     Ok(ApiJson(Page::from_rows(rows, limit, |c| Cursor { at: c.started_at, id: c.call_sid.clone() })))
 }

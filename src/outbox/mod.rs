@@ -10,6 +10,7 @@ pub mod http;
 pub mod repo;
 pub mod worker;
 
+pub use handlers::KnownDestinations;
 pub use repo::{OutboxMessage, Status};
 pub use worker::{Delivery, Destination, OutboxWorker, Registry, StillWanted};
 
@@ -74,9 +75,12 @@ pub fn wake(state: &AppState) {
 }
 
 /// `/api/notifications…`.
-pub fn router() -> Router<AppState> {
+pub fn router(registry: &Registry) -> Router<AppState> {
+    let mut names: Vec<String> = registry.destination_names().map(str::to_owned).collect();
+    names.sort();
     Router::new()
         .route("/api/notifications", get(handlers::list))
         .route("/api/notifications/{id}/redeliver", post(handlers::redeliver))
         .route("/api/notifications/{id}/cancel", post(handlers::cancel))
+        .layer(axum::Extension(KnownDestinations(std::sync::Arc::new(names))))
 }

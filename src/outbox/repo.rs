@@ -37,6 +37,10 @@ impl Status {
         }
     }
 
+    /// Every stored name.
+    pub const NAMES: &'static [&'static str] =
+        &["pending", "delivering", "delivered", "parked", "dead", "cancelled"];
+
     /// Parses a stored name.
     pub fn parse(value: &str) -> Option<Status> {
         [
@@ -49,6 +53,13 @@ impl Status {
         ]
         .into_iter()
         .find(|s| s.as_str() == value)
+    }
+}
+
+/// As a filter (`?status=`): a name that is not a status is refused with the list of them.
+impl<'de> serde::Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::filters::one_of(d, Status::parse, Status::NAMES)
     }
 }
 

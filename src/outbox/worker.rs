@@ -83,6 +83,11 @@ impl Registry {
         self
     }
 
+    /// The names of the registered destinations.
+    pub fn destination_names(&self) -> impl Iterator<Item = &str> {
+        self.destinations.keys().map(String::as_str)
+    }
+
     /// Adds a domain's hook.
     pub fn hook(&mut self, domain: &str, hook: Arc<dyn StillWanted>) -> &mut Self {
         self.hooks.insert(domain.to_owned(), hook);

@@ -12,6 +12,7 @@ mod emulator;
 mod fake_twilio;
 mod health;
 mod helpers;
+mod hostile;
 mod http_errors;
 mod inbound;
 mod inbound_owner;

@@ -1,0 +1,66 @@
+//! Which database errors are the caller's fault. PostgreSQL's class 22 ("data exception":
+//! invalid byte sequence, invalid text representation, numeric value out of range, string too
+//! long, …) means a value the request carried could not be stored or compared; the edge should
+//! have refused it, and where it did not, the client still gets a 422, never a 500.
+
+use super::{ApiError, FieldError};
+
+/// The field named when the database, not the edge, refused a value.
+pub const DATABASE_FIELD: &str = "request";
+
+/// Converts a database error: a data exception becomes a 422 (logged as a warning with its
+/// SQLSTATE only; the message may quote the value), anything else stays an internal error.
+pub fn from_sqlx(error: sqlx::Error) -> ApiError {
+    let code = match &error {
+        sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
+        _ => None,
+    };
+    match code.as_deref().and_then(caller_fault) {
+        Some(message) => {
+            tracing::warn!(db.sqlstate = code.as_deref(), "the database refused a value of the request");
+            ApiError::Validation(vec![FieldError::new(DATABASE_FIELD, message)])
+        }
+        None => ApiError::Database(error),
+    }
+}
+
+/// For a SQLSTATE that is the caller's fault, what to tell them.
+pub fn caller_fault(sqlstate: &str) -> Option<&'static str> {
+    let message = match sqlstate {
+        "22021" | "22P05" => "contains a character that cannot be stored",
+        "22P02" => "contains a value of the wrong form",
+        "22003" => "contains a number out of range",
+        "22001" => "contains a value that is too long",
+        "22007" | "22008" => "contains a date or time out of range",
+        class_22 if class_22.len() == 5 && class_22.starts_with("22") => {
+            "contains a value that cannot be used"
+        }
+        _ => return None,
+    };
+    Some(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_exceptions_are_the_callers_fault() {
+        for code in ["22021", "22P02", "22003", "22001", "22P05", "22008", "22012"] {
+            assert!(caller_fault(code).is_some(), "{code}");
+        }
+    }
+
+    #[test]
+    fn other_database_errors_are_not_the_callers_fault() {
+        for code in ["23505", "40001", "42P01", "53300", "57014", "08006", "2200", ""] {
+            assert!(caller_fault(code).is_none(), "{code}");
+        }
+    }
+
+    #[test]
+    fn an_error_without_a_sqlstate_stays_internal() {
+        assert!(matches!(from_sqlx(sqlx::Error::PoolTimedOut), ApiError::Database(_)));
+        assert!(matches!(from_sqlx(sqlx::Error::RowNotFound), ApiError::Database(_)));
+    }
+}
