@@ -1,6 +1,7 @@
 //! Everything that knows Twilio's wire formats, and nothing domain-specific: signatures, the
 //! webhook extractor and payloads, webhook idempotency, TwiML, and the REST client.
 
+pub mod order;
 pub mod params;
 pub mod receipts;
 pub mod rest;

@@ -8,6 +8,8 @@ use rand::RngCore;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+pub use super::machine::{AttemptEvent, AttemptState};
+
 /// A fresh, unguessable attempt token (URL-safe).
 pub fn new_token() -> String {
     let mut bytes = [0u8; 18];
@@ -33,7 +35,8 @@ pub struct Attempt {
     /// The call or message request.
     pub request: serde_json::Value,
     /// Its state.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: AttemptState,
     /// Twilio's SID, once known.
     pub sid: Option<String>,
     /// When the create was sent.
@@ -111,59 +114,68 @@ pub async fn find_by_sid(conn: &mut PgConnection, sid: &str) -> Result<Option<At
         .await
 }
 
-/// Moves `queued` (or an operator-released `parked`) to `sending` just before the create leaves,
-/// so a crash after this point is read as "outcome unknown", never as "not sent".
+/// [`AttemptEvent::Send`] from `queued` (or an operator-released `parked`), just before the
+/// create leaves, so a crash after this point is read as "outcome unknown", never "not sent".
 pub async fn mark_sending(
     db: &PgPool,
     token: &str,
     now: DateTime<Utc>,
     reconcile_after: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
+    let event = AttemptEvent::Send;
     let done = sqlx::query(
-        "UPDATE twilio_attempt SET state = 'sending', sent_at = $2, reconcile_after = $3, updated_at = $2
-         WHERE token = $1 AND state IN ('queued', 'parked')",
+        "UPDATE twilio_attempt SET state = $4, sent_at = $2, reconcile_after = $3, updated_at = $2
+         WHERE token = $1 AND state = ANY($5)",
     )
     .bind(token)
     .bind(now)
     .bind(reconcile_after)
+    .bind(event.target().as_str())
+    .bind(event.sources())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Sets a new state (and an error), unless the attempt was bound to a SID meanwhile.
-pub async fn set_state(
+/// Applies `event` (with an error to record), when the attempt's state allows it
+/// ([`AttemptState::after`]); `false` when it did not (bound to a SID meanwhile, say).
+pub async fn apply(
     db: &PgPool,
     token: &str,
-    state: &str,
+    event: AttemptEvent,
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE twilio_attempt SET state = $2, last_error = COALESCE($3, last_error), updated_at = $4
-         WHERE token = $1 AND state <> 'created'",
+         WHERE token = $1 AND state = ANY($5)",
     )
     .bind(token)
-    .bind(state)
+    .bind(event.target().as_str())
     .bind(error)
     .bind(now)
+    .bind(event.sources())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Requeues an attempt that reconciliation proved absent; it is re-sent once, never twice.
+/// [`AttemptEvent::Retry`]: requeues an attempt that reconciliation proved absent; it is re-sent
+/// once, never twice.
 pub async fn requeue_after_reconcile(
     db: &PgPool,
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
+    let event = AttemptEvent::Retry;
     let done = sqlx::query(
-        "UPDATE twilio_attempt SET state = 'queued', retried = true, updated_at = $2
-         WHERE token = $1 AND state IN ('sending', 'unknown') AND NOT retried",
+        "UPDATE twilio_attempt SET state = $3, retried = true, updated_at = $2
+         WHERE token = $1 AND state = ANY($4) AND NOT retried",
     )
     .bind(token)
     .bind(now)
+    .bind(event.target().as_str())
+    .bind(event.sources())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -177,12 +189,16 @@ pub async fn bind(
     sid: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
+    let event = AttemptEvent::Bind;
     let done = sqlx::query(
-        "UPDATE twilio_attempt SET state = 'created', sid = $2, updated_at = $3 WHERE token = $1 AND sid IS NULL",
+        "UPDATE twilio_attempt SET state = $4, sid = $2, updated_at = $3
+         WHERE token = $1 AND sid IS NULL AND state = ANY($5)",
     )
     .bind(token)
     .bind(sid)
     .bind(now)
+    .bind(event.target().as_str())
+    .bind(event.sources())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -1,6 +1,6 @@
 //! The `twilio` outbox destination: creates the call or message of an attempt, exactly once.
 
-use super::attempts::{self, Attempt};
+use super::attempts::{self, Attempt, AttemptEvent, AttemptState};
 use super::{CallRequest, EffectOwners, MessageChange, MessageRequest, ledger, pacing, reconcile};
 use crate::audit::{self, Actor, NewEvent};
 use crate::outbox::{Delivery, Destination, OutboxMessage};
@@ -36,13 +36,13 @@ impl TwilioDestination {
             // Never "allowed" by default: the owner vetoes recipients and hears refusals.
             return Ok(Delivery::Park(crate::outbox::repo::UNKNOWN_OWNER_DOMAIN.into()));
         }
-        match attempt.state.as_str() {
-            "created" => Ok(Delivery::Delivered),
-            "failed" => Ok(Delivery::Dead("Twilio refused the create".into())),
-            "cancelled" => Ok(Delivery::Cancel("cancelled".into())),
-            "sending" | "unknown" => reconcile::reconcile(self, attempt).await,
-            // queued, or parked and released by an operator's redeliver.
-            _ => self.send(attempt).await,
+        match attempt.state {
+            AttemptState::Created => Ok(Delivery::Delivered),
+            AttemptState::Failed => Ok(Delivery::Dead("Twilio refused the create".into())),
+            AttemptState::Cancelled => Ok(Delivery::Cancel("cancelled".into())),
+            AttemptState::Sending | AttemptState::Unknown => reconcile::reconcile(self, attempt).await,
+            // Parked and released by an operator's redeliver: sent again.
+            AttemptState::Queued | AttemptState::Parked => self.send(attempt).await,
         }
     }
 
@@ -52,12 +52,13 @@ impl TwilioDestination {
             return Ok(Delivery::Park("public_base_url_not_configured".into()));
         };
         if attempt.kind == "message" && !self.recipient_allowed(&attempt).await? {
-            attempts::set_state(
+            let now = self.state.clock.now();
+            attempts::apply(
                 &self.state.db,
                 &attempt.token,
-                "cancelled",
+                AttemptEvent::Veto,
                 Some("recipient vetoed"),
-                self.state.clock.now(),
+                now,
             )
             .await?;
             return Ok(Delivery::Cancel("recipient opted out".into()));
@@ -125,23 +126,32 @@ impl TwilioDestination {
                 Ok(Delivery::Delivered)
             }
             Err(TwilioError::Api { code, message, .. }) => {
-                attempts::set_state(&self.state.db, &attempt.token, "failed", Some(&message), now).await?;
+                attempts::apply(&self.state.db, &attempt.token, AttemptEvent::Refuse, Some(&message), now)
+                    .await?;
                 self.report_refusal(&attempt, code).await?;
                 Ok(Delivery::Dead(format!("Twilio error {}: {message}", code.unwrap_or_default())))
             }
             Err(TwilioError::RateLimited { .. }) => {
                 let penalty = self.state.config.effects.rate_limit_penalty;
                 pacing::penalize(&self.state.db, &attempt.kind, self.rate(&attempt.kind), penalty).await?;
-                attempts::set_state(&self.state.db, &attempt.token, "queued", Some("rate limited"), now)
-                    .await?;
+                attempts::apply(
+                    &self.state.db,
+                    &attempt.token,
+                    AttemptEvent::NotSent,
+                    Some("rate limited"),
+                    now,
+                )
+                .await?;
                 Ok(Delivery::Defer(chrono::Duration::from_std(penalty).unwrap_or_default()))
             }
             Err(TwilioError::Unreachable(_)) | Err(TwilioError::NotConfigured) => {
-                attempts::set_state(&self.state.db, &attempt.token, "queued", Some("not sent"), now).await?;
+                attempts::apply(&self.state.db, &attempt.token, AttemptEvent::NotSent, Some("not sent"), now)
+                    .await?;
                 Ok(Delivery::Retry("Twilio could not be reached (nothing was sent)".into()))
             }
             Err(e @ (TwilioError::OutcomeUnknown { .. } | TwilioError::Decode(_))) => {
-                attempts::set_state(&self.state.db, &attempt.token, "unknown", Some(&e.to_string()), now)
+                let error = e.to_string();
+                attempts::apply(&self.state.db, &attempt.token, AttemptEvent::Ambiguous, Some(&error), now)
                     .await?;
                 self.audit(&attempt, "TWILIO_OUTCOME_UNKNOWN", serde_json::json!({"error": e.to_string()}))
                     .await?;

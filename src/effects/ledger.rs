@@ -1,23 +1,12 @@
 //! The ledger of calls, messages and recordings, keyed by SID. Status callbacks arrive
-//! duplicated and out of order, so every write is conditional: voice by `SequenceNumber` (status
-//! rank when a callback has none), messages by status rank; a terminal state never regresses.
+//! duplicated and out of order, so every write is conditional: voice by the one ordering rule
+//! ([`crate::twilio::order`]), messages by status rank; a terminal state never regresses.
 //! Each function returns the row's owner when it changed, `None` when nothing moved.
 
 use crate::ids::TenantId;
 use crate::twilio::{CallStatus, MessageStatus};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-
-/// Precedence of a call status when no sequence number decides.
-pub fn call_rank(status: &CallStatus) -> i16 {
-    match status {
-        CallStatus::Queued | CallStatus::Initiated => 1,
-        CallStatus::Ringing => 2,
-        CallStatus::InProgress => 3,
-        s if s.is_terminal() => 4,
-        _ => 0,
-    }
-}
 
 /// A call's observed state.
 #[derive(Debug, Clone)]
@@ -68,10 +57,8 @@ pub async fn upsert_call(
            owner_id = COALESCE(twilio_call.owner_id, EXCLUDED.owner_id),
            attempt_token = COALESCE(twilio_call.attempt_token, EXCLUDED.attempt_token),
            updated_at = EXCLUDED.updated_at
-         WHERE twilio_call.status_rank < 4
-           AND CASE WHEN EXCLUDED.sequence_number IS NOT NULL AND twilio_call.sequence_number IS NOT NULL
-                    THEN EXCLUDED.sequence_number > twilio_call.sequence_number
-                    ELSE EXCLUDED.status_rank > twilio_call.status_rank END
+         WHERE call_status_supersedes(twilio_call.status_rank, twilio_call.sequence_number,
+                                      EXCLUDED.status_rank, EXCLUDED.sequence_number)
          RETURNING owner_domain, owner_id",
     )
     .bind(row.sid)
@@ -81,7 +68,7 @@ pub async fn upsert_call(
     .bind(row.from)
     .bind(row.to)
     .bind(row.status.as_str())
-    .bind(call_rank(row.status))
+    .bind(row.status.rank())
     .bind(row.sequence_number)
     .bind(row.answered_by)
     .bind(row.duration_secs)

@@ -16,6 +16,7 @@ pub mod attempts;
 pub mod deliver;
 mod hangup;
 pub mod ledger;
+pub mod machine;
 mod owners;
 pub mod pacing;
 mod reconcile;

@@ -4,7 +4,7 @@
 //! exactly one matching call or message created since the attempt was sent → bind it; none → send
 //! once more (never twice); more than one, or any doubt → park for an operator.
 
-use super::attempts::{self, Attempt};
+use super::attempts::{self, Attempt, AttemptEvent};
 use super::deliver::TwilioDestination;
 use super::{CallRequest, MessageRequest};
 use crate::outbox::Delivery;
@@ -45,7 +45,7 @@ pub(super) async fn reconcile(dest: &TwilioDestination, attempt: Attempt) -> Res
             } else {
                 format!("{} candidate {}s at Twilio", found.len(), attempt.kind)
             };
-            attempts::set_state(&state.db, &attempt.token, "parked", Some(&reason), now).await?;
+            attempts::apply(&state.db, &attempt.token, AttemptEvent::Park, Some(&reason), now).await?;
             dest.audit(&attempt, "TWILIO_PARKED", serde_json::json!({"reason": reason})).await?;
             Ok(Delivery::Park(reason))
         }

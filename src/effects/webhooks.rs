@@ -3,6 +3,7 @@
 //! attempt token binds the SID (even when the create's answer was lost), the ledger advances with
 //! precedence, and the owning domain hears of every change — all in one transaction.
 
+use super::attempts::AttemptState;
 use super::{CallChange, EffectOwner, EffectOwners, MessageChange, RecordingChange, attempts, ledger};
 use crate::audit::{self, Actor, NewEvent};
 use crate::error::ApiQuery;
@@ -75,7 +76,7 @@ async fn owned_by_attempt(
     match attempt.sid.as_deref() {
         None if parent.is_none() => {
             attempts::bind(conn, token, sid, state.clock.now()).await?;
-            if matches!(attempt.state.as_str(), "sending" | "unknown" | "parked") {
+            if matches!(attempt.state, AttemptState::Sending | AttemptState::Unknown | AttemptState::Parked) {
                 let event = NewEvent {
                     actor: Actor::Twilio(sid.to_owned()),
                     action: "TWILIO_BOUND_BY_CALLBACK",

@@ -101,8 +101,8 @@ pub async fn find(conn: &mut PgConnection, sid: &str) -> Result<Option<InboundCa
         .await
 }
 
-/// Advances a call's status (sequence number, else rank; an ended call never moves back); the
-/// call if it changed.
+/// Advances a call's status by the one ordering rule ([`crate::twilio::order`]); the call if it
+/// changed.
 pub async fn advance(
     conn: &mut PgConnection,
     sid: &str,
@@ -115,8 +115,7 @@ pub async fn advance(
     sqlx::query_as(concat!(
         "UPDATE inbound_call SET status = $2, status_rank = $3, sequence_number = COALESCE($4, sequence_number),
            duration_secs = COALESCE($5, duration_secs), ended_at = CASE WHEN $3 >= 4 THEN $6 ELSE ended_at END, updated_at = $6
-         WHERE call_sid = $1 AND status_rank < 4
-           AND CASE WHEN $4::int IS NOT NULL AND sequence_number IS NOT NULL THEN $4 > sequence_number ELSE $3 > status_rank END
+         WHERE call_sid = $1 AND call_status_supersedes(status_rank, sequence_number, $3, $4)
          RETURNING ",
         call_columns!()
     ))

@@ -170,7 +170,7 @@ async fn status_update(state: &AppState, hook: &TwilioWebhook<VoiceRequest>) -> 
             &mut tx,
             request.call_sid.as_str(),
             status,
-            crate::effects::ledger::call_rank(&request.call_status),
+            request.call_status.rank(),
             sequence,
             duration,
             now,

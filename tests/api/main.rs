@@ -4,6 +4,7 @@
 mod access;
 mod architecture;
 mod audit;
+mod call_order;
 mod cli;
 mod crises;
 mod domains;
