@@ -1,6 +1,7 @@
 //! `/api/crises`: create (admin, monitor), list and read (admin, monitor), approve or reject (admin).
 
 use super::expiry::DeadlineWake;
+use super::machine::CrisisStatus;
 use super::model::{ApprovalCall, Crisis, NewCrisis};
 use super::repo;
 use super::service::{self, Decision, Outcome, Verdict};
@@ -8,7 +9,6 @@ use crate::audit::{Actor, AuditEvent};
 use crate::auth::scope::tenant_tx;
 use crate::auth::{Operator, Role};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
-use crate::filters::closed_set;
 use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
 use crate::pagination::{Cursor, Page, PageQuery};
 use crate::state::AppState;
@@ -45,26 +45,10 @@ pub async fn create(
     Ok(response)
 }
 
-closed_set!(
-    /// The `status` filter of the crisis list: the statuses a crisis can have.
-    pub StatusFilter {
-        /// Held for a duty officer's decision.
-        PendingApproval => "pending_approval",
-        /// Approved and dispatched.
-        Dispatched => "dispatched",
-        /// Approved, but the decision said not to dispatch.
-        DispatchSkipped => "dispatch_skipped",
-        /// Rejected.
-        Rejected => "rejected",
-        /// Undecided before its deadline.
-        Expired => "expired",
-    }
-);
-
 /// `?status=`.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
-    status: Option<StatusFilter>,
+    status: Option<CrisisStatus>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -80,7 +64,7 @@ pub async fn list(
     let limit = page.limit()?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let rows =
-        repo::list(&mut tx, tenant, q.status.map(StatusFilter::as_str), page.uuid_cursor()?, limit + 1)
+        repo::list(&mut tx, tenant, q.status.map(CrisisStatus::as_str), page.uuid_cursor()?, limit + 1)
             .await?;
     tx.commit().await?;
     Ok(ApiJson(Page::from_rows(rows, limit, |c| Cursor { at: c.created_at, id: c.id.to_string() })))

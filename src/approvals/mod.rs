@@ -5,6 +5,7 @@
 
 pub mod expiry;
 mod handlers;
+pub mod machine;
 pub mod model;
 mod owner;
 pub mod repo;

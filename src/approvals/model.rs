@@ -1,5 +1,6 @@
 //! The crisis resource, its states and the validation of a new crisis.
 
+use super::machine::{CrisisStatus, OfficerCallStatus};
 use crate::error::{ApiError, FieldError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -80,8 +81,9 @@ pub struct Crisis {
     pub risk_score: f64,
     /// What to dispatch.
     pub decision: serde_json::Value,
-    /// `pending_approval`, `dispatched`, `dispatch_skipped`, `rejected`, `expired`.
-    pub status: String,
+    /// Where it stands.
+    #[sqlx(try_from = "String")]
+    pub status: CrisisStatus,
     /// When an undecided crisis expires.
     pub approval_deadline: Option<DateTime<Utc>>,
     /// When it was decided.
@@ -110,7 +112,7 @@ impl Crisis {
 
     /// Whether a decision may still be taken.
     pub fn is_pending(&self) -> bool {
-        self.status == "pending_approval"
+        self.status == CrisisStatus::PendingApproval
     }
 
     /// Whether the deadline has passed at `now`.
@@ -120,13 +122,7 @@ impl Crisis {
 
     /// How the status reads to a person on the phone.
     pub fn spoken_status(&self) -> &'static str {
-        match self.status.as_str() {
-            "dispatched" => "approved and dispatched",
-            "dispatch_skipped" => "approved, with no unit to dispatch",
-            "rejected" => "rejected",
-            "expired" => "expired",
-            _ => "pending",
-        }
+        self.status.spoken()
     }
 }
 
@@ -145,7 +141,8 @@ pub struct ApprovalCall {
     /// The call, once known.
     pub call_sid: Option<String>,
     /// `requested`, then the call's status.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OfficerCallStatus,
     /// Requested.
     pub created_at: DateTime<Utc>,
 }

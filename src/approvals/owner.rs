@@ -20,11 +20,12 @@ impl EffectOwner for CrisesOwner {
     async fn on_call_status(&self, conn: &mut PgConnection, change: &CallChange) -> Result<(), sqlx::Error> {
         let Some(token) = change.attempt_token.as_deref() else { return Ok(()) };
         let now = self.clock.now();
-        repo::set_call_status(conn, token, &change.status, now).await?;
-        if !matches!(change.status.as_str(), "no-answer" | "busy" | "failed" | "canceled") {
+        let Some(call) = repo::find_call(conn, token).await? else { return Ok(()) };
+        let Some(status) = call.status.after(&change.status) else { return Ok(()) };
+        repo::set_call_status(conn, token, &status, now).await?;
+        if !status.unanswered() {
             return Ok(());
         }
-        let Some(call) = repo::find_call(conn, token).await? else { return Ok(()) };
         let Some(crisis) = repo::lock(conn, change.tenant, call.crisis_id).await? else { return Ok(()) };
         // Only the officer currently being called escalates, and only while a decision is open.
         if crisis.is_pending()
@@ -44,7 +45,8 @@ impl EffectOwner for CrisesOwner {
         tenant: TenantId,
         owner_id: &str,
     ) -> Result<bool, sqlx::Error> {
-        let Ok(id) = uuid::Uuid::parse_str(owner_id) else { return Ok(true) };
+        // An id that names no crisis cannot be wanted by one.
+        let Ok(id) = uuid::Uuid::parse_str(owner_id) else { return Ok(false) };
         let crisis = repo::find(conn, tenant, id).await?;
         Ok(crisis.is_some_and(|c| c.is_pending() && !c.is_overdue(self.clock.now())))
     }

@@ -1,5 +1,6 @@
 //! Crisis and approval-call rows.
 
+use super::machine::{CrisisEvent, CrisisStatus, OfficerCallStatus};
 use super::model::{ApprovalCall, Crisis, NewCrisis};
 use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
@@ -105,23 +106,27 @@ pub async fn list(
     .await
 }
 
-/// Records a decision (the caller holds the lock and checked the state).
+/// Records a decision (the caller holds the lock); moves the row only from the statuses the
+/// machine allows for `event`.
 pub async fn decide(
     conn: &mut PgConnection,
     id: Uuid,
-    status: &str,
+    event: CrisisEvent,
     by: &str,
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    let Some(status) = CrisisStatus::PendingApproval.after(event) else { return Ok(()) };
     sqlx::query(
-        "UPDATE crisis SET status = $2, decided_at = $5, decided_by = $3, decision_reason = $4, updated_at = $5 WHERE id = $1",
+        "UPDATE crisis SET status = $2, decided_at = $5, decided_by = $3, decision_reason = $4, updated_at = $5
+         WHERE id = $1 AND status = ANY($6)",
     )
     .bind(id)
-    .bind(status)
+    .bind(status.as_str())
     .bind(by)
     .bind(reason)
     .bind(now)
+    .bind(CrisisStatus::sources(event))
     .execute(conn)
     .await?;
     Ok(())
@@ -238,16 +243,16 @@ pub async fn bind_call(
     Ok(())
 }
 
-/// Records the call's latest status.
+/// Records the call's latest status (the caller checked it is a step forward).
 pub async fn set_call_status(
     conn: &mut PgConnection,
     token: &str,
-    status: &str,
+    status: &OfficerCallStatus,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE approval_call SET status = $2, updated_at = $3 WHERE attempt_token = $1")
         .bind(token)
-        .bind(status)
+        .bind(status.as_str())
         .bind(now)
         .execute(conn)
         .await?;

@@ -3,6 +3,7 @@
 //! (its outbox key makes it unique per crisis) and audited — so a phone 6, an API approval and the
 //! expiry worker racing on several replicas produce exactly one outcome.
 
+use super::machine::{CrisisEvent, CrisisStatus};
 use super::model::{Crisis, NewCrisis, dispatches_units};
 use super::repo;
 use crate::audit::{self, Actor, NewEvent};
@@ -73,12 +74,11 @@ pub async fn create(
 ) -> Result<Crisis, sqlx::Error> {
     let settings = tenants::repo::find_tenant(conn, tenant).await?.ok_or(sqlx::Error::RowNotFound)?.settings;
     let needs_approval = new.risk_score >= settings.approval.risk_threshold;
-    let (status, deadline) = if needs_approval {
-        ("pending_approval", Some(now + chrono::Duration::seconds(settings.approval.timeout_secs.into())))
-    } else {
-        ("dispatched", None)
-    };
-    let crisis = repo::insert(conn, tenant, new, status, deadline, now).await?;
+    // Every crisis starts pending; one below the threshold is approved at once (same transaction).
+    let deadline =
+        needs_approval.then(|| now + chrono::Duration::seconds(settings.approval.timeout_secs.into()));
+    let crisis =
+        repo::insert(conn, tenant, new, CrisisStatus::PendingApproval.as_str(), deadline, now).await?;
     let data = json!({"type": crisis.kind, "risk_score": crisis.risk_score, "location": crisis.location});
     audit::record(conn, tenant, now, event(actor.clone(), "CRISIS_RECEIVED", &crisis, data)).await?;
     if needs_approval {
@@ -149,10 +149,11 @@ async fn dispatch(
     now: DateTime<Utc>,
 ) -> Result<Crisis, sqlx::Error> {
     let sends = dispatches_units(&crisis.decision);
-    let status = if sends { "dispatched" } else { "dispatch_skipped" };
+    let approval = CrisisEvent::Approve { dispatches: sends };
+    let Some(status) = crisis.status.after(approval) else { return Ok(crisis) };
     let by = crisis.decided_by.clone().unwrap_or_else(|| actor_label(&actor));
-    repo::decide(conn, crisis.id, status, &by, crisis.decision_reason.as_deref(), now).await?;
-    crisis.status = status.to_owned();
+    repo::decide(conn, crisis.id, approval, &by, crisis.decision_reason.as_deref(), now).await?;
+    crisis.status = status;
     crisis.decided_at = Some(now);
     crisis.decided_by = Some(by);
     if sends {
@@ -207,8 +208,8 @@ pub async fn decide(
         }
         Verdict::Reject => {
             let by = actor_label(&actor);
-            repo::decide(conn, crisis.id, "rejected", &by, reason, now).await?;
-            crisis.status = "rejected".into();
+            repo::decide(conn, crisis.id, CrisisEvent::Reject, &by, reason, now).await?;
+            crisis.status = CrisisStatus::Rejected;
             crisis.decided_at = Some(now);
             audit::record(conn, tenant, now, event(actor, "APPROVAL_REJECTED", &crisis, details)).await?;
             Ok(Some(Outcome::Decided(crisis)))
@@ -224,16 +225,14 @@ pub async fn expire(
     mut crisis: Crisis,
     now: DateTime<Utc>,
 ) -> Result<Crisis, sqlx::Error> {
-    repo::decide(conn, crisis.id, "expired", "system:expiry", None, now).await?;
-    crisis.status = "expired".into();
+    repo::decide(conn, crisis.id, CrisisEvent::Expire, "system:expiry", None, now).await?;
+    crisis.status = CrisisStatus::Expired;
     crisis.decided_at = Some(now);
     let data = json!({"deadline": crisis.approval_deadline});
     audit::record(conn, tenant, now, event(Actor::System("expiry"), "APPROVAL_TIMEOUT", &crisis, data))
         .await?;
     for call in repo::calls_of(conn, crisis.id).await? {
-        let ended =
-            matches!(call.status.as_str(), "completed" | "busy" | "failed" | "no-answer" | "canceled");
-        if let (Some(sid), false) = (call.call_sid.as_deref(), ended) {
+        if let (Some(sid), false) = (call.call_sid.as_deref(), call.status.has_ended()) {
             effects::request_hangup(conn, tenant, now, sid, format!("crisis:{}:hangup:{sid}", crisis.id))
                 .await?;
         }

@@ -149,7 +149,9 @@ fn merge(first: Twiml, then: Twiml) -> Twiml {
 fn spoken(outcome: Option<Outcome>) -> Twiml {
     match outcome {
         None => hang_up_with(NO_CRISIS),
-        Some(Outcome::Decided(c)) if c.status == "rejected" => hang_up_with("Dispatch rejected. Goodbye."),
+        Some(Outcome::Decided(c)) if c.status == super::machine::CrisisStatus::Rejected => {
+            hang_up_with("Dispatch rejected. Goodbye.")
+        }
         Some(Outcome::Decided(_)) => hang_up_with("Dispatch approved. Goodbye."),
         Some(Outcome::Expired(_)) => hang_up_with("This crisis decision has expired."),
         Some(Outcome::AlreadyDecided(c)) => {

@@ -223,7 +223,7 @@ impl TwilioDestination {
             tenant: attempt.tenant(),
             sid: None,
             owner_id: attempt.owner_id.clone(),
-            status: "failed".into(),
+            status: crate::twilio::MessageStatus::Failed,
             error_code: code,
             to: attempt.request["to"].as_str().map(str::to_owned),
         };

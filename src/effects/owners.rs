@@ -2,6 +2,7 @@
 //! asks it whether a message may still be sent.
 
 use crate::ids::TenantId;
+use crate::twilio::{AnsweredBy, CallStatus, MessageStatus, RecordingStatus};
 use sqlx::PgConnection;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,10 +18,10 @@ pub struct CallChange {
     pub parent_sid: Option<String>,
     /// The owning entity.
     pub owner_id: String,
-    /// The new status (`ringing`, `in-progress`, `completed`, `no-answer`, …).
-    pub status: String,
+    /// The new status.
+    pub status: CallStatus,
     /// AMD's verdict, if any.
-    pub answered_by: Option<String>,
+    pub answered_by: Option<AnsweredBy>,
     /// Seconds, on completion.
     pub duration_secs: Option<i32>,
     /// The attempt that created it, if we did.
@@ -36,8 +37,8 @@ pub struct MessageChange {
     pub sid: Option<String>,
     /// The owning entity.
     pub owner_id: String,
-    /// The new status (`sent`, `delivered`, `failed`, …).
-    pub status: String,
+    /// The new status.
+    pub status: MessageStatus,
     /// Twilio's error code (21610: the recipient opted out).
     pub error_code: Option<i64>,
     /// The recipient.
@@ -56,7 +57,7 @@ pub struct RecordingChange {
     /// The call's owning entity.
     pub owner_id: String,
     /// The new status.
-    pub status: String,
+    pub status: RecordingStatus,
 }
 
 /// What a domain that creates calls or messages hears and decides. Every method runs in the

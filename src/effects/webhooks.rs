@@ -146,7 +146,7 @@ async fn apply_call(
         tracing::info!(call.sid = sid, "status callback for a call we do not track");
         return Ok(());
     };
-    let answered_by = cb.answered_by.as_ref().map(|a| a.as_str().to_owned());
+    let answered_by = cb.answered_by.clone();
     let duration = cb.call_duration.and_then(|d| i32::try_from(d).ok());
     let (from, to) = (cb.call.from.to_string(), cb.call.to.to_string());
     let row = ledger::CallRow {
@@ -158,7 +158,7 @@ async fn apply_call(
         to: Some(&to),
         status: &cb.call.call_status,
         sequence_number: cb.sequence_number.and_then(|n| i32::try_from(n).ok()),
-        answered_by: answered_by.as_deref(),
+        answered_by: answered_by.as_ref().map(|a| a.as_str()),
         duration_secs: duration,
         owner: owned.domain.as_deref().zip(owned.id.as_deref()),
         attempt_token: owned.token.as_deref(),
@@ -174,7 +174,7 @@ async fn apply_call(
             sid: sid.to_owned(),
             parent_sid: parent.map(str::to_owned),
             owner_id,
-            status: cb.call.call_status.as_str().to_owned(),
+            status: cb.call.call_status.clone(),
             answered_by,
             duration_secs: duration,
             attempt_token: owned.token,
@@ -250,7 +250,7 @@ async fn apply_message(
             tenant: owned.tenant,
             sid: Some(sid.to_owned()),
             owner_id,
-            status: cb.message_status.as_str().to_owned(),
+            status: cb.message_status.clone(),
             error_code,
             to,
         };
@@ -317,7 +317,7 @@ async fn apply_recording(
             sid: cb.recording_sid.to_string(),
             call_sid: call_sid.map(str::to_owned),
             owner_id,
-            status: status.to_owned(),
+            status: cb.recording_status.clone(),
         };
         owner.on_recording_status(conn, &change).await?;
     }

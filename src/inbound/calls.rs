@@ -1,5 +1,6 @@
 //! `inbound_call` rows and the text-back window.
 
+use super::outcome::CallOutcome;
 use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -129,12 +130,12 @@ pub async fn advance(
     .await
 }
 
-/// Records the dial result once; the call if this was the first result.
+/// Records the dial result's outcome once ([`CallOutcome::settle`]: the first stays); the call if
+/// this was the first result.
 pub async fn set_outcome(
     conn: &mut PgConnection,
     sid: &str,
-    outcome: &str,
-    reason: Option<&str>,
+    outcome: &CallOutcome,
     dial_duration: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<Option<InboundCall>, sqlx::Error> {
@@ -144,8 +145,8 @@ pub async fn set_outcome(
         call_columns!()
     ))
     .bind(sid)
-    .bind(outcome)
-    .bind(reason)
+    .bind(outcome.as_str())
+    .bind(outcome.reason())
     .bind(dial_duration)
     .bind(now)
     .fetch_optional(conn)

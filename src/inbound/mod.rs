@@ -6,6 +6,7 @@ mod api;
 pub mod calls;
 pub mod conversations;
 mod notify;
+mod outcome;
 mod owner;
 pub mod pending;
 mod sms;

@@ -26,7 +26,7 @@ impl EffectOwner for InboundOwner {
     ) -> Result<(), sqlx::Error> {
         let now = self.clock.now();
         if let Ok(id) = uuid::Uuid::parse_str(&change.owner_id) {
-            conversations::set_status(conn, id, &change.status, change.error_code, now).await?;
+            conversations::set_status(conn, id, change.status.as_str(), change.error_code, now).await?;
         }
         if let (Some(OPTED_OUT), Some(to)) = (change.error_code, change.to.as_deref()) {
             conversations::opt_out(conn, change.tenant, to, "twilio_21610", now).await?;

@@ -4,6 +4,7 @@
 //! does not wait on the database.
 
 use super::calls::{self, NewCall};
+use super::outcome::CallOutcome;
 use super::pending::PendingCalls;
 use super::{notify, textback};
 use crate::error::error_chain;
@@ -222,22 +223,13 @@ pub async fn dial_status(
                     return Ok(WebhookReply::from(Twiml::new().hangup()));
                 };
                 let status = &result.dial_call_status;
-                let picked_up = matches!(status, DialCallStatus::Answered | DialCallStatus::Completed);
-                let answered = picked_up && (!call.screened || call.accepted);
-                let reason = if answered {
-                    None
-                } else if picked_up {
-                    Some("not_accepted".to_owned())
-                } else {
-                    Some(status.as_str().to_owned())
-                };
-                let outcome = if answered { "answered" } else { "missed" };
+                let outcome = CallOutcome::from_dial(status, call.screened, call.accepted);
+                let answered = !outcome.is_missed();
+                let reason = outcome.reason().map(str::to_owned);
                 let now = s.clock.now();
                 let duration = result.dial_call_duration.and_then(|d| i32::try_from(d).ok());
                 let tenant = tenants::repo::find_tenant(conn, TenantId(call.tenant_id)).await?;
-                if let Some(updated) =
-                    calls::set_outcome(conn, &sid, outcome, reason.as_deref(), duration, now).await?
-                {
+                if let Some(updated) = calls::set_outcome(conn, &sid, &outcome, duration, now).await? {
                     let tenant_id = TenantId(call.tenant_id);
                     let mut data = notify::call_data(
                         tenant_id,

@@ -6,7 +6,7 @@
 //! is rare and tolerates seconds of delay. When the database cannot be reached, a stale entry is
 //! still used — a caller must not hear an error because bookkeeping is down.
 
-use super::model::{TenantId, TenantStatus};
+use super::model::{NumberStatus, TenantId, TenantStatus};
 use super::repo::NumberRoute;
 use crate::twilio::E164;
 use dashmap::DashMap;
@@ -35,7 +35,7 @@ impl Route {
         match found {
             None => Route::Unknown,
             Some(r) if r.tenant.settings.status == TenantStatus::Suspended => Route::Suspended(r.tenant.id),
-            Some(r) if r.status != "active" => Route::NumberInactive(r.tenant.id),
+            Some(r) if r.status != NumberStatus::Active => Route::NumberInactive(r.tenant.id),
             Some(r) => Route::Active(Arc::new(r)),
         }
     }

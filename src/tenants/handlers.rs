@@ -1,7 +1,7 @@
 //! Tenant and number endpoints: extract, call the repository in the right scope, answer.
 
 use super::NumberDirectory;
-use super::model::{Settings, TenantId};
+use super::model::{NumberRole, NumberStatus, Settings, TenantId};
 use super::{repo, validate};
 use crate::auth::scope::tenant_tx;
 use crate::auth::{Operator, Role, tenant_in_path};
@@ -134,15 +134,15 @@ pub async fn add_number(
         async move {
             let role = match input.role {
                 Some(role) => role,
-                None if repo::has_primary(conn, tenant).await? => "secondary".into(),
-                None => "primary".into(),
+                None if repo::has_primary(conn, tenant).await? => NumberRole::Secondary,
+                None => NumberRole::Primary,
             };
             let created = repo::insert_number(
                 conn,
                 tenant,
                 &input.number,
-                &role,
-                &input.status,
+                role,
+                input.status,
                 input.label.as_deref(),
                 now,
             )
@@ -162,8 +162,8 @@ pub async fn add_number(
 
 struct NumberInput {
     number: E164,
-    role: Option<String>,
-    status: String,
+    role: Option<NumberRole>,
+    status: NumberStatus,
     label: Option<String>,
 }
 
@@ -182,16 +182,12 @@ impl NumberInput {
                 None
             }
         };
-        let role = text("role").map(str::to_owned);
-        if role.as_deref().is_some_and(|r| !["primary", "secondary"].contains(&r))
-            || body.get("role").is_some_and(|v| !v.is_string())
-        {
+        let role = text("role").map(NumberRole::parse);
+        if matches!(role, Some(None)) || body.get("role").is_some_and(|v| !v.is_string()) {
             errors.push(FieldError::new("role", "must be primary or secondary"));
         }
-        let status = text("status").unwrap_or("active").to_owned();
-        if !["provisioning", "active", "released"].contains(&status.as_str())
-            || body.get("status").is_some_and(|v| !v.is_string())
-        {
+        let status = NumberStatus::parse(text("status").unwrap_or("active"));
+        if status.is_none() || body.get("status").is_some_and(|v| !v.is_string()) {
             errors.push(FieldError::new("status", "must be provisioning, active or released"));
         }
         let label = text("label").map(str::to_owned);
@@ -203,8 +199,10 @@ impl NumberInput {
         for field in body.keys().filter(|k| !["number", "role", "status", "label"].contains(&k.as_str())) {
             errors.push(FieldError::new(field.clone(), "is not a number field"));
         }
-        match number {
-            Some(number) if errors.is_empty() => Ok(NumberInput { number, role, status, label }),
+        match (number, role, status) {
+            (Some(number), None | Some(Some(_)), Some(status)) if errors.is_empty() => {
+                Ok(NumberInput { number, role: role.flatten(), status, label })
+            }
             _ => Err(ApiError::Validation(errors)),
         }
     }

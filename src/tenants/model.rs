@@ -8,6 +8,44 @@ use std::collections::BTreeMap;
 
 pub use crate::ids::TenantId;
 
+crate::filters::closed_set!(
+    /// A number's role: calls to either ring the business; texts and officer calls go out from
+    /// the primary (one per tenant).
+    pub NumberRole {
+        /// The tenant's main number.
+        Primary => "primary",
+        /// Any other number.
+        Secondary => "secondary",
+    }
+);
+
+crate::filters::closed_set!(
+    /// Whether a number is in service. Only `active` numbers route calls; the status is set when
+    /// the number is added (the API has no route that changes it: a number is removed instead).
+    pub NumberStatus {
+        /// Being set up at Twilio.
+        Provisioning => "provisioning",
+        /// In service.
+        Active => "active",
+        /// Given back.
+        Released => "released",
+    }
+);
+
+impl TryFrom<String> for NumberRole {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        NumberRole::parse(&value).ok_or(value)
+    }
+}
+
+impl TryFrom<String> for NumberStatus {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        NumberStatus::parse(&value).ok_or(value)
+    }
+}
+
 /// Whether the tenant's numbers are in service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -3,6 +3,7 @@
 //! reads or writes one tenant's data.
 
 use super::model::{AfterHours, Approval, BusinessHours, Settings, Tenant, TenantId, TenantStatus, TextBack};
+use super::model::{NumberRole, NumberStatus};
 use super::validate::{after_hours_name, status_name};
 use crate::twilio::E164;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -217,10 +218,12 @@ pub async fn list_tenants(
 pub struct Number {
     /// E.164.
     pub number: String,
-    /// `primary` or `secondary`.
-    pub role: String,
-    /// `provisioning`, `active` or `released`.
-    pub status: String,
+    /// Its role.
+    #[sqlx(try_from = "String")]
+    pub role: NumberRole,
+    /// Whether it is in service.
+    #[sqlx(try_from = "String")]
+    pub status: NumberStatus,
     /// A label.
     pub label: Option<String>,
     /// Created.
@@ -234,8 +237,8 @@ pub async fn insert_number(
     conn: &mut PgConnection,
     tenant: TenantId,
     number: &E164,
-    role: &str,
-    status: &str,
+    role: NumberRole,
+    status: NumberStatus,
     label: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Number, sqlx::Error> {
@@ -246,8 +249,8 @@ pub async fn insert_number(
     ))
     .bind(number.as_str())
     .bind(tenant.uuid())
-    .bind(role)
-    .bind(status)
+    .bind(role.as_str())
+    .bind(status.as_str())
     .bind(label)
     .bind(now)
     .fetch_one(conn)
@@ -296,18 +299,20 @@ pub async fn delete_number(
 pub struct NumberRoute {
     /// The owning tenant.
     pub tenant: Tenant,
-    /// `primary` or `secondary`.
-    pub role: String,
-    /// `provisioning`, `active` or `released`.
-    pub status: String,
+    /// The number's role.
+    pub role: NumberRole,
+    /// Whether the number is in service.
+    pub status: NumberStatus,
 }
 
 #[derive(sqlx::FromRow)]
 struct RouteRow {
     #[sqlx(flatten)]
     tenant: TenantRow,
-    number_role: String,
-    number_status: String,
+    #[sqlx(try_from = "String")]
+    number_role: NumberRole,
+    #[sqlx(try_from = "String")]
+    number_status: NumberStatus,
 }
 
 /// The tenant owning `number`, whoever it is (called from the system path only).

@@ -162,7 +162,8 @@ async fn a_created_call_is_bound_tracked_and_never_regresses(pool: PgPool) {
         assert_eq!(callback(&s.app, &token, &sid, status, seq).await, 200);
     }
     assert_eq!(ledger_status(&s.app, &sid).await, "completed");
-    let seen: Vec<String> = s.owner.calls.lock().expect("lock").iter().map(|c| c.status.clone()).collect();
+    let seen: Vec<String> =
+        s.owner.calls.lock().expect("lock").iter().map(|c| c.status.to_string()).collect();
     assert_eq!(seen, ["ringing", "in-progress", "completed"]);
     s.app.outbox().run_once().await.expect("round");
     assert_eq!(s.fake.creates().len(), 1);

@@ -1,0 +1,249 @@
+//! The crisis and officer-call state machines, as pure functions the service applies.
+//!
+//! ```text
+//! pending_approval ──approve (units)──▶ dispatched
+//!                  ──approve (none)───▶ dispatch_skipped
+//!                  ──reject───────────▶ rejected
+//!                  ──deadline─────────▶ expired          (all four terminal)
+//! ```
+//!
+//! An officer call is `requested`, then follows its call's statuses forward by rank (the ledger
+//! already dropped regressions; the rule here holds on its own too) until the call ends.
+
+use crate::filters::closed_set;
+use crate::twilio::CallStatus;
+use crate::twilio::order::TERMINAL_RANK;
+
+closed_set!(
+    /// Where a crisis stands.
+    pub CrisisStatus {
+        /// Held for a duty officer's decision.
+        PendingApproval => "pending_approval",
+        /// Approved and dispatched.
+        Dispatched => "dispatched",
+        /// Approved, but the decision said not to dispatch.
+        DispatchSkipped => "dispatch_skipped",
+        /// Rejected.
+        Rejected => "rejected",
+        /// Undecided before its deadline.
+        Expired => "expired",
+    }
+);
+
+/// What happens to a crisis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrisisEvent {
+    /// Approved (by phone or the API); whether its decision sends any unit.
+    Approve {
+        /// The decision names units to send.
+        dispatches: bool,
+    },
+    /// Rejected.
+    Reject,
+    /// The deadline passed undecided.
+    Expire,
+}
+
+impl CrisisStatus {
+    /// Every status.
+    pub const ALL: [CrisisStatus; 5] = [
+        CrisisStatus::PendingApproval,
+        CrisisStatus::Dispatched,
+        CrisisStatus::DispatchSkipped,
+        CrisisStatus::Rejected,
+        CrisisStatus::Expired,
+    ];
+
+    /// The status after `event`, or `None`: only a pending crisis moves, once.
+    pub fn after(self, event: CrisisEvent) -> Option<CrisisStatus> {
+        match (self, event) {
+            (CrisisStatus::PendingApproval, CrisisEvent::Approve { dispatches: true }) => {
+                Some(CrisisStatus::Dispatched)
+            }
+            (CrisisStatus::PendingApproval, CrisisEvent::Approve { dispatches: false }) => {
+                Some(CrisisStatus::DispatchSkipped)
+            }
+            (CrisisStatus::PendingApproval, CrisisEvent::Reject) => Some(CrisisStatus::Rejected),
+            (CrisisStatus::PendingApproval, CrisisEvent::Expire) => Some(CrisisStatus::Expired),
+            _ => None,
+        }
+    }
+
+    /// The statuses `event` moves from (for the conditional update).
+    pub fn sources(event: CrisisEvent) -> Vec<&'static str> {
+        Self::ALL.into_iter().filter(|s| s.after(event).is_some()).map(CrisisStatus::as_str).collect()
+    }
+
+    /// How the status reads to a person on the phone.
+    pub fn spoken(self) -> &'static str {
+        match self {
+            CrisisStatus::PendingApproval => "pending",
+            CrisisStatus::Dispatched => "approved and dispatched",
+            CrisisStatus::DispatchSkipped => "approved, with no unit to dispatch",
+            CrisisStatus::Rejected => "rejected",
+            CrisisStatus::Expired => "expired",
+        }
+    }
+}
+
+impl TryFrom<String> for CrisisStatus {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        CrisisStatus::parse(&value).ok_or(value)
+    }
+}
+
+/// Where an officer call stands: requested, then its call's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OfficerCallStatus {
+    /// Asked of the effects layer; no status from Twilio yet.
+    Requested,
+    /// The call's latest status.
+    Call(CallStatus),
+}
+
+impl OfficerCallStatus {
+    /// The status after Twilio reports `status`, or `None` when it is not a step forward.
+    pub fn after(&self, status: &CallStatus) -> Option<OfficerCallStatus> {
+        let forward = match self {
+            OfficerCallStatus::Requested => true,
+            OfficerCallStatus::Call(current) => {
+                current.rank() < TERMINAL_RANK && status.rank() > current.rank()
+            }
+        };
+        forward.then(|| OfficerCallStatus::Call(status.clone()))
+    }
+
+    /// Whether the call has ended (nothing to hang up).
+    pub fn has_ended(&self) -> bool {
+        matches!(self, OfficerCallStatus::Call(status) if status.is_terminal())
+    }
+
+    /// Whether the officer did not take the call (the crisis goes to the next officer).
+    pub fn unanswered(&self) -> bool {
+        matches!(
+            self,
+            OfficerCallStatus::Call(
+                CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed | CallStatus::Canceled
+            )
+        )
+    }
+
+    /// The stored name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            OfficerCallStatus::Requested => "requested",
+            OfficerCallStatus::Call(status) => status.as_str(),
+        }
+    }
+}
+
+impl From<String> for OfficerCallStatus {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "requested" => OfficerCallStatus::Requested,
+            other => OfficerCallStatus::Call(CallStatus::parse(other)),
+        }
+    }
+}
+
+impl serde::Serialize for OfficerCallStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn crisis_event() -> impl Strategy<Value = CrisisEvent> {
+        prop_oneof![
+            Just(CrisisEvent::Approve { dispatches: true }),
+            Just(CrisisEvent::Approve { dispatches: false }),
+            Just(CrisisEvent::Reject),
+            Just(CrisisEvent::Expire),
+        ]
+    }
+
+    fn call_status() -> impl Strategy<Value = CallStatus> {
+        proptest::sample::select(vec![
+            "queued",
+            "initiated",
+            "ringing",
+            "in-progress",
+            "completed",
+            "busy",
+            "no-answer",
+            "failed",
+            "canceled",
+            "paused",
+        ])
+        .prop_map(CallStatus::parse)
+    }
+
+    proptest! {
+        #[test]
+        fn a_crisis_is_decided_at_most_once(events in proptest::collection::vec(crisis_event(), 0..20)) {
+            let mut status = CrisisStatus::PendingApproval;
+            let mut moves = 0;
+            for event in events {
+                if let Some(next) = status.after(event) {
+                    moves += 1;
+                    status = next;
+                }
+            }
+            prop_assert!(moves <= 1);
+            prop_assert_eq!(moves == 1, status != CrisisStatus::PendingApproval);
+        }
+
+        #[test]
+        fn the_first_decision_is_the_one_that_counts(first in crisis_event(), rest in proptest::collection::vec(crisis_event(), 0..10)) {
+            let decided = CrisisStatus::PendingApproval.after(first);
+            prop_assert!(decided.is_some());
+            let mut status = decided.unwrap_or(CrisisStatus::PendingApproval);
+            for event in rest {
+                prop_assert_eq!(status.after(event), None);
+                status = status.after(event).unwrap_or(status);
+            }
+            prop_assert_eq!(Some(status), decided);
+        }
+
+        #[test]
+        fn an_officer_call_only_moves_forward_and_never_after_it_ended(
+            statuses in proptest::collection::vec(call_status(), 0..30)
+        ) {
+            let mut status = OfficerCallStatus::Requested;
+            let mut ended = false;
+            let mut rank = -1;
+            for next in statuses {
+                if let Some(moved) = status.after(&next) {
+                    prop_assert!(!ended, "moved after the call ended");
+                    prop_assert!(next.rank() > rank || rank < 0);
+                    rank = next.rank();
+                    status = moved;
+                    ended = status.has_ended();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_event_moves_only_from_pending() {
+        for event in [CrisisEvent::Reject, CrisisEvent::Expire, CrisisEvent::Approve { dispatches: true }] {
+            assert_eq!(CrisisStatus::sources(event), ["pending_approval"]);
+        }
+    }
+
+    #[test]
+    fn officer_call_statuses_round_trip_through_storage() {
+        for stored in ["requested", "ringing", "no-answer", "something-new"] {
+            assert_eq!(OfficerCallStatus::from(stored.to_owned()).as_str(), stored);
+        }
+        assert!(OfficerCallStatus::from("busy".to_owned()).unanswered());
+        assert!(OfficerCallStatus::from("completed".to_owned()).has_ended());
+        assert!(!OfficerCallStatus::Requested.has_ended());
+    }
+}
