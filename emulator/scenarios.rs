@@ -51,7 +51,8 @@ struct Sim {
     emulator: String,
     root: String,
     tag: String,
-    /// Every phone number this scenario made up: its timeline shows only what involves them.
+    /// Every phone number this scenario made up: its timeline shows only what involves them. A
+    /// mutex because a scenario's steps may run concurrently (`tokio::join!`) on one `&Sim`.
     numbers: Mutex<Vec<String>>,
 }
 

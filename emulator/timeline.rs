@@ -28,7 +28,8 @@ pub fn belongs(entry: &Value, keys: &HashSet<String>) -> bool {
     let params: Vec<(String, String)> = serde_json::from_value(entry["params"].clone()).unwrap_or_default();
     let url = entry["url"].as_str().unwrap_or("");
     params.iter().any(|(_, value)| keys.contains(value))
-        || keys.iter().any(|key| key.starts_with(['C', 'S']) && url.contains(key.as_str()))
+        // Only SIDs appear in REST paths; a phone number (`+1…`) never does.
+        || keys.iter().any(|key| !key.starts_with('+') && url.contains(key.as_str()))
 }
 
 /// One exchange, readable: the webhook's path and telling parameters with our answer, or the REST
