@@ -12,14 +12,21 @@ mod engine;
 mod rest;
 mod scenarios;
 mod state;
+mod timeline;
+mod wait;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// A local Twilio for Switchboard.
+/// A local stand-in for Twilio, to try and test Switchboard without a Twilio account.
+///
+/// It serves the subset of Twilio's REST API that Switchboard uses, calls Switchboard's webhooks
+/// as Twilio does (signed, with status callbacks), plays the people on the phone from per-number
+/// scripts, and runs named end-to-end scenarios (`twilio-emulator simulate --list`).
+// No bare `about`: it would inherit the package's description, which is the server's.
 #[derive(Debug, Parser)]
-#[command(name = "twilio-emulator", version, about)]
+#[command(name = "twilio-emulator", version)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

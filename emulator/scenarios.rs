@@ -3,16 +3,36 @@
 //! waits (with a deadline) for the outcome, prints a readable timeline — every webhook with our
 //! answer — and a verdict.
 
+use super::{timeline, wait};
 use anyhow::{Context, anyhow};
 use serde_json::{Value, json};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Every scenario, in the order `scripts/demo` runs them.
+pub const SCENARIOS: [&str; 7] = [
+    "answered-call",
+    "missed-call",
+    "after-hours",
+    "sms-conversation",
+    "crisis-approval",
+    "crisis-expiry",
+    "concurrent-crises",
+];
 
 /// `simulate <scenario>`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
     /// answered-call, missed-call, after-hours, sms-conversation, crisis-approval, crisis-expiry,
     /// concurrent-crises.
-    scenario: String,
+    #[arg(required_unless_present = "list")]
+    scenario: Option<String>,
+    /// Print the scenarios' names, one a line, and exit.
+    #[arg(long)]
+    list: bool,
+    /// How long to wait for Switchboard's `/ready` and the emulator before giving up.
+    #[arg(long, env = "SIMULATE_WAIT_SECS", default_value_t = 60)]
+    wait_secs: u64,
     /// Switchboard's base URL.
     #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
     server: String,
@@ -31,6 +51,9 @@ struct Sim {
     emulator: String,
     root: String,
     tag: String,
+    /// Every phone number this scenario made up: its timeline shows only what involves them. A
+    /// mutex because a scenario's steps may run concurrently (`tokio::join!`) on one `&Sim`.
+    numbers: Mutex<Vec<String>>,
 }
 
 fn random_number() -> String {
@@ -38,6 +61,13 @@ fn random_number() -> String {
 }
 
 impl Sim {
+    /// A new phone number for this scenario.
+    fn number(&self) -> String {
+        let number = random_number();
+        self.numbers.lock().unwrap_or_else(|p| p.into_inner()).push(number.clone());
+        number
+    }
+
     async fn api(
         &self,
         method: reqwest::Method,
@@ -76,7 +106,7 @@ impl Sim {
             self.api(reqwest::Method::POST, "/api/tenants", &self.root, Some(body)).await?;
         anyhow::ensure!(status == 201, "creating the tenant answered {status}: {tenant}");
         let slug = tenant["slug"].as_str().context("slug")?.to_owned();
-        let number = random_number();
+        let number = self.number();
         let (status, _) = self
             .api(
                 reqwest::Method::POST,
@@ -131,53 +161,37 @@ impl Sim {
     }
 
     async fn messages_to(&self, number: &str) -> anyhow::Result<Vec<Value>> {
-        let all = self
-            .http
-            .get(format!("{}/_emulator/messages", self.emulator))
-            .send()
+        Ok(self
+            .emulator_list("messages")
             .await?
-            .json::<Value>()
-            .await?;
-        Ok(all["messages"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
             .into_iter()
             .filter(|m| m["to"] == number && m["direction"] == "outbound-api")
             .collect())
     }
 
-    /// Prints every webhook the emulator sent, with the server's answer, condensed.
-    async fn timeline(&self) -> anyhow::Result<()> {
-        let log = self
+    async fn emulator_list(&self, what: &str) -> anyhow::Result<Vec<Value>> {
+        let all = self
             .http
-            .get(format!("{}/_emulator/requests", self.emulator))
+            .get(format!("{}/_emulator/{what}", self.emulator))
             .send()
             .await?
             .json::<Value>()
             .await?;
+        Ok(all[what].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Prints every webhook the emulator sent for this scenario, with the server's answer, and
+    /// every REST request about its calls and messages, condensed.
+    async fn timeline(&self) -> anyhow::Result<()> {
+        let numbers = self.numbers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let keys = timeline::own_keys(
+            &numbers,
+            &self.emulator_list("calls").await?,
+            &self.emulator_list("messages").await?,
+        );
         println!("  timeline:");
-        for entry in log["requests"].as_array().cloned().unwrap_or_default() {
-            let params: Vec<(String, String)> =
-                serde_json::from_value(entry["params"].clone()).unwrap_or_default();
-            let pick = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            let url = entry["url"].as_str().unwrap_or("");
-            let path = url.find("/webhooks").or_else(|| url.find("/api")).map_or(url, |i| &url[i..]);
-            let path = path.split('?').next().unwrap_or(path);
-            let detail = ["CallStatus", "DialCallStatus", "Digits", "MessageStatus", "Body"]
-                .iter()
-                .filter_map(|k| pick(k).map(|v| format!("{k}={v}")))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let answer = entry["response"]
-                .as_str()
-                .unwrap_or("")
-                .replace("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "");
-            let answer: String = answer.chars().take(140).collect();
-            match entry["kind"].as_str() {
-                Some("webhook") => println!("    → {path} {detail}\n      ← {} {answer}", entry["status"]),
-                _ => println!("    ⇐ REST {}", entry["url"].as_str().unwrap_or("")),
-            }
+        for entry in self.emulator_list("requests").await?.iter().filter(|e| timeline::belongs(e, &keys)) {
+            println!("{}", timeline::render(entry));
         }
         Ok(())
     }
@@ -185,21 +199,25 @@ impl Sim {
 
 /// Runs a scenario; `Ok(true)` when it passed.
 pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
+    let Some(scenario) = args.scenario.clone().filter(|_| !args.list) else {
+        SCENARIOS.iter().for_each(|name| println!("{name}"));
+        return Ok(true);
+    };
+    let (server, emulator) = (args.server.trim_end_matches('/'), args.emulator.trim_end_matches('/'));
+    if let Err(advice) = wait::until_up(server, emulator, Duration::from_secs(args.wait_secs)).await {
+        eprintln!("twilio-emulator: {advice}");
+        return Ok(false);
+    }
     let http = switchboard::net::client_builder().timeout(Duration::from_secs(20)).build()?;
     let root = match args.key.clone() {
         Some(key) => key,
         None => create_key()?,
     };
-    let tag = format!("{}-{:06x}", args.scenario, rand::random::<u32>() % 0xFF_FFFF);
-    let sim = Sim {
-        http,
-        server: args.server.trim_end_matches('/').into(),
-        emulator: args.emulator.trim_end_matches('/').into(),
-        root,
-        tag,
-    };
-    println!("scenario {}", args.scenario);
-    let result = match args.scenario.as_str() {
+    let tag = format!("{scenario}-{:06x}", rand::random::<u32>() % 0xFF_FFFF);
+    let sim =
+        Sim { http, server: server.into(), emulator: emulator.into(), root, tag, numbers: Mutex::default() };
+    println!("scenario {scenario}");
+    let result = match scenario.as_str() {
         "answered-call" => answered_call(&sim).await,
         "missed-call" => missed_call(&sim).await,
         "after-hours" => after_hours(&sim).await,
@@ -207,16 +225,16 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "crisis-approval" => crisis_approval(&sim).await,
         "crisis-expiry" => crisis_expiry(&sim).await,
         "concurrent-crises" => concurrent_crises(&sim).await,
-        other => Err(anyhow!("unknown scenario {other}")),
+        other => Err(anyhow!("unknown scenario {other} (one of: {})", SCENARIOS.join(", "))),
     };
     sim.timeline().await.ok();
     match result {
         Ok(summary) => {
-            println!("PASS {}: {summary}", args.scenario);
+            println!("PASS {scenario}: {summary}");
             Ok(true)
         }
         Err(e) => {
-            println!("FAIL {}: {e:#}", args.scenario);
+            println!("FAIL {scenario}: {e:#}");
             Ok(false)
         }
     }
@@ -241,10 +259,10 @@ fn create_key() -> anyhow::Result<String> {
 }
 
 async fn answered_call(sim: &Sim) -> anyhow::Result<String> {
-    let owner = random_number();
+    let owner = sim.number();
     let (number, admin) = sim.tenant(json!({"owner_number": owner})).await?;
     sim.script(&owner, json!({"answer": "human", "answer_after_secs": 2, "hangup_after_secs": 5})).await?;
-    let caller = random_number();
+    let caller = sim.number();
     let sid = sim.inbound_call(&caller, &number).await?;
     let call = sim
         .until(60, "the call to be answered", || async {
@@ -260,10 +278,10 @@ async fn answered_call(sim: &Sim) -> anyhow::Result<String> {
 }
 
 async fn missed_call(sim: &Sim) -> anyhow::Result<String> {
-    let owner = random_number();
+    let owner = sim.number();
     let (number, admin) = sim.tenant(json!({"owner_number": owner, "dial_timeout_secs": 5})).await?;
     sim.script(&owner, json!({"answer": "no-answer"})).await?;
-    let caller = random_number();
+    let caller = sim.number();
     let sid = sim.inbound_call(&caller, &number).await?;
     let text = sim
         .until(60, "the text-back", || async { Ok(sim.messages_to(&caller).await?.into_iter().next()) })
@@ -280,10 +298,10 @@ async fn after_hours(sim: &Sim) -> anyhow::Result<String> {
     let now = chrono::Utc::now();
     let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
         [(chrono::Datelike::weekday(&now).num_days_from_monday() as usize + 3) % 7];
-    let owner = random_number();
+    let owner = sim.number();
     let settings = json!({"owner_number": owner, "business_hours": {day: [["03:00", "03:01"]]}, "after_hours": "voicemail"});
     let (number, admin) = sim.tenant(settings).await?;
-    let caller = random_number();
+    let caller = sim.number();
     let sid = sim.inbound_call(&caller, &number).await?;
     let call = sim
         .until(60, "the voicemail", || async {
@@ -305,7 +323,7 @@ async fn sms(sim: &Sim, from: &str, to: &str, body: &str) -> anyhow::Result<()> 
 
 async fn sms_conversation(sim: &Sim) -> anyhow::Result<String> {
     let (number, admin) = sim.tenant(json!({})).await?;
-    let customer = random_number();
+    let customer = sim.number();
     sms(sim, &customer, &number, "Hi, is the plumber coming today?").await?;
     let (_, list) = sim.api(reqwest::Method::GET, "/api/conversations", &admin, None).await?;
     let id = list["items"][0]["id"].as_str().context("a conversation")?.to_owned();
@@ -323,7 +341,10 @@ async fn sms_conversation(sim: &Sim) -> anyhow::Result<String> {
             Ok(sim.messages_to(&customer).await?.into_iter().next())
         })
         .await?;
-    Ok(format!("conversation {id}: STOP blocked replies, START allowed {:?}", reply["body"]))
+    Ok(format!(
+        "conversation {id}: STOP blocked replies, START allowed {:?}",
+        reply["body"].as_str().unwrap_or("")
+    ))
 }
 
 async fn crisis(sim: &Sim, token: &str, kind: &str, risk: f64) -> anyhow::Result<String> {
@@ -344,7 +365,7 @@ async fn crisis_status(sim: &Sim, token: &str, id: &str, wanted: &str) -> anyhow
 }
 
 async fn crisis_approval(sim: &Sim) -> anyhow::Result<String> {
-    let officer = random_number();
+    let officer = sim.number();
     let (_, admin) = sim.tenant(json!({"duty_officers": [officer]})).await?;
     sim.script(&officer, json!({"answer": "human", "answer_after_secs": 2, "digits": ["6"]})).await?;
     let id = crisis(sim, &admin, "fire", 4.5).await?;
@@ -358,7 +379,7 @@ async fn crisis_approval(sim: &Sim) -> anyhow::Result<String> {
 }
 
 async fn crisis_expiry(sim: &Sim) -> anyhow::Result<String> {
-    let officer = random_number();
+    let officer = sim.number();
     let settings = json!({"duty_officers": [officer], "approval": {"timeout_secs": 10}});
     let (_, admin) = sim.tenant(settings).await?;
     sim.script(&officer, json!({"answer": "busy"})).await?;
@@ -376,7 +397,7 @@ async fn crisis_expiry(sim: &Sim) -> anyhow::Result<String> {
 }
 
 async fn concurrent_crises(sim: &Sim) -> anyhow::Result<String> {
-    let officer = random_number();
+    let officer = sim.number();
     let (_, admin) = sim.tenant(json!({"duty_officers": [officer]})).await?;
     sim.script(&officer, json!({"answer": "human", "answer_after_secs": 1, "digits": ["6"]})).await?;
     let (a, b) = tokio::join!(crisis(sim, &admin, "fire", 4.5), crisis(sim, &admin, "flood", 4.2));

@@ -2,6 +2,7 @@
 
 mod audit;
 mod keys;
+mod schema;
 
 use crate::cli::Command;
 use crate::config::Config;
@@ -41,6 +42,7 @@ async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
 
 pub(crate) async fn migrate_with(config: &Config) -> anyhow::Result<()> {
     let pool = command_pool(config).await?;
+    schema::refuse_newer(&pool).await?;
     db::migrate(&pool).await.context("migration failed")?;
     tracing::info!(migrations = db::MIGRATOR.iter().count(), "database is up to date");
     pool.close().await;
@@ -104,4 +106,15 @@ pub(crate) async fn command_pool(config: &Config) -> anyhow::Result<sqlx::PgPool
         .connect_with(db::connect_options(&config.db)?)
         .await
         .context("cannot connect to the database")
+}
+
+/// A pool for commands that read or write the application's tables: fails, saying what to do,
+/// unless the database holds exactly this binary's schema.
+pub(crate) async fn schema_pool(config: &Config) -> anyhow::Result<sqlx::PgPool> {
+    let pool = command_pool(config).await?;
+    if let Err(e) = schema::require_current(&pool).await {
+        pool.close().await;
+        return Err(e);
+    }
+    Ok(pool)
 }

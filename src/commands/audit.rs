@@ -1,7 +1,7 @@
 //! `switchboard audit verify [--tenant SLUG]`: recomputes each tenant's chain from the table and
 //! compares the end with the chain head, so edits, deletions and truncated tails all show.
 
-use super::command_pool;
+use super::schema_pool;
 use crate::audit::chain::Verifier;
 use crate::cli::AuditCommand;
 use crate::config::Config;
@@ -17,7 +17,7 @@ const PAGE: i64 = 5000;
 /// Runs an `audit` subcommand.
 pub async fn run(command: &AuditCommand, config: &Config) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify { tenant } = command;
-    let pool = command_pool(config).await?;
+    let pool = schema_pool(config).await?;
     let tenants: Vec<(Uuid, String)> = match tenant {
         Some(name) => {
             let id = system::resolve_tenant(&pool, name)

@@ -1,7 +1,7 @@
 //! `switchboard keys create|list|revoke`: details go to stderr, and a created token alone on the
 //! last line of stdout, so `TOKEN=$(switchboard keys create …)` works.
 
-use super::command_pool;
+use super::schema_pool;
 use crate::auth::Role;
 use crate::auth::keys::{self, NewKey};
 use crate::cli::KeysCommand;
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 /// Runs a `keys` subcommand.
 pub async fn run(command: &KeysCommand, config: &Config) -> anyhow::Result<ExitCode> {
-    let pool = command_pool(config).await?;
+    let pool = schema_pool(config).await?;
     let now = SystemClock.now();
     let result = match command {
         KeysCommand::Create { superadmin, tenant, role, subject, name } => {

@@ -1,6 +1,6 @@
 //! The binary's exit codes and messages, run as a user would.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, switchboard_cli};
 use sqlx::PgPool;
 use std::process::{Command, Output};
 
@@ -58,4 +58,75 @@ async fn healthcheck_follows_ready(pool: PgPool) {
             .await
             .expect("join");
     assert_eq!(output.status.code(), Some(1));
+}
+
+/// `keys` and `audit` on a database nobody migrated: the sentence that says what to run, exit 1.
+#[sqlx::test(migrations = false)]
+async fn commands_on_an_unmigrated_database_say_to_run_migrate(pool: PgPool) {
+    let connect = pool.connect_options().as_ref().clone();
+    let outputs = tokio::task::spawn_blocking(move || {
+        [
+            switchboard_cli(&connect, &["keys", "create", "--superadmin"]),
+            switchboard_cli(&connect, &["keys", "list"]),
+            switchboard_cli(&connect, &["audit", "verify"]),
+        ]
+    })
+    .await
+    .expect("join");
+    for output in outputs {
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains(
+                "the database has no Switchboard schema yet: run `switchboard migrate` (or `serve --migrate`)"
+            ),
+            "{}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("does not exist"), "no raw SQL error: {}", stderr(&output));
+    }
+}
+
+/// A migration this binary does not know was applied: a newer version owns the schema.
+#[sqlx::test]
+async fn commands_on_a_database_a_newer_version_migrated_say_so(pool: PgPool) {
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99991231000000, 'from the future', true, '\\x00', 1)",
+    )
+    .execute(&pool)
+    .await
+    .expect("a future migration row");
+    let connect = pool.connect_options().as_ref().clone();
+    let outputs = tokio::task::spawn_blocking(move || {
+        [switchboard_cli(&connect, &["keys", "list"]), switchboard_cli(&connect, &["migrate"])]
+    })
+    .await
+    .expect("join");
+    for output in outputs {
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("migrated by a newer version of Switchboard (migration 99991231000000"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+/// A schema with a migration still pending is named as behind, not reported as a SQL error.
+#[sqlx::test]
+async fn commands_on_a_database_with_a_pending_migration_say_to_migrate(pool: PgPool) {
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)")
+        .execute(&pool)
+        .await
+        .expect("forget the last migration");
+    let connect = pool.connect_options().as_ref().clone();
+    let output = tokio::task::spawn_blocking(move || switchboard_cli(&connect, &["keys", "list"]))
+        .await
+        .expect("join");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("1 migration(s) pending): run `switchboard migrate`"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -11,18 +11,19 @@ use switchboard::twilio::rest::{CreateCall, CreateMessage, ListCalls};
 use switchboard::twilio::{TwilioApi, TwilioClient, TwilioError};
 use tokio::io::AsyncBufReadExt;
 
-struct Env {
-    app: TestApp,
-    public: String,
-    emulator: String,
+/// A running server (its workers on) and emulator pointed at each other.
+pub(crate) struct Env {
+    pub(crate) app: TestApp,
+    pub(crate) public: String,
+    pub(crate) emulator: String,
     _process: tokio::process::Child,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-async fn emulator(token: &str, target: &str) -> (tokio::process::Child, String) {
+pub(crate) async fn emulator(token: &str, target: &str) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_twilio-emulator"))
         .args([
             "serve",
@@ -47,20 +48,26 @@ async fn emulator(token: &str, target: &str) -> (tokio::process::Child, String) 
     (child, first.strip_prefix("listening on ").expect("address line").to_owned())
 }
 
-async fn start(pool: PgPool, emulator_token: &str) -> Env {
+pub(crate) async fn start(pool: PgPool, emulator_token: &str) -> Env {
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
     let (process, emulator) = emulator(emulator_token, &public).await;
+    let app = spawn_server(pool, port, &emulator).await;
+    Env { app, public, emulator, _process: process }
+}
+
+/// The server on `port`, its Twilio being the emulator at `emulator`.
+pub(crate) async fn spawn_server(pool: PgPool, port: u16, emulator: &str) -> TestApp {
+    let public = format!("http://127.0.0.1:{port}");
     let listen = format!("127.0.0.1:{port}");
     let config = test_config(&[
         ("SWITCHBOARD_LISTEN_ADDR", listen.as_str()),
         ("PUBLIC_BASE_URL", public.as_str()),
-        ("TWILIO_API_BASE", emulator.as_str()),
+        ("TWILIO_API_BASE", emulator),
         ("SWITCHBOARD_WORKERS__ENABLED", "true"),
         ("SWITCHBOARD_OUTBOX__POLL_INTERVAL_MS", "200"),
     ]);
-    let app = spawn_with(config, Overrides { pool: Some(pool), ..Overrides::default() }).await;
-    Env { app, public, emulator, _process: process }
+    spawn_with(config, Overrides { pool: Some(pool), ..Overrides::default() }).await
 }
 
 #[sqlx::test]

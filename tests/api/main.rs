@@ -22,6 +22,7 @@ mod outbox;
 mod receiver;
 mod shutdown;
 mod signing;
+mod simulate;
 mod tenants;
 mod twilio_rest;
 mod twilio_webhooks;
