@@ -73,16 +73,48 @@ impl PageQuery {
                 .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor from this API")),
         }
     }
+}
 
-    /// The cursor as (time, uuid), for lists keyed by a UUID.
-    pub fn uuid_cursor(&self) -> Result<Option<(DateTime<Utc>, uuid::Uuid)>, ApiError> {
-        self.cursor()?
+/// What a keyset list knows of its items: each one's sort key (time, tie-breaking id).
+pub trait Keyed {
+    /// The item's place in the list.
+    fn sort_key(&self) -> Cursor;
+}
+
+/// A list request, validated: the page size and where the previous page ended, its id parsed as
+/// `I` (a UUID, a call SID, a number, a sequence). The one helper every list uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyset<I> {
+    /// Page size.
+    pub limit: i64,
+    /// The previous page's last key.
+    pub after: Option<(DateTime<Utc>, I)>,
+}
+
+impl<I: std::str::FromStr> Keyset<I> {
+    /// Validates `limit` and decodes `cursor` (422 naming the parameter otherwise).
+    pub fn from_query(query: &PageQuery) -> Result<Self, ApiError> {
+        let after = query
+            .cursor()?
             .map(|c| {
                 c.id.parse()
                     .map(|id| (c.at, id))
                     .map_err(|_| ApiError::invalid("cursor", "is not a cursor from this API"))
             })
-            .transpose()
+            .transpose()?;
+        Ok(Keyset { limit: query.limit()?, after })
+    }
+}
+
+impl<I> Keyset<I> {
+    /// Rows to fetch: one more than the page, to learn whether another page follows.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// The page of up to [`Keyset::fetch`] rows, with the cursor of its last item when more follow.
+    pub fn page<T: Keyed>(&self, rows: Vec<T>) -> Page<T> {
+        Page::from_rows(rows, self.limit, T::sort_key)
     }
 }
 

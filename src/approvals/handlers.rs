@@ -10,7 +10,7 @@ use crate::auth::scope::tenant_tx;
 use crate::auth::{Operator, Role};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
-use crate::pagination::{Cursor, Page, PageQuery};
+use crate::pagination::{Keyset, Page, PageQuery};
 use crate::state::AppState;
 use axum::Extension;
 use axum::extract::State;
@@ -60,14 +60,11 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<Page<Crisis>>> {
     let tenant = operator.own_tenant_as(&[Role::Admin, Role::Monitor])?;
-    let page = PageQuery { limit: q.limit, cursor: q.cursor };
-    let limit = page.limit()?;
+    let keys = Keyset::from_query(&PageQuery { limit: q.limit, cursor: q.cursor })?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let rows =
-        repo::list(&mut tx, tenant, q.status.map(CrisisStatus::as_str), page.uuid_cursor()?, limit + 1)
-            .await?;
+    let rows = repo::list(&mut tx, tenant, q.status.map(CrisisStatus::as_str), &keys).await?;
     tx.commit().await?;
-    Ok(ApiJson(Page::from_rows(rows, limit, |c| Cursor { at: c.created_at, id: c.id.to_string() })))
+    Ok(ApiJson(keys.page(rows)))
 }
 
 /// A crisis with its officer calls and audit trail.
@@ -89,15 +86,7 @@ pub async fn get(
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let crisis = repo::find(&mut tx, tenant, id).await?.ok_or(ApiError::NotFound)?;
     let approval_calls = repo::calls_of(&mut tx, id).await?;
-    let audit = sqlx::query_as(
-        "SELECT id, tenant_id, sequence, occurred_at, actor_kind, actor_id, action, entity_type, entity_id,
-                request_id, data, prev_hash, hash
-         FROM audit_event WHERE tenant_id = $1 AND entity_type = 'crisis' AND entity_id = $2 ORDER BY sequence",
-    )
-    .bind(tenant.uuid())
-    .bind(id.to_string())
-    .fetch_all(&mut *tx)
-    .await?;
+    let audit = crate::audit::repo::of_entity(&mut tx, tenant, "crisis", &id.to_string()).await?;
     tx.commit().await?;
     Ok(ApiJson(CrisisDetail { crisis, approval_calls, audit }))
 }

@@ -104,6 +104,12 @@ pub struct Crisis {
     pub updated_at: DateTime<Utc>,
 }
 
+impl crate::pagination::Keyed for Crisis {
+    fn sort_key(&self) -> crate::pagination::Cursor {
+        crate::pagination::Cursor { at: self.created_at, id: self.id.to_string() }
+    }
+}
+
 impl Crisis {
     /// The tenant.
     pub fn tenant(&self) -> crate::ids::TenantId {

@@ -3,6 +3,7 @@
 use super::machine::{CrisisEvent, CrisisStatus, OfficerCallStatus};
 use super::model::{ApprovalCall, Crisis, NewCrisis};
 use crate::ids::TenantId;
+use crate::pagination::Keyset;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -86,10 +87,9 @@ pub async fn list(
     conn: &mut PgConnection,
     tenant: TenantId,
     status: Option<&str>,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
+    keys: &Keyset<Uuid>,
 ) -> Result<Vec<Crisis>, sqlx::Error> {
-    let (at, id) = after.unzip();
+    let (at, id) = keys.after.unzip();
     sqlx::query_as(concat!(
         "SELECT ",
         crisis_columns!(),
@@ -101,7 +101,7 @@ pub async fn list(
     .bind(status)
     .bind(at)
     .bind(id)
-    .bind(limit)
+    .bind(keys.fetch())
     .fetch_all(conn)
     .await
 }

@@ -16,6 +16,26 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
 
+/// Why a crisis could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CrisisError {
+    /// The tenant named by the key no longer exists.
+    #[error("the tenant no longer exists")]
+    TenantNotFound,
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<CrisisError> for crate::error::ApiError {
+    fn from(error: CrisisError) -> Self {
+        match error {
+            CrisisError::TenantNotFound => crate::error::ApiError::NotFound,
+            CrisisError::Database(e) => e.into(),
+        }
+    }
+}
+
 /// The owning domain of approval calls and dispatches.
 pub const DOMAIN: &str = "crises";
 
@@ -71,8 +91,9 @@ pub async fn create(
     actor: Actor,
     new: &NewCrisis,
     now: DateTime<Utc>,
-) -> Result<Crisis, sqlx::Error> {
-    let settings = tenants::repo::find_tenant(conn, tenant).await?.ok_or(sqlx::Error::RowNotFound)?.settings;
+) -> Result<Crisis, CrisisError> {
+    let settings =
+        tenants::repo::find_tenant(conn, tenant).await?.ok_or(CrisisError::TenantNotFound)?.settings;
     let needs_approval = new.risk_score >= settings.approval.risk_threshold;
     // Every crisis starts pending; one below the threshold is approved at once (same transaction).
     let deadline =
@@ -85,7 +106,7 @@ pub async fn create(
         call_officer(conn, tenant, &crisis, 0, now).await?;
         Ok(crisis)
     } else {
-        dispatch(conn, tenant, crisis, actor, now).await
+        Ok(dispatch(conn, tenant, crisis, actor, now).await?)
     }
 }
 
@@ -97,15 +118,17 @@ pub async fn call_officer(
     index: i32,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let settings = tenants::repo::find_tenant(conn, tenant).await?.ok_or(sqlx::Error::RowNotFound)?.settings;
-    let officer = usize::try_from(index).ok().and_then(|i| settings.duty_officers.get(i));
+    // A tenant that is gone has no officer to call: the escalation ends, said in the audit.
+    let settings = tenants::repo::find_tenant(conn, tenant).await?.map(|t| t.settings);
+    let officer =
+        settings.as_ref().and_then(|s| usize::try_from(index).ok().and_then(|i| s.duty_officers.get(i)));
     let from = tenants::repo::primary_number(conn, tenant).await?;
     let (Some(officer), Some(from)) = (officer, from) else {
         repo::set_escalation(conn, crisis.id, index, true, now).await?;
-        let reason = if officer.is_none() {
-            "no more duty officers"
-        } else {
-            "the tenant has no active primary number"
+        let reason = match (&settings, officer) {
+            (None, _) => "the tenant no longer exists",
+            (Some(_), None) => "no more duty officers",
+            (Some(_), Some(_)) => "the tenant has no active primary number",
         };
         let data = json!({"officers_tried": index, "reason": reason});
         audit::record(

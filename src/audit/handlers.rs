@@ -2,13 +2,14 @@
 //! names the tenant with `tenant=`).
 
 use super::AuditEvent;
+use super::repo::{self, EventFilter};
 use crate::auth::scope::tenant_tx;
 use crate::auth::tenant_in_path;
 use crate::auth::{Operator, Role};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::filters::FilterText;
 use crate::ids::TenantId;
-use crate::pagination::{Cursor, Page, PageQuery};
+use crate::pagination::{Keyset, Page, PageQuery};
 use crate::state::AppState;
 use axum::extract::State;
 use serde::Deserialize;
@@ -42,32 +43,14 @@ pub async fn list(
 ) -> ApiResult<ApiJson<Page<AuditEvent>>> {
     let tenant = query_tenant(&state, &operator, q.tenant.as_deref()).await?;
     operator.require(&[Role::Admin, Role::Monitor])?;
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
-    let limit = page.limit()?;
-    let after: Option<i64> = match page.cursor()? {
-        Some(c) => {
-            Some(c.id.parse().map_err(|_| ApiError::invalid("cursor", "is not a cursor from this API"))?)
-        }
-        None => None,
+    let keys = Keyset::from_query(&PageQuery { limit: q.limit, cursor: q.cursor.clone() })?;
+    let filter = EventFilter {
+        entity_type: q.entity_type.as_ref().map(FilterText::as_str),
+        entity_id: q.entity_id.as_ref().map(FilterText::as_str),
+        action: q.action.as_ref().map(FilterText::as_str),
     };
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let rows: Vec<AuditEvent> = sqlx::query_as(
-        "SELECT id, tenant_id, sequence, occurred_at, actor_kind, actor_id, action, entity_type, entity_id,
-                request_id, data, prev_hash, hash
-         FROM audit_event
-         WHERE tenant_id = $1
-           AND ($2::text IS NULL OR entity_type = $2) AND ($3::text IS NULL OR entity_id = $3)
-           AND ($4::text IS NULL OR action = $4) AND ($5::bigint IS NULL OR sequence > $5)
-         ORDER BY sequence LIMIT $6",
-    )
-    .bind(tenant.uuid())
-    .bind(q.entity_type.as_ref().map(FilterText::as_str))
-    .bind(q.entity_id.as_ref().map(FilterText::as_str))
-    .bind(q.action.as_ref().map(FilterText::as_str))
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows = repo::list(&mut tx, tenant, &filter, &keys).await?;
     tx.commit().await?;
-    Ok(ApiJson(Page::from_rows(rows, limit, |e| Cursor { at: e.occurred_at, id: e.sequence.to_string() })))
+    Ok(ApiJson(keys.page(rows)))
 }

@@ -9,6 +9,7 @@
 
 pub mod chain;
 mod handlers;
+pub mod repo;
 
 pub use handlers::query_tenant;
 

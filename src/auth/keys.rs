@@ -3,6 +3,7 @@
 
 use super::{Operator, Role};
 use crate::ids::TenantId;
+use crate::pagination::Keyset;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -105,10 +106,9 @@ pub async fn insert(
 pub async fn list(
     conn: &mut PgConnection,
     tenant: TenantId,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
+    keys: &Keyset<Uuid>,
 ) -> Result<Vec<ApiKey>, sqlx::Error> {
-    let (at, id) = after.unzip();
+    let (at, id) = keys.after.unzip();
     sqlx::query_as(concat!(
         "SELECT ",
         key_columns!(),
@@ -119,7 +119,7 @@ pub async fn list(
     .bind(tenant.uuid())
     .bind(at)
     .bind(id)
-    .bind(limit)
+    .bind(keys.fetch())
     .fetch_all(conn)
     .await
 }
@@ -207,4 +207,10 @@ pub async fn revoke_key(db: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<boo
         .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+impl crate::pagination::Keyed for ApiKey {
+    fn sort_key(&self) -> crate::pagination::Cursor {
+        crate::pagination::Cursor { at: self.created_at, id: self.id.to_string() }
+    }
 }

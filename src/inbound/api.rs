@@ -9,7 +9,7 @@ use crate::effects::{self, MessageRequest, Owner, priority};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::filters::closed_set;
 use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
-use crate::pagination::{Cursor, Page, PageQuery};
+use crate::pagination::{Keyset, Page, PageQuery};
 use crate::state::AppState;
 use crate::twilio::E164;
 use axum::extract::State;
@@ -69,15 +69,11 @@ pub async fn list_calls(
     if q.since.is_some_and(|since| !(1..=9999).contains(&since.year())) {
         return Err(ApiError::invalid("since", "must be a time between the years 1 and 9999"));
     }
-    let page = PageQuery { limit: q.limit, cursor: q.cursor };
-    let limit = page.limit()?;
+    let keys = Keyset::from_query(&PageQuery { limit: q.limit, cursor: q.cursor })?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let before = page.cursor()?.map(|c| (c.at, c.id));
-    let rows =
-        calls::list(&mut tx, tenant, q.status.map(CallStatusFilter::as_str), q.since, before, limit + 1)
-            .await?;
+    let rows = calls::list(&mut tx, tenant, q.status.map(CallStatusFilter::as_str), q.since, &keys).await?;
     tx.commit().await?;
-    Ok(ApiJson(Page::from_rows(rows, limit, |c| Cursor { at: c.started_at, id: c.call_sid.clone() })))
+    Ok(ApiJson(keys.page(rows)))
 }
 
 /// `GET /api/conversations` (most recent first).
@@ -87,11 +83,11 @@ pub async fn list_conversations(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<ApiJson<Page<Conversation>>> {
     let tenant = operator.own_tenant_as(READERS)?;
-    let limit = page.limit()?;
+    let keys = Keyset::from_query(&page)?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let rows = conversations::list(&mut tx, tenant, page.uuid_cursor()?, limit + 1).await?;
+    let rows = conversations::list(&mut tx, tenant, &keys).await?;
     tx.commit().await?;
-    Ok(ApiJson(Page::from_rows(rows, limit, |c| Cursor { at: c.last_message_at, id: c.id.to_string() })))
+    Ok(ApiJson(keys.page(rows)))
 }
 
 /// A conversation with its messages.
@@ -180,12 +176,11 @@ pub async fn list_opt_outs(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<ApiJson<Page<OptOut>>> {
     let tenant = operator.own_tenant_as(READERS)?;
-    let limit = page.limit()?;
+    let keys = Keyset::from_query(&page)?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let rows = conversations::list_opt_outs(&mut tx, tenant, page.cursor()?.map(|c| (c.at, c.id)), limit + 1)
-        .await?;
+    let rows = conversations::list_opt_outs(&mut tx, tenant, &keys).await?;
     tx.commit().await?;
-    Ok(ApiJson(Page::from_rows(rows, limit, |o| Cursor { at: o.opted_out_at, id: o.number.clone() })))
+    Ok(ApiJson(keys.page(rows)))
 }
 
 /// `DELETE /api/opt-outs/{e164}` (admin): the customer may be texted again.

@@ -2,6 +2,7 @@
 
 use super::outcome::CallOutcome;
 use crate::ids::TenantId;
+use crate::pagination::Keyset;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -222,10 +223,9 @@ pub async fn list(
     tenant: TenantId,
     status: Option<&str>,
     since: Option<DateTime<Utc>>,
-    before: Option<(DateTime<Utc>, String)>,
-    limit: i64,
+    keys: &Keyset<String>,
 ) -> Result<Vec<InboundCall>, sqlx::Error> {
-    let (at, sid) = before.unzip();
+    let (at, sid) = keys.after.clone().unzip();
     sqlx::query_as(concat!(
         "SELECT ", call_columns!(), " FROM inbound_call WHERE tenant_id = $1
            AND ($2::text IS NULL OR status = $2 OR outcome = $2) AND ($3::timestamptz IS NULL OR started_at >= $3)
@@ -237,7 +237,46 @@ pub async fn list(
     .bind(since)
     .bind(at)
     .bind(sid)
-    .bind(limit)
+    .bind(keys.fetch())
     .fetch_all(conn)
     .await
+}
+
+/// What Twilio reported when it used a number's fallback URL.
+#[derive(Debug)]
+pub struct Fallback<'a> {
+    /// The tenant owning the number called, if it routes.
+    pub tenant: Option<TenantId>,
+    /// The call.
+    pub call_sid: &'a str,
+    /// Twilio's `ErrorCode`.
+    pub error_code: Option<&'a str>,
+    /// The URL that failed (`ErrorUrl`).
+    pub error_url: Option<&'a str>,
+}
+
+/// Records a fallback (kept for operators; the caller still gets an apology if this fails).
+pub async fn record_fallback(
+    db: &sqlx::PgPool,
+    f: &Fallback<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO call_fallback (id, tenant_id, call_sid, error_code, error_url, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(f.tenant.map(TenantId::uuid))
+    .bind(f.call_sid)
+    .bind(f.error_code)
+    .bind(f.error_url)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+impl crate::pagination::Keyed for InboundCall {
+    fn sort_key(&self) -> crate::pagination::Cursor {
+        crate::pagination::Cursor { at: self.started_at, id: self.call_sid.clone() }
+    }
 }

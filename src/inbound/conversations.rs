@@ -1,6 +1,7 @@
 //! Conversations, their messages, and opt-outs.
 
 use crate::ids::TenantId;
+use crate::pagination::Keyset;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -169,10 +170,9 @@ pub async fn find(
 pub async fn list(
     conn: &mut PgConnection,
     tenant: TenantId,
-    before: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
+    keys: &Keyset<Uuid>,
 ) -> Result<Vec<Conversation>, sqlx::Error> {
-    let (at, id) = before.unzip();
+    let (at, id) = keys.after.unzip();
     sqlx::query_as(
         "SELECT id, customer, business_number, last_message_at, created_at, tenant_id FROM conversation
          WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (last_message_at, id) < ($2, $3))
@@ -181,7 +181,7 @@ pub async fn list(
     .bind(tenant.uuid())
     .bind(at)
     .bind(id)
-    .bind(limit)
+    .bind(keys.fetch())
     .fetch_all(conn)
     .await
 }
@@ -244,10 +244,9 @@ pub struct OptOut {
 pub async fn list_opt_outs(
     conn: &mut PgConnection,
     tenant: TenantId,
-    after: Option<(DateTime<Utc>, String)>,
-    limit: i64,
+    keys: &Keyset<String>,
 ) -> Result<Vec<OptOut>, sqlx::Error> {
-    let (at, number) = after.unzip();
+    let (at, number) = keys.after.clone().unzip();
     sqlx::query_as(
         "SELECT number, source, opted_out_at FROM opt_out WHERE tenant_id = $1
            AND ($2::timestamptz IS NULL OR (opted_out_at, number) > ($2, $3)) ORDER BY opted_out_at, number LIMIT $4",
@@ -255,7 +254,19 @@ pub async fn list_opt_outs(
     .bind(tenant.uuid())
     .bind(at)
     .bind(number)
-    .bind(limit)
+    .bind(keys.fetch())
     .fetch_all(conn)
     .await
+}
+
+impl crate::pagination::Keyed for Conversation {
+    fn sort_key(&self) -> crate::pagination::Cursor {
+        crate::pagination::Cursor { at: self.last_message_at, id: self.id.to_string() }
+    }
+}
+
+impl crate::pagination::Keyed for OptOut {
+    fn sort_key(&self) -> crate::pagination::Cursor {
+        crate::pagination::Cursor { at: self.opted_out_at, id: self.number.clone() }
+    }
 }

@@ -400,18 +400,9 @@ pub async fn fallback(
         },
         None => None,
     };
-    let stored = sqlx::query(
-        "INSERT INTO call_fallback (id, tenant_id, call_sid, error_code, error_url, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(uuid::Uuid::new_v4())
-    .bind(tenant.map(TenantId::uuid))
-    .bind(&sid)
-    .bind(&code)
-    .bind(&url)
-    .bind(state.clock.now())
-    .execute(&state.db)
-    .await;
-    if let Err(e) = stored {
+    let fallback =
+        calls::Fallback { tenant, call_sid: &sid, error_code: code.as_deref(), error_url: url.as_deref() };
+    if let Err(e) = calls::record_fallback(&state.db, &fallback, state.clock.now()).await {
         tracing::warn!(error = %error_chain(&e), "could not record the fallback");
     }
     say_and_hang_up(APOLOGY).into_response()

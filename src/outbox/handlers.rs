@@ -6,7 +6,7 @@ use crate::auth::scope::tenant_tx;
 use crate::auth::{Operator, Role};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::filters::{FilterText, must_be_one_of};
-use crate::pagination::{Cursor, Page, PageQuery};
+use crate::pagination::{Keyset, Page, PageQuery};
 use crate::state::AppState;
 use axum::Extension;
 use axum::extract::State;
@@ -50,21 +50,12 @@ pub async fn list(
 ) -> ApiResult<ApiJson<Page<OutboxMessage>>> {
     let tenant = crate::audit::query_tenant(&state, &operator, q.tenant.as_deref()).await?;
     operator.require(&[Role::Admin, Role::Monitor])?;
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
-    let limit = page.limit()?;
+    let keys = Keyset::from_query(&PageQuery { limit: q.limit, cursor: q.cursor.clone() })?;
     let destination = q.destination.as_ref().map(|d| known.check(d)).transpose()?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let rows = repo::list(
-        &mut tx,
-        tenant,
-        q.status.map(Status::as_str),
-        destination,
-        page.uuid_cursor()?,
-        limit + 1,
-    )
-    .await?;
+    let rows = repo::list(&mut tx, tenant, q.status.map(Status::as_str), destination, &keys).await?;
     tx.commit().await?;
-    Ok(ApiJson(Page::from_rows(rows, limit, |m| Cursor { at: m.created_at, id: m.id.to_string() })))
+    Ok(ApiJson(keys.page(rows)))
 }
 
 /// `POST /api/notifications/{id}/redeliver`: a finished message (parked, dead, cancelled or

@@ -1,6 +1,7 @@
 //! Outbox rows: claiming, recording outcomes, operator transitions.
 
 use crate::ids::TenantId;
+use crate::pagination::Keyset;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -274,10 +275,9 @@ pub async fn list(
     tenant: TenantId,
     status: Option<&str>,
     destination: Option<&str>,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
+    keys: &Keyset<Uuid>,
 ) -> Result<Vec<OutboxMessage>, sqlx::Error> {
-    let (at, id) = after.unzip();
+    let (at, id) = keys.after.unzip();
     sqlx::query_as(concat!(
         "SELECT ",
         message_columns!(""),
@@ -291,7 +291,7 @@ pub async fn list(
     .bind(destination)
     .bind(at)
     .bind(id)
-    .bind(limit)
+    .bind(keys.fetch())
     .fetch_all(conn)
     .await
 }
@@ -330,4 +330,10 @@ pub async fn transition(
     .execute(conn)
     .await?;
     Ok(Some(Ok(current)))
+}
+
+impl crate::pagination::Keyed for OutboxMessage {
+    fn sort_key(&self) -> crate::pagination::Cursor {
+        crate::pagination::Cursor { at: self.created_at, id: self.id.to_string() }
+    }
 }

@@ -7,7 +7,7 @@ use crate::auth::scope::tenant_tx;
 use crate::auth::{Operator, Role, tenant_in_path};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, conflict_on};
 use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
-use crate::pagination::{Cursor, Page, PageQuery};
+use crate::pagination::{Keyset, Page, PageQuery};
 use crate::state::AppState;
 use crate::twilio::E164;
 use axum::Extension;
@@ -68,10 +68,10 @@ pub async fn list_tenants(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<ApiJson<Page<super::Tenant>>> {
     operator.require_superadmin()?;
-    let limit = query.limit()?;
+    let keys = Keyset::from_query(&query)?;
     let mut conn = crate::system::system_tx(&state.db).await?;
-    let rows = repo::list_tenants(&mut conn, query.uuid_cursor()?, limit + 1).await?;
-    Ok(ApiJson(Page::from_rows(rows, limit, |t| Cursor { at: t.created_at, id: t.id.to_string() })))
+    let rows = repo::list_tenants(&mut conn, &keys).await?;
+    Ok(ApiJson(keys.page(rows)))
 }
 
 /// `GET /api/tenants/{id}` (admin of the tenant, superadmin).
@@ -217,12 +217,11 @@ pub async fn list_numbers(
 ) -> ApiResult<ApiJson<Page<repo::Number>>> {
     let tenant = tenant_in_path(&state, &operator, &id).await?;
     operator.require(&[Role::Admin])?;
-    let limit = query.limit()?;
-    let after = query.cursor()?.map(|c| (c.at, c.id));
+    let keys = Keyset::from_query(&query)?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let rows = repo::list_numbers(&mut tx, tenant, after, limit + 1).await?;
+    let rows = repo::list_numbers(&mut tx, tenant, &keys).await?;
     tx.commit().await?;
-    Ok(ApiJson(Page::from_rows(rows, limit, |n| Cursor { at: n.created_at, id: n.number.clone() })))
+    Ok(ApiJson(keys.page(rows)))
 }
 
 /// `DELETE /api/tenants/{id}/numbers/{number}` (`+` raw or `%2B`).

@@ -6,7 +6,7 @@ use crate::auth::scope::tenant_tx;
 use crate::auth::{Operator, Role, tenant_in_path};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError};
 use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
-use crate::pagination::{Cursor, Page, PageQuery};
+use crate::pagination::{Keyset, Page, PageQuery};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -105,11 +105,11 @@ pub async fn list(
 ) -> ApiResult<ApiJson<Page<ApiKey>>> {
     let tenant = tenant_in_path(&state, &operator, &id).await?;
     operator.require(&[Role::Admin])?;
-    let limit = query.limit()?;
+    let page = Keyset::from_query(&query)?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let rows = keys::list(&mut tx, tenant, query.uuid_cursor()?, limit + 1).await?;
+    let rows = keys::list(&mut tx, tenant, &page).await?;
     tx.commit().await?;
-    Ok(ApiJson(Page::from_rows(rows, limit, |k| Cursor { at: k.created_at, id: k.id.to_string() })))
+    Ok(ApiJson(page.page(rows)))
 }
 
 /// `DELETE /api/tenants/{id}/keys/{key_id}`.

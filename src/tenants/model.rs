@@ -197,3 +197,9 @@ pub struct Tenant {
     /// Last changed.
     pub updated_at: DateTime<Utc>,
 }
+
+impl crate::pagination::Keyed for Tenant {
+    fn sort_key(&self) -> crate::pagination::Cursor {
+        crate::pagination::Cursor { at: self.created_at, id: self.id.to_string() }
+    }
+}

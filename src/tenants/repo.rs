@@ -5,6 +5,7 @@
 use super::model::{AfterHours, Approval, BusinessHours, Settings, Tenant, TenantId, TenantStatus, TextBack};
 use super::model::{NumberRole, NumberStatus};
 use super::validate::{after_hours_name, status_name};
+use crate::pagination::Keyset;
 use crate::twilio::E164;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -192,12 +193,8 @@ pub async fn find_tenant(conn: &mut PgConnection, id: TenantId) -> Result<Option
 }
 
 /// Tenants after the cursor, oldest first (superadmin listing: system path).
-pub async fn list_tenants(
-    conn: &mut PgConnection,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
-) -> Result<Vec<Tenant>, sqlx::Error> {
-    let (at, id) = after.unzip();
+pub async fn list_tenants(conn: &mut PgConnection, keys: &Keyset<Uuid>) -> Result<Vec<Tenant>, sqlx::Error> {
+    let (at, id) = keys.after.unzip();
     let rows: Vec<TenantRow> = sqlx::query_as(concat!(
         "SELECT ",
         tenant_columns!(""),
@@ -207,7 +204,7 @@ pub async fn list_tenants(
     ))
     .bind(at)
     .bind(id)
-    .bind(limit)
+    .bind(keys.fetch())
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
@@ -261,10 +258,9 @@ pub async fn insert_number(
 pub async fn list_numbers(
     conn: &mut PgConnection,
     tenant: TenantId,
-    after: Option<(DateTime<Utc>, String)>,
-    limit: i64,
+    keys: &Keyset<String>,
 ) -> Result<Vec<Number>, sqlx::Error> {
-    let (at, number) = after.unzip();
+    let (at, number) = keys.after.clone().unzip();
     sqlx::query_as(concat!(
         "SELECT ",
         number_columns!(),
@@ -275,7 +271,7 @@ pub async fn list_numbers(
     .bind(tenant.uuid())
     .bind(at)
     .bind(number)
-    .bind(limit)
+    .bind(keys.fetch())
     .fetch_all(conn)
     .await
 }
@@ -371,4 +367,10 @@ pub async fn primary_number(
 pub async fn route_number(db: &sqlx::PgPool, number: &E164) -> Result<Option<NumberRoute>, sqlx::Error> {
     let mut conn = db.acquire().await?;
     find_by_number(&mut conn, number).await
+}
+
+impl crate::pagination::Keyed for Number {
+    fn sort_key(&self) -> crate::pagination::Cursor {
+        crate::pagination::Cursor { at: self.created_at, id: self.number.clone() }
+    }
 }
