@@ -343,3 +343,39 @@ async fn a_429_slows_the_bucket_down(pool: PgPool) {
     assert_eq!(s.fake.creates().len(), 2);
     assert_eq!(attempt(&s.app, &token).await.0, "created");
 }
+
+#[sqlx::test]
+async fn a_refused_connection_is_unreachable_and_leaves_the_pace_alone(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let down = app_on(pool, &format!("http://{closed}"), s.clock.clone(), s.owner.clone()).await;
+    let token = request_call(&s.app, s.tenant, "blip", "+12025550111", priority::URGENT).await;
+    down.outbox().run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &token).await.0, "queued", "nothing was sent: safe to send again");
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM outbox_message")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("row");
+    assert_eq!(
+        (status.as_str(), error.as_deref()),
+        ("pending", Some("Twilio could not be reached (nothing was sent)"))
+    );
+    let tokens: f64 = sqlx::query_scalar("SELECT tokens FROM twilio_pace WHERE kind = 'call'")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("bucket");
+    assert_eq!(tokens, 0.0, "the token was spent, but no 429 put the bucket in debt");
+    let metrics = down.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("twilio_requests_total{")
+            && l.contains(r#"operation="create_call""#)
+            && l.contains(r#"result="unreachable""#)),
+        "{metrics}"
+    );
+    // Once its backoff (at most 5 s) is over, the call goes out at once: no penalty to sit out.
+    s.clock.advance(chrono::Duration::seconds(5));
+    s.app.outbox().run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1);
+    assert_eq!(attempt(&s.app, &token).await.0, "created");
+}
