@@ -139,7 +139,14 @@ async fn one_crisis_is_approved_by_phone_and_dispatched(pool: PgPool) {
     assert!(switchboard::audit::chain::verify(&chain).is_ok());
     let sent = dispatches(&s.app).await;
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0]["decision"], json!({"units": ["fire-unit"]}));
+    let mut fields: Vec<&str> = sent[0].as_object().expect("object").keys().map(String::as_str).collect();
+    fields.sort();
+    assert_eq!(fields, ["crisis_id", "decision", "description", "location", "risk_score", "type"]);
+    assert_eq!(
+        sent[0],
+        json!({"crisis_id": id, "type": "fire", "location": "5th and Main", "risk_score": 4.5,
+            "description": "smoke seen", "decision": {"units": ["fire-unit"]}})
+    );
 }
 
 #[sqlx::test]
