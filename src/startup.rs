@@ -66,7 +66,7 @@ impl Application {
     /// effects without an owner).
     pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let directory = Arc::new(NumberDirectory::default());
+        let directory = Arc::new(NumberDirectory::new(clock.clone()));
         let mut domains = domains(&directory);
         domains.extend(overrides.domains);
         let owners = Arc::new(domain::check_effects(&domains, &clock)?);
@@ -78,7 +78,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen_addr))?;
         let port = listener.local_addr()?.port();
-        let heartbeats = Arc::new(Heartbeats::default());
+        let heartbeats = Arc::new(Heartbeats::new(&clock));
         let readiness = readiness(&config, &pool, &heartbeats, &domains);
         if config.twilio.insecure_skip_signature {
             tracing::warn!(

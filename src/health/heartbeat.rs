@@ -3,43 +3,65 @@
 //! describes this instance.
 
 use super::ready::{CheckResult, ReadinessCheck};
+use crate::clock::Clock;
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
-/// The last time a worker completed (or started) a round.
+/// Stored in place of a beat before the first one.
+const NEVER: i64 = i64::MIN;
+
+/// The last time a worker completed (or started) a round, on the application clock (so tests
+/// drive it with a manual clock instead of sleeping).
 #[derive(Debug)]
 pub struct Heartbeat {
-    origin: Instant,
-    // Milliseconds since `origin`; atomics because the worker and the probe run concurrently.
-    last: AtomicU64,
-}
-
-impl Default for Heartbeat {
-    fn default() -> Self {
-        Heartbeat { origin: Instant::now(), last: AtomicU64::new(0) }
-    }
+    clock: Arc<dyn Clock>,
+    created: DateTime<Utc>,
+    // Microseconds since the epoch, or NEVER; an atomic because the worker and the probe run
+    // concurrently.
+    last: AtomicI64,
 }
 
 impl Heartbeat {
-    /// Records a beat now.
-    pub fn beat(&self) {
-        let elapsed = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(elapsed, Ordering::Relaxed);
+    /// A heartbeat that has not beaten yet; its age counts from now.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        let created = clock.now();
+        Heartbeat { clock, created, last: AtomicI64::new(NEVER) }
     }
 
-    /// Time since the last beat (since creation if it never beat).
+    /// Records a beat now.
+    pub fn beat(&self) {
+        self.last.store(self.clock.now().timestamp_micros(), Ordering::Relaxed);
+    }
+
+    /// When it last beat, if ever.
+    pub fn last_beat(&self) -> Option<DateTime<Utc>> {
+        match self.last.load(Ordering::Relaxed) {
+            NEVER => None,
+            micros => DateTime::from_timestamp_micros(micros),
+        }
+    }
+
+    /// Time since the last beat (since creation if it never beat); zero if the clock went back.
     pub fn age(&self) -> Duration {
-        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(now.saturating_sub(self.last.load(Ordering::Relaxed)))
+        let since = self.last_beat().unwrap_or(self.created);
+        (self.clock.now() - since).to_std().unwrap_or(Duration::ZERO)
     }
 }
 
 /// The heartbeats of this instance's workers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Heartbeats {
     /// The outbox delivery worker.
     pub outbox: Arc<Heartbeat>,
+}
+
+impl Heartbeats {
+    /// Heartbeats on the application clock.
+    pub fn new(clock: &Arc<dyn Clock>) -> Self {
+        Heartbeats { outbox: Arc::new(Heartbeat::new(clock.clone())) }
+    }
 }
 
 /// Fails when a worker's heartbeat is older than `max_age`.

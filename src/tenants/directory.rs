@@ -8,14 +8,15 @@
 
 use super::model::{NumberStatus, TenantId, TenantStatus};
 use super::repo::NumberRoute;
+use crate::clock::Clock;
 use crate::twilio::E164;
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use sqlx::PgPool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-/// How long a cached route is trusted.
-pub const ROUTE_TTL: Duration = Duration::from_secs(30);
+/// How long a cached route is trusted (on the application clock).
+pub const ROUTE_TTL: chrono::Duration = chrono::Duration::seconds(30);
 
 /// Where a call to a number goes.
 #[derive(Debug, Clone)]
@@ -59,23 +60,30 @@ pub enum Freshness {
 }
 
 /// The cached number → route directory. Per-process and disposable: PostgreSQL is the truth.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NumberDirectory {
-    cache: DashMap<String, (Route, Instant)>,
+    clock: Arc<dyn Clock>,
+    // Each route with the time it was read.
+    cache: DashMap<String, (Route, DateTime<Utc>)>,
 }
 
 impl NumberDirectory {
+    /// An empty directory whose TTL runs on `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        NumberDirectory { clock, cache: DashMap::new() }
+    }
+
     /// The route for `number`: cached within the TTL, else read; stale if the read fails.
     pub async fn lookup(&self, db: &PgPool, number: &E164) -> Result<(Route, Freshness), sqlx::Error> {
         if let Some(entry) = self.cache.get(number.as_str())
-            && entry.1.elapsed() < ROUTE_TTL
+            && self.clock.now() - entry.1 < ROUTE_TTL
         {
             return Ok((entry.0.clone(), Freshness::Fresh));
         }
         match super::repo::route_number(db, number).await {
             Ok(found) => {
                 let route = Route::from_lookup(found);
-                self.cache.insert(number.as_str().to_owned(), (route.clone(), Instant::now()));
+                self.cache.insert(number.as_str().to_owned(), (route.clone(), self.clock.now()));
                 Ok((route, Freshness::Fresh))
             }
             Err(e) => match self.cache.get(number.as_str()) {

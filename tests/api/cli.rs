@@ -130,3 +130,47 @@ async fn commands_on_a_database_with_a_pending_migration_say_to_migrate(pool: Pg
         stderr(&output)
     );
 }
+
+#[sqlx::test]
+async fn keys_list_shows_keys_and_keys_revoke_makes_a_token_401(
+    _o: sqlx::postgres::PgPoolOptions,
+    connect: sqlx::postgres::PgConnectOptions,
+) {
+    use crate::helpers::switchboard_cli;
+    let pool = sqlx::postgres::PgPoolOptions::new().connect_with(connect.clone()).await.expect("pool");
+    let app = spawn_app(pool).await;
+    let root = app.superadmin().await;
+    app.create_tenant(&root, "listed").await;
+    let run = |args: &'static [&'static str]| {
+        let connect = connect.clone();
+        tokio::task::spawn_blocking(move || switchboard_cli(&connect, args))
+    };
+    let created = run(&["keys", "create", "--tenant", "listed", "--role", "admin", "--name", "office"])
+        .await
+        .expect("join");
+    assert_eq!(created.status.code(), Some(0), "{}", stderr(&created));
+    let token = String::from_utf8_lossy(&created.stdout).lines().last().expect("token").to_owned();
+    assert_eq!(app.get_auth("/api/tenants/listed", &token).await.status(), 200);
+
+    let listed = run(&["keys", "list", "--tenant", "listed"]).await.expect("join");
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    let stdout = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "only the tenant's key: {stdout}");
+    let columns: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(&columns[2..5], ["admin", "office", "active"], "{stdout}");
+    let key_id = columns[0].to_owned();
+    assert!(!stdout.contains(&token), "the token is never listed");
+
+    let connect2 = connect.clone();
+    let id = key_id.clone();
+    let revoked = tokio::task::spawn_blocking(move || switchboard_cli(&connect2, &["keys", "revoke", &id]))
+        .await
+        .expect("join");
+    assert_eq!(revoked.status.code(), Some(0), "{}", stderr(&revoked));
+    assert_eq!(app.get_auth("/api/tenants/listed", &token).await.status(), 401);
+    let listed = run(&["keys", "list", "--tenant", "listed"]).await.expect("join");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("\trevoked\t"));
+    let unknown = run(&["keys", "revoke", "00000000-0000-0000-0000-000000000000"]).await.expect("join");
+    assert_eq!(unknown.status.code(), Some(1), "{}", stderr(&unknown));
+}

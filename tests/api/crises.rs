@@ -139,7 +139,14 @@ async fn one_crisis_is_approved_by_phone_and_dispatched(pool: PgPool) {
     assert!(switchboard::audit::chain::verify(&chain).is_ok());
     let sent = dispatches(&s.app).await;
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0]["decision"], json!({"units": ["fire-unit"]}));
+    let mut fields: Vec<&str> = sent[0].as_object().expect("object").keys().map(String::as_str).collect();
+    fields.sort();
+    assert_eq!(fields, ["crisis_id", "decision", "description", "location", "risk_score", "type"]);
+    assert_eq!(
+        sent[0],
+        json!({"crisis_id": id, "type": "fire", "location": "5th and Main", "risk_score": 4.5,
+            "description": "smoke seen", "decision": {"units": ["fire-unit"]}})
+    );
 }
 
 #[sqlx::test]
@@ -390,4 +397,131 @@ async fn invalid_crises_get_422_naming_the_fields(pool: PgPool) {
     let fields: Vec<&str> =
         problem["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
     assert_eq!(fields, ["type", "description", "risk_score", "decision"]);
+}
+
+fn actions(detail: &Value) -> Vec<String> {
+    detail["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|e| e["action"].as_str().map(Into::into))
+        .collect()
+}
+
+/// The officer's n-th call ends with `status` (a signed status callback carrying its token).
+async fn officer_call_ends(s: &S, n: usize, status: &str) {
+    let (voice, to) = officer_url(&s.fake, n);
+    let token = voice.split("attempt=").nth(1).expect("token").to_owned();
+    let sid: String = sqlx::query_scalar("SELECT sid FROM twilio_attempt WHERE token = $1")
+        .bind(&token)
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("sid");
+    let path = format!("/webhooks/twilio/calls/events?attempt={token}");
+    let params = [
+        ("CallSid", sid.as_str()),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", "+12025550100"),
+        ("To", to.as_str()),
+        ("CallStatus", status),
+        ("Direction", "outbound-api"),
+        ("SequenceNumber", "2"),
+    ];
+    let mut hook = Hook::new(&path, &params);
+    hook.signed_url = Some(format!("{PUBLIC}{path}"));
+    assert_eq!(hook.send(&s.app).await.status(), 200);
+}
+
+#[sqlx::test]
+async fn an_officer_pressing_9_rejects_and_nothing_is_dispatched(pool: PgPool) {
+    let s = setup(pool).await;
+    let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    let (voice, _) = officer_url(&s.fake, 0);
+    twiml(&s.app, &voice, CALL_A, None).await;
+    let answer = twiml(&s.app, &gather_path(&voice), CALL_A, Some("9")).await;
+    assert!(answer.contains("Dispatch rejected. Goodbye."), "{answer}");
+    let detail = crisis(&s, &id).await;
+    assert_eq!(detail["status"], "rejected");
+    assert_eq!(actions(&detail), ["CRISIS_RECEIVED", "APPROVAL_REQUESTED", "APPROVAL_REJECTED"]);
+    assert!(dispatches(&s.app).await.is_empty());
+    let late = s.app.post_json(&format!("/api/crises/{id}/approve"), &s.admin, json!({})).await;
+    assert_eq!(late.status(), 409, "decided by phone: the API cannot decide again");
+    let problem: Value = late.json().await.expect("json");
+    assert_eq!(problem["code"], "invalid_transition");
+}
+
+#[sqlx::test]
+async fn an_admin_rejects_through_the_api_once(pool: PgPool) {
+    let s = setup(pool).await;
+    let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    let reject = format!("/api/crises/{id}/reject");
+    let root_monitor = s.app.superadmin().await;
+    let monitor = s.app.tenant_key(&root_monitor, "city", "monitor").await;
+    assert_eq!(s.app.post_json(&reject, &monitor, json!({"reason": "x"})).await.status(), 403);
+    let response = s.app.post_json(&reject, &s.admin, json!({"reason": "false alarm"})).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["status"], "rejected");
+    let again = s.app.post_json(&reject, &s.admin, json!({"reason": "again"})).await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(again.json::<Value>().await.expect("json")["code"], "invalid_transition");
+    let approve = s.app.post_json(&format!("/api/crises/{id}/approve"), &s.admin, json!({})).await;
+    assert_eq!(approve.status(), 409);
+    let detail = crisis(&s, &id).await;
+    let rejected: Vec<&Value> = detail["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|e| e["action"] == "APPROVAL_REJECTED")
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["data"]["reason"], "false alarm");
+    assert!(dispatches(&s.app).await.is_empty());
+    // The officer's call was still waiting for its turn: it is no longer wanted.
+    deliver(&s.app).await;
+    assert!(s.fake.creates().is_empty(), "a decided crisis calls no officer");
+}
+
+#[sqlx::test]
+async fn an_expired_crisis_refuses_a_decision_by_the_api(pool: PgPool) {
+    let s = setup(pool).await;
+    let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    s.clock.advance(chrono::Duration::minutes(15));
+    assert_eq!(s.app.worker("crisis-expiry").run_once().await.expect("expiry"), 1);
+    for verb in ["approve", "reject"] {
+        let response = s.app.post_json(&format!("/api/crises/{id}/{verb}"), &s.admin, json!({})).await;
+        assert_eq!(response.status(), 409, "{verb}");
+        assert_eq!(response.json::<Value>().await.expect("json")["code"], "invalid_transition");
+    }
+    assert_eq!(crisis(&s, &id).await["status"], "expired");
+}
+
+#[sqlx::test]
+async fn escalation_is_audited_until_every_officer_was_tried(pool: PgPool) {
+    let s = setup(pool).await;
+    let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    officer_call_ends(&s, 0, "no-answer").await;
+    s.clock.advance(chrono::Duration::seconds(1));
+    deliver(&s.app).await;
+    assert_eq!(officer_url(&s.fake, 1).1, OFFICER_2);
+    officer_call_ends(&s, 1, "busy").await;
+    s.clock.advance(chrono::Duration::seconds(1));
+    deliver(&s.app).await;
+    assert_eq!(s.fake.creates().len(), 2, "no third officer to call");
+    let detail = crisis(&s, &id).await;
+    assert_eq!(detail["status"], "pending_approval", "the crisis waits for its deadline or an admin");
+    assert_eq!(
+        actions(&detail),
+        ["CRISIS_RECEIVED", "APPROVAL_REQUESTED", "ESCALATED", "ESCALATION_EXHAUSTED"]
+    );
+    let escalated = &detail["audit"][2]["data"];
+    assert_eq!(
+        (escalated["officer"].as_str(), escalated["officer_index"].as_i64()),
+        (Some("+1******0112"), Some(1))
+    );
+    let exhausted = &detail["audit"][3]["data"];
+    assert_eq!(exhausted["reason"], "no more duty officers");
+    assert_eq!(exhausted["officers_tried"], 2);
 }

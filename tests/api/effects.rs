@@ -344,3 +344,269 @@ async fn a_429_slows_the_bucket_down(pool: PgPool) {
     assert_eq!(s.fake.creates().len(), 2);
     assert_eq!(attempt(&s.app, &token).await.0, "created");
 }
+
+#[sqlx::test]
+async fn a_refused_connection_is_unreachable_and_leaves_the_pace_alone(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let down = app_on(pool, &format!("http://{closed}"), s.clock.clone(), s.owner.clone()).await;
+    let token = request_call(&s.app, s.tenant, "blip", "+12025550111", priority::URGENT).await;
+    down.outbox().run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &token).await.0, "queued", "nothing was sent: safe to send again");
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM outbox_message")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("row");
+    assert_eq!(
+        (status.as_str(), error.as_deref()),
+        ("pending", Some("Twilio could not be reached (nothing was sent)"))
+    );
+    let tokens: f64 = sqlx::query_scalar("SELECT tokens FROM twilio_pace WHERE kind = 'call'")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("bucket");
+    assert_eq!(tokens, 0.0, "the token was spent, but no 429 put the bucket in debt");
+    let metrics = down.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("twilio_requests_total{")
+            && l.contains(r#"operation="create_call""#)
+            && l.contains(r#"result="unreachable""#)),
+        "{metrics}"
+    );
+    // Once its backoff (at most 5 s) is over, the call goes out at once: no penalty to sit out.
+    s.clock.advance(chrono::Duration::seconds(5));
+    s.app.outbox().run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1);
+    assert_eq!(attempt(&s.app, &token).await.0, "created");
+}
+
+async fn post_signed(app: &TestApp, path: &str, params: &[(&str, &str)]) -> u16 {
+    let mut hook = Hook::new(path, params);
+    hook.signed_url = Some(format!("{PUBLIC}{path}"));
+    hook.send(app).await.status().as_u16()
+}
+
+async fn audit_actions(app: &TestApp, token: &str) -> Vec<String> {
+    sqlx::query_scalar("SELECT action FROM audit_event WHERE entity_id = $1 ORDER BY sequence")
+        .bind(token)
+        .fetch_all(&app.state.db)
+        .await
+        .expect("audit")
+}
+
+#[sqlx::test]
+async fn recording_callbacks_and_the_seed_alias_feed_the_ledger(pool: PgPool) {
+    let s = setup(pool).await;
+    let token = request_call(&s.app, s.tenant, "recorded", "+12025550111", priority::URGENT).await;
+    s.app.outbox().run_once().await.expect("round");
+    let sid = attempt(&s.app, &token).await.1.expect("bound");
+    // Seed 001's alias is the calls/events route.
+    let alias = format!("/api/calls/webhook/twilio?attempt={token}");
+    let params = [
+        ("CallSid", sid.as_str()),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", "+12025550100"),
+        ("To", "+12025550111"),
+        ("CallStatus", "in-progress"),
+        ("Direction", "outbound-api"),
+        ("SequenceNumber", "2"),
+    ];
+    assert_eq!(post_signed(&s.app, &alias, &params).await, 200);
+    assert_eq!(ledger_status(&s.app, &sid).await, "in-progress");
+
+    let recording = "RE0123456789abcdef0123456789abcdef";
+    for (status, duration) in [("in-progress", "0"), ("completed", "12"), ("in-progress", "0")] {
+        let params = [
+            ("RecordingSid", recording),
+            ("AccountSid", ACCOUNT_SID),
+            ("CallSid", sid.as_str()),
+            ("RecordingStatus", status),
+            ("RecordingDuration", duration),
+        ];
+        assert_eq!(post_signed(&s.app, "/webhooks/twilio/recordings/events", &params).await, 200);
+    }
+    let row: (String, String, Option<i32>, uuid::Uuid) = sqlx::query_as(
+        "SELECT call_sid, status, duration_secs, tenant_id FROM twilio_recording WHERE sid = $1",
+    )
+    .bind(recording)
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("recording");
+    assert_eq!(
+        row,
+        (sid, "completed".into(), Some(12), s.tenant.uuid()),
+        "a completed recording stays completed"
+    );
+}
+
+#[sqlx::test]
+async fn without_a_public_base_url_attempts_are_parked(pool: PgPool) {
+    let (fake, base) = FakeTwilio::start().await;
+    let config = test_config(&[("TWILIO_API_BASE", &base)]);
+    let owner = Arc::new(TestOwner::default());
+    let overrides = Overrides {
+        pool: Some(pool),
+        clock: Some(frozen_clock()),
+        domains: vec![crate::helpers::owner_domain("test", owner)],
+        ..Overrides::default()
+    };
+    let app = spawn_with(config, overrides).await;
+    let root = app.superadmin().await;
+    let tenant = TenantId(app.create_tenant(&root, "nobase").await.parse().expect("uuid"));
+    let token = request_call(&app, tenant, "nobase", "+12025550111", priority::URGENT).await;
+    app.outbox().run_once().await.expect("round");
+    assert!(fake.creates().is_empty(), "no callback URL could be given: nothing is created");
+    let parked: (String, Option<String>) = sqlx::query_as("SELECT status, last_error FROM outbox_message")
+        .fetch_one(&app.state.db)
+        .await
+        .expect("message");
+    assert_eq!(parked, ("parked".into(), Some("public_base_url_not_configured".into())));
+    assert_eq!(attempt(&app, &token).await.0, "queued");
+}
+
+#[sqlx::test]
+async fn messages_are_paced_one_per_tick(pool: PgPool) {
+    let s = setup(pool).await;
+    for n in 0..3 {
+        request_message(&s.app, s.tenant, &format!("paced-{n}"), &format!("+1202555012{n}")).await;
+    }
+    let worker = s.app.outbox();
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1, "one message in the first second");
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1, "no token until the clock moves");
+    s.clock.advance(chrono::Duration::seconds(1));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 2);
+    s.clock.advance(chrono::Duration::seconds(1));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 3);
+    assert!(s.fake.creates().iter().all(|(kind, _)| kind == "message"));
+}
+
+#[sqlx::test]
+async fn one_candidate_at_twilio_is_bound_without_a_second_create(pool: PgPool) {
+    let s = setup(pool).await;
+    s.fake.push(Mode::Fail500);
+    let token = request_call(&s.app, s.tenant, "found", "+12025550111", priority::URGENT).await;
+    let worker = s.app.outbox();
+    worker.run_once().await.expect("round");
+    // The 500 hid a create that happened after all.
+    let found = "CA00000000000000000000000000000f0d";
+    s.fake.seed("call", found, "+12025550111", "+12025550100", "");
+    s.clock.advance(chrono::Duration::seconds(121));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1);
+    assert_eq!(attempt(&s.app, &token).await, ("created".into(), Some(found.into())));
+    assert_eq!(ledger_status(&s.app, found).await, "queued");
+    assert_eq!(audit_actions(&s.app, &token).await, ["TWILIO_OUTCOME_UNKNOWN", "TWILIO_RECONCILED_FOUND"]);
+}
+
+#[sqlx::test]
+async fn nothing_at_twilio_after_the_retry_parks_the_attempt(pool: PgPool) {
+    let s = setup(pool).await;
+    s.fake.push(Mode::Fail500);
+    s.fake.push(Mode::Fail500);
+    let token = request_call(&s.app, s.tenant, "twice", "+12025550111", priority::URGENT).await;
+    let worker = s.app.outbox();
+    worker.run_once().await.expect("round");
+    s.clock.advance(chrono::Duration::seconds(121));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 2, "sent once more after the list showed nothing");
+    s.clock.advance(chrono::Duration::seconds(121));
+    worker.run_once().await.expect("round");
+    s.clock.advance(chrono::Duration::minutes(10));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 2, "never a third time");
+    assert_eq!(attempt(&s.app, &token).await.0, "parked");
+    let parked: (String, Option<String>) = sqlx::query_as("SELECT status, last_error FROM outbox_message")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("message");
+    assert_eq!(parked, ("parked".into(), Some("no trace at Twilio after a retry".into())));
+    assert_eq!(
+        audit_actions(&s.app, &token).await,
+        ["TWILIO_OUTCOME_UNKNOWN", "TWILIO_RECONCILED_ABSENT", "TWILIO_OUTCOME_UNKNOWN", "TWILIO_PARKED"]
+    );
+}
+
+#[sqlx::test]
+async fn a_message_with_a_lost_answer_is_reconciled_by_its_body(pool: PgPool) {
+    let s = setup(pool).await;
+    s.fake.push(Mode::Fail500);
+    let token = request_message(&s.app, s.tenant, "lost-sms", "+12025550177").await;
+    let worker = s.app.outbox();
+    worker.run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &token).await.0, "unknown");
+    let found = "SM00000000000000000000000000000f0d";
+    s.fake.seed(
+        "message",
+        "SM00000000000000000000000000000bad",
+        "+12025550177",
+        "+12025550100",
+        "Another text",
+    );
+    s.fake.seed("message", found, "+12025550177", "+12025550100", "Sorry we missed you");
+    s.clock.advance(chrono::Duration::seconds(121));
+    worker.run_once().await.expect("round");
+    assert_eq!(s.fake.creates().len(), 1);
+    assert_eq!(attempt(&s.app, &token).await, ("created".into(), Some(found.into())));
+    let status: String = sqlx::query_scalar("SELECT status FROM twilio_message WHERE sid = $1")
+        .bind(found)
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("ledger");
+    assert_eq!(status, "queued");
+}
+
+#[sqlx::test]
+async fn an_operator_redelivers_one_parked_attempt_and_cancels_another(pool: PgPool) {
+    let s = setup(pool).await;
+    for to in ["+12025550111", "+12025550112"] {
+        s.fake.push(Mode::Fail500);
+        for n in 1..=2u32 {
+            s.fake.seed("call", &format!("CA{}{n:028x}", &to[8..]), to, "+12025550100", "");
+        }
+    }
+    let redo = request_call(&s.app, s.tenant, "redo", "+12025550111", priority::URGENT).await;
+    let drop = request_call(&s.app, s.tenant, "drop", "+12025550112", priority::URGENT).await;
+    let worker = s.app.outbox();
+    worker.run_once().await.expect("round");
+    s.clock.advance(chrono::Duration::seconds(1));
+    worker.run_once().await.expect("round");
+    s.clock.advance(chrono::Duration::seconds(121));
+    worker.run_once().await.expect("round");
+    assert_eq!(
+        (attempt(&s.app, &redo).await.0, attempt(&s.app, &drop).await.0),
+        ("parked".into(), "parked".into())
+    );
+    let creates = s.fake.creates().len();
+    let message_of = |token: &str| {
+        let token = token.to_owned();
+        let db = s.app.state.db.clone();
+        async move {
+            sqlx::query_scalar::<_, uuid::Uuid>("SELECT outbox_id FROM twilio_attempt WHERE token = $1")
+                .bind(token)
+                .fetch_one(&db)
+                .await
+                .expect("outbox id")
+        }
+    };
+    let root = s.app.superadmin().await;
+    let admin = s.app.tenant_key(&root, "effects", "admin").await;
+    let redeliver = format!("/api/notifications/{}/redeliver", message_of(&redo).await);
+    assert_eq!(s.app.post_json(&redeliver, &admin, serde_json::json!({})).await.status(), 200);
+    let cancel = format!("/api/notifications/{}/cancel", message_of(&drop).await);
+    assert_eq!(s.app.post_json(&cancel, &admin, serde_json::json!({})).await.status(), 200);
+    s.clock.advance(chrono::Duration::seconds(2));
+    worker.run_once().await.expect("round");
+    let after = s.fake.creates();
+    assert_eq!(
+        after.len(),
+        creates + 1,
+        "the redelivered attempt is sent once more, the cancelled one never"
+    );
+    assert_eq!(after.last().expect("create").1["To"][0], "+12025550111");
+    assert_eq!(attempt(&s.app, &redo).await.0, "created");
+}

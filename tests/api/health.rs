@@ -76,3 +76,33 @@ async fn metrics_count_requests_by_route(pool: PgPool) {
     assert!(text.contains("http_request_duration_seconds"));
     assert!(text.contains("db_pool_connections{state=\"max\"}"));
 }
+
+#[sqlx::test]
+async fn ready_fails_when_the_outbox_worker_stops_beating(pool: PgPool) {
+    let clock = crate::helpers::frozen_clock();
+    // The worker runs one round at start, then sleeps an hour: it beats once, then no more.
+    let vars =
+        [("SWITCHBOARD_WORKERS__ENABLED", "true"), ("SWITCHBOARD_OUTBOX__POLL_INTERVAL_MS", "3600000")];
+    let app = crate::helpers::spawn_with_clock_and(pool, clock.clone(), &vars).await;
+    let heartbeat = app.state.heartbeats.outbox.clone();
+    crate::helpers::eventually(10, "the outbox worker's first round", || async {
+        heartbeat.last_beat().is_some()
+    })
+    .await;
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.expect("json");
+    assert_eq!(body["checks"]["outbox_worker"]["status"], "ok");
+
+    // max_age = 5 poll intervals + 2 HTTP timeouts: a little over five hours here.
+    clock.advance(chrono::Duration::hours(6));
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.expect("json");
+    assert_eq!(body["checks"]["outbox_worker"]["status"], "error");
+    assert_eq!(body["checks"]["outbox_worker"]["error"], "no heartbeat for 21600 s");
+
+    use switchboard::worker::Worker;
+    app.outbox().run_once().await.expect("a round beats");
+    assert_eq!(app.get("/ready").await.status(), 200, "ready again once the worker beats");
+}

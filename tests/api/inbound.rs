@@ -445,3 +445,186 @@ async fn with_the_database_down_a_cached_number_still_rings(
         .expect("row");
     assert_eq!(found, 1);
 }
+
+#[sqlx::test]
+async fn the_fallback_records_twilios_error_and_apologises(pool: PgPool) {
+    let s = setup(pool).await;
+    let call = sid(1);
+    let mut params = voice_params(&call, CALLER, ACME_MAIN, "in-progress");
+    params.extend([("ErrorCode", "11200"), ("ErrorUrl", "https://sb.example.com/webhooks/twilio/call")]);
+    let (status, body) = post(&s.app, "/webhooks/twilio/fallback", &params).await;
+    assert_eq!(status, 200);
+    let twiml = parse(&body);
+    assert_eq!(twiml.names(), ["Say", "Hangup"]);
+    assert!(twiml.children[0].text.contains("cannot take your call"), "{body}");
+    let row: (Option<uuid::Uuid>, String, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT tenant_id, call_sid, error_code, error_url FROM call_fallback")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("recorded");
+    let acme: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenant WHERE slug = 'acme'")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("tenant");
+    assert_eq!(
+        row,
+        (Some(acme), call, Some("11200".into()), Some("https://sb.example.com/webhooks/twilio/call".into()))
+    );
+}
+
+#[sqlx::test]
+async fn help_is_recorded_and_answered_by_twilio_not_by_us(pool: PgPool) {
+    let s = setup(pool).await;
+    let (status, body) = post(
+        &s.app,
+        "/webhooks/twilio/sms",
+        &[
+            ("MessageSid", "SM00000000000000000000000000000001"),
+            ("AccountSid", ACCOUNT_SID),
+            ("From", CALLER),
+            ("To", ACME_MAIN),
+            ("Body", "help"),
+            ("NumMedia", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(parse(&body).children.is_empty(), "no reply of ours: {body}");
+    let payload: Value =
+        sqlx::query_scalar("SELECT payload FROM outbox_message WHERE kind = 'message.received'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("notification");
+    assert_eq!(payload["message"]["keyword"], "HELP");
+    let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
+    let opted: Value = s.app.get_auth("/api/opt-outs", &admin).await.json().await.expect("json");
+    assert_eq!(opted["items"], json!([]), "HELP opts nobody out");
+    deliver(&s).await;
+    assert!(sms_sent(&s).await.is_empty());
+}
+
+#[sqlx::test]
+async fn an_admin_removes_an_opt_out_and_replies_reach_the_customer_again(pool: PgPool) {
+    let s = setup(pool).await;
+    sms(&s.app, "SM00000000000000000000000000000001", CALLER, ACME_MAIN, "Hello").await;
+    sms(&s.app, "SM00000000000000000000000000000002", CALLER, ACME_MAIN, "STOP").await;
+    let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
+    let monitor = s.app.tenant_key(&s.root, "acme", "monitor").await;
+    let path = format!("/api/opt-outs/{}", CALLER.replace('+', "%2B"));
+    assert_eq!(s.app.delete_auth(&path, &monitor).await.status(), 403);
+    assert_eq!(s.app.delete_auth(&path, &admin).await.status(), 204);
+    assert_eq!(s.app.delete_auth(&path, &admin).await.status(), 404, "nothing left to remove");
+    let opted: Value = s.app.get_auth("/api/opt-outs", &admin).await.json().await.expect("json");
+    assert_eq!(opted["items"], json!([]));
+    let list: Value = s.app.get_auth("/api/conversations", &admin).await.json().await.expect("json");
+    let id = list["items"][0]["id"].as_str().expect("conversation").to_owned();
+    let reply =
+        s.app.post_json(&format!("/api/conversations/{id}/messages"), &admin, json!({"body": "Back"})).await;
+    assert_eq!(reply.status(), 201);
+    deliver(&s).await;
+    assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), "Back".into())]);
+}
+
+fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+fn sorted(names: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    names.sort();
+    names
+}
+
+#[sqlx::test]
+async fn every_notification_type_carries_the_fields_the_readme_lists(pool: PgPool) {
+    let (bot, bot_url) = Receiver::start().await;
+    let s = setup_with(pool, &[("SWITCHBOARD_BOT_URL", bot_url.as_str())]).await;
+    let acme: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenant WHERE slug = 'acme'")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("tenant");
+    // A missed call with a voicemail, then the call ends; one answered call; two messages.
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
+    let first = sid(1);
+    let mut recorded = voice_params(&first, CALLER, ACME_MAIN, "in-progress");
+    let recording_url = "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1";
+    recorded.extend([
+        ("RecordingSid", "RE0123456789abcdef0123456789abcdef"),
+        ("RecordingUrl", recording_url),
+        ("RecordingDuration", "17"),
+    ]);
+    post(&s.app, &format!("/webhooks/twilio/call/voicemail/{}", sid(1)), &recorded).await;
+    let mut completed = voice_params(&first, CALLER, ACME_MAIN, "completed");
+    completed.extend([("CallDuration", "40"), ("SequenceNumber", "3")]);
+    post(&s.app, "/webhooks/twilio/call", &completed).await;
+    ring(&s.app, &sid(2), ACME_SECOND).await;
+    dial_result(&s.app, &sid(2), ACME_SECOND, "answered").await;
+    // Apart in time, so the conversation's order is certain.
+    s.clock.advance(chrono::Duration::seconds(1));
+    sms(&s.app, "SM00000000000000000000000000000001", CALLER, ACME_MAIN, "Are you open?").await;
+    s.clock.advance(chrono::Duration::seconds(1));
+    sms(&s.app, "SM00000000000000000000000000000002", CALLER, ACME_MAIN, "Hello?").await;
+    // Eleven messages (the text-back too): more than one round's share of a tenant.
+    deliver(&s).await;
+    deliver(&s).await;
+
+    let mut seen: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    for receiver in [&s.calls, &bot] {
+        for (headers, body) in receiver.requests.lock().expect("lock").iter() {
+            assert!(signature_is_valid(headers, body));
+            let envelope: Value = serde_json::from_slice(body).expect("json");
+            assert_eq!(keys(&envelope), sorted(&["id", "type", "created_at", "tenant_id", "data"]));
+            assert_eq!(envelope["tenant_id"], acme.to_string());
+            let kind = envelope["type"].as_str().expect("type").to_owned();
+            seen.entry(kind).or_default().push(envelope["data"].clone());
+        }
+    }
+    let call = ["call_sid", "from", "to", "tenant_id", "status", "direction", "at"];
+    let with = |extra: &[&str]| sorted(&[&call[..], extra].concat());
+    let incoming = &seen["call.incoming"];
+    assert_eq!(incoming.len(), 2);
+    assert_eq!(keys(&incoming[0]), sorted(&call));
+    assert_eq!(
+        (&incoming[0]["from"], &incoming[0]["to"], &incoming[0]["tenant_id"], &incoming[0]["direction"]),
+        (&json!(CALLER), &json!(ACME_MAIN), &json!(acme), &json!("inbound"))
+    );
+    let missed = &seen["call.missed"][0];
+    assert_eq!(keys(missed), with(&["reason"]));
+    assert_eq!((&missed["call_sid"], &missed["reason"]), (&json!(sid(1)), &json!("no-answer")));
+    let answered = &seen["call.answered"][0];
+    assert_eq!(keys(answered), with(&["reason"]), "answered carries reason too, null");
+    assert_eq!((&answered["call_sid"], &answered["reason"]), (&json!(sid(2)), &Value::Null));
+    let voicemail = &seen["call.voicemail"][0];
+    assert_eq!(keys(voicemail), with(&["recording_sid", "recording_url", "recording_duration_secs"]));
+    assert_eq!(
+        (&voicemail["recording_sid"], &voicemail["recording_url"], &voicemail["recording_duration_secs"]),
+        (&json!("RE0123456789abcdef0123456789abcdef"), &json!(recording_url), &json!(17))
+    );
+    let done = &seen["call.completed"][0];
+    assert_eq!(keys(done), with(&["duration_secs", "outcome"]));
+    assert_eq!((&done["duration_secs"], &done["outcome"]), (&json!(40), &json!("missed")));
+
+    let message_keys = sorted(&["id", "message_sid", "from", "to", "body", "media", "keyword", "at"]);
+    let received = &seen["message.received"];
+    assert_eq!(received.len(), 2);
+    assert_eq!(keys(&received[0]), sorted(&["tenant_id", "conversation_id", "message"]));
+    assert_eq!(keys(&received[0]["message"]), message_keys);
+    let for_bot = seen["conversation.message"]
+        .iter()
+        .find(|d| d["message"]["body"] == "Hello?")
+        .expect("the second message reached the bot");
+    assert_eq!(
+        keys(for_bot),
+        sorted(&["tenant_id", "conversation_id", "customer", "business_number", "message", "recent"])
+    );
+    assert_eq!((&for_bot["customer"], &for_bot["business_number"]), (&json!(CALLER), &json!(ACME_MAIN)));
+    assert_eq!(keys(&for_bot["message"]), message_keys);
+    assert_eq!((&for_bot["message"]["keyword"], &for_bot["message"]["media"]), (&Value::Null, &json!([])));
+    let recent: Vec<&Value> =
+        for_bot["recent"].as_array().expect("recent").iter().map(|m| &m["body"]).collect();
+    let text_back = json!("Sorry we missed your call. We will call you back soon. Acme Plumbing");
+    assert_eq!(recent, [&text_back, &json!("Are you open?"), &json!("Hello?")], "the text-back opened it");
+}

@@ -246,3 +246,65 @@ async fn one_tenants_backlog_does_not_hold_back_another(pool: PgPool) {
         "delivered in the first round despite 200 older messages"
     );
 }
+
+#[sqlx::test]
+async fn a_receiver_answering_410_stops_the_deliveries(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    let id = enqueue(&s.app, s.tenant, "gone", "call_service", None).await;
+    s.receiver.set(410);
+    let worker = s.app.outbox();
+    worker.run_once().await.expect("round");
+    let (status, attempts, _) = status(&s.app, id).await;
+    assert_eq!((status.as_str(), attempts), ("dead", 1), "410 is final after one attempt of three");
+    s.receiver.set(200);
+    s.clock.advance(chrono::Duration::hours(7));
+    assert_eq!(worker.run_once().await.expect("round"), 0, "nothing more is sent");
+    assert_eq!(s.receiver.requests.lock().expect("lock").len(), 1);
+}
+
+#[sqlx::test]
+async fn an_operator_cancels_a_notification_and_it_is_never_sent(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    let id = enqueue(&s.app, s.tenant, "unwanted", "call_service", None).await;
+    let admin = s.app.tenant_key(&s.root, &s.tenant.to_string(), "admin").await;
+    let monitor = s.app.tenant_key(&s.root, &s.tenant.to_string(), "monitor").await;
+    let path = format!("/api/notifications/{id}/cancel");
+    assert_eq!(s.app.post_json(&path, &monitor, json!({})).await.status(), 403);
+    let cancelled = s.app.post_json(&path, &admin, json!({})).await;
+    assert_eq!(cancelled.status(), 200);
+    let body: Value = cancelled.json().await.expect("json");
+    assert_eq!(body, json!({"id": id, "status": "cancelled"}));
+    let again = s.app.post_json(&path, &admin, json!({})).await;
+    assert_eq!(again.status(), 409, "a cancelled message cannot be cancelled again");
+    let problem: Value = again.json().await.expect("json");
+    assert_eq!(problem["code"], "invalid_transition");
+    assert_eq!(s.app.outbox().run_once().await.expect("round"), 0);
+    assert!(s.receiver.requests.lock().expect("lock").is_empty());
+    let audit: Value =
+        s.app.get_auth("/api/audit?action=NOTIFICATION_CANCELLED", &admin).await.json().await.expect("json");
+    assert_eq!(audit["items"][0]["entity_id"], id.to_string());
+    assert_eq!(audit["items"][0]["data"]["from"], "pending");
+}
+
+#[sqlx::test]
+async fn the_idempotency_sweeper_forgets_answers_after_24_hours(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    let body = json!({"slug": "once", "name": "Once", "timezone": "UTC"});
+    let create = || {
+        s.app
+            .client
+            .post(s.app.url("/api/tenants"))
+            .bearer_auth(&s.root)
+            .header("idempotency-key", "t-1")
+            .json(&body)
+    };
+    assert_eq!(create().send().await.expect("sent").status(), 201);
+    assert_eq!(create().send().await.expect("sent").status(), 201, "the replay gets the first answer");
+    let sweeper = s.app.worker("idempotency-sweeper");
+    s.clock.advance(chrono::Duration::hours(23));
+    assert_eq!(sweeper.run_once().await.expect("sweep"), 0, "kept within the window");
+    s.clock.advance(chrono::Duration::hours(1) + chrono::Duration::seconds(1));
+    assert_eq!(sweeper.run_once().await.expect("sweep"), 1);
+    let replay = create().send().await.expect("sent");
+    assert_eq!(replay.status(), 409, "forgotten: the key now runs the create, and the slug is taken");
+}

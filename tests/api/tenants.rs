@@ -211,3 +211,25 @@ async fn the_cached_lookup_sees_changes_at_once(pool: PgPool) {
     app.post_json(&path, &root, json!({"number": "+12025550199", "status": "provisioning"})).await;
     assert!(matches!(lookup().await, Route::NumberInactive(_)));
 }
+
+#[sqlx::test]
+async fn another_instances_routing_change_is_seen_after_the_ttl(pool: PgPool) {
+    let clock = crate::helpers::frozen_clock();
+    let app = crate::helpers::spawn_with_clock(pool.clone(), clock.clone()).await;
+    let other = crate::helpers::spawn_with_clock(pool, clock.clone()).await;
+    let root = app.superadmin().await;
+    let tenant = app.create_tenant(&root, "cached").await;
+    app.post_json(&format!("/api/tenants/{tenant}/numbers"), &root, json!({"number": "+12025550199"})).await;
+    let number = E164::parse("+12025550199").expect("number");
+    let lookup = || async { app.directory.lookup(&app.state.db, &number).await.expect("lookup").0 };
+    assert!(matches!(lookup().await, Route::Active(_)));
+
+    // The other replica suspends the tenant: its cache is invalidated, this one's is not.
+    let response =
+        other.patch_json(&format!("/api/tenants/{tenant}"), &root, json!({"status": "suspended"})).await;
+    assert_eq!(response.status(), 200);
+    clock.advance(chrono::Duration::seconds(29));
+    assert!(matches!(lookup().await, Route::Active(_)), "trusted within the 30 s TTL");
+    clock.advance(chrono::Duration::seconds(1));
+    assert!(matches!(lookup().await, Route::Suspended(_)), "read again once the TTL has passed");
+}

@@ -169,14 +169,21 @@ async fn a_create_that_times_out_is_not_retried_and_the_outcome_is_unknown() {
     assert_eq!(seen(&fake).len(), 1);
 }
 
+/// A port nothing listens on: every connection is refused.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
 #[tokio::test]
 async fn nothing_listening_is_unreachable_after_retries() {
-    let config =
-        test_config(&[("TWILIO_API_BASE", "http://127.0.0.1:1"), ("SWITCHBOARD_TWILIO__MAX_RETRIES", "1")]);
+    let base = format!("http://127.0.0.1:{}", closed_port());
+    let config = test_config(&[("TWILIO_API_BASE", &base), ("SWITCHBOARD_TWILIO__MAX_RETRIES", "1")]);
     let client = TwilioClient::new(&config.twilio).expect("client");
     let err =
         client.update_call(&CallSid::parse(CALL).expect("sid"), &Default::default()).await.expect_err("down");
-    assert!(matches!(err, TwilioError::RateLimited { .. } | TwilioError::Unreachable(_)), "{err:?}");
+    assert!(matches!(err, TwilioError::Unreachable(_)), "{err:?}");
+    let err = client.create_call(&create_call()).await.expect_err("down");
+    assert!(matches!(err, TwilioError::Unreachable(_)), "a refused connection is not a 429: {err:?}");
 }
 
 #[tokio::test]

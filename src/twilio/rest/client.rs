@@ -99,7 +99,7 @@ impl TwilioClient {
                 Err(e) => Err(transport_error(op, e)),
             };
             let retry_after = match &outcome {
-                Err(Retry::Later(after)) if attempt <= self.max_retries => *after,
+                Err(Retry::Later(after, _)) if attempt <= self.max_retries => *after,
                 _ => None,
             };
             match outcome {
@@ -107,12 +107,17 @@ impl TwilioClient {
                     record(op, "ok");
                     return serde_json::from_slice(&bytes).map_err(TwilioError::Decode);
                 }
-                Err(Retry::Later(_)) if attempt <= self.max_retries => {
+                Err(Retry::Later(..)) if attempt <= self.max_retries => {
                     tokio::time::sleep(backoff(attempt, retry_after)).await;
                 }
-                Err(Retry::Later(_)) => {
-                    record(op, "rate_limited");
-                    return Err(TwilioError::RateLimited { attempts: attempt });
+                Err(Retry::Later(_, why)) => {
+                    // Out of retries: say why, so only Twilio's 429 slows the account's pace.
+                    let error = match why {
+                        Why::RateLimited => TwilioError::RateLimited { attempts: attempt },
+                        Why::NotSent(e) => TwilioError::Unreachable(e),
+                    };
+                    record(op, result_label(&error));
+                    return Err(error);
                 }
                 Err(Retry::Never(error)) => {
                     record(op, result_label(&error));
@@ -126,9 +131,17 @@ impl TwilioClient {
 /// Whether a failed attempt may be repeated.
 enum Retry {
     /// Safe to repeat (429/20429, or nothing was sent), optionally after `Retry-After`.
-    Later(Option<Duration>),
+    Later(Option<Duration>, Why),
     /// Final.
     Never(TwilioError),
+}
+
+/// Why a request may be repeated: what to report once the retries run out.
+enum Why {
+    /// Twilio answered 429 or 20429.
+    RateLimited,
+    /// The connection failed: the request never left.
+    NotSent(reqwest::Error),
 }
 
 async fn classify(op: Op, response: Response) -> Result<Vec<u8>, Retry> {
@@ -147,7 +160,7 @@ async fn classify(op: Op, response: Response) -> Result<Vec<u8>, Retry> {
         return Ok(bytes);
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(Retry::Later(retry_after));
+        return Err(Retry::Later(retry_after, Why::RateLimited));
     }
     if status.is_server_error() {
         return Err(Retry::Never(TwilioError::OutcomeUnknown {
@@ -156,7 +169,7 @@ async fn classify(op: Op, response: Response) -> Result<Vec<u8>, Retry> {
     }
     let error: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
     if error.code == Some(20429) {
-        return Err(Retry::Later(retry_after));
+        return Err(Retry::Later(retry_after, Why::RateLimited));
     }
     Err(Retry::Never(TwilioError::Api {
         status: status.as_u16(),
@@ -169,7 +182,7 @@ async fn classify(op: Op, response: Response) -> Result<Vec<u8>, Retry> {
 /// A send error: a failed connect sent nothing and may be retried; anything later is ambiguous.
 fn transport_error(op: Op, error: reqwest::Error) -> Retry {
     if error.is_connect() {
-        return Retry::Later(None);
+        return Retry::Later(None, Why::NotSent(error));
     }
     Retry::Never(transport_error_after_send(op, error))
 }
