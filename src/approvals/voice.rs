@@ -9,6 +9,7 @@ use crate::audit::Actor;
 use crate::effects::{self, AttemptQuery};
 use crate::error::ApiQuery;
 use crate::state::AppState;
+use crate::twilio::WebhookError;
 use crate::twilio::twiml::{Gather, Say, Verb};
 use crate::twilio::{GatherResult, TwilioWebhook, Twiml, VoiceRequest, WebhookReply};
 use axum::extract::{Path, State};
@@ -65,26 +66,31 @@ pub async fn voice(
     hook: TwilioWebhook<VoiceRequest>,
 ) -> Response {
     let s = state.clone();
-    hook.once(&state.db, move |conn, call| {
-        async move {
-            let sid = call.call_sid.as_str();
-            let Some((crisis, approval)) = verified(conn, &id, q.attempt.as_deref(), sid).await? else {
-                tracing::warn!(call.sid = sid, "voice fetch for a crisis this call does not belong to");
-                return Ok(WebhookReply::from(hang_up_with(NO_CRISIS)));
-            };
-            bind(&s, conn, &approval, sid).await?;
-            let twiml = if crisis.is_pending() && !crisis.is_overdue(s.clock.now()) {
-                prompt(&s, &crisis, &approval.attempt_token)
-            } else if crisis.is_pending() {
-                hang_up_with("This crisis decision has expired.")
-            } else {
-                hang_up_with(&format!("This crisis has already been {}.", crisis.spoken_status()))
-            };
-            Ok(WebhookReply::from(twiml))
-        }
-        .boxed()
-    })
-    .await
+    hook.once(&state.db, move |conn, call| answer_officer(s, id, q.attempt, conn, call).boxed()).await
+}
+
+/// The officer's call asks for its TwiML: bind the call, then prompt (or say why not).
+async fn answer_officer(
+    state: AppState,
+    id: String,
+    attempt: Option<String>,
+    conn: &mut PgConnection,
+    call: VoiceRequest,
+) -> Result<WebhookReply, WebhookError> {
+    let sid = call.call_sid.as_str();
+    let Some((crisis, approval)) = verified(conn, &id, attempt.as_deref(), sid).await? else {
+        tracing::warn!(call.sid = sid, "voice fetch for a crisis this call does not belong to");
+        return Ok(WebhookReply::from(hang_up_with(NO_CRISIS)));
+    };
+    bind(&state, conn, &approval, sid).await?;
+    let twiml = if crisis.is_pending() && !crisis.is_overdue(state.clock.now()) {
+        prompt(&state, &crisis, &approval.attempt_token)
+    } else if crisis.is_pending() {
+        hang_up_with("This crisis decision has expired.")
+    } else {
+        hang_up_with(&format!("This crisis has already been {}.", crisis.spoken_status()))
+    };
+    Ok(WebhookReply::from(twiml))
 }
 
 /// The voice fetch can arrive before the create's answer: it proves the call exists, so it binds
@@ -109,37 +115,41 @@ pub async fn gather(
     hook: TwilioWebhook<GatherResult>,
 ) -> Response {
     let s = state.clone();
-    let response = hook
-        .once(&state.db, move |conn, result| {
-            async move {
-                let sid = result.call.call_sid.as_str();
-                let Some((crisis, approval)) = verified(conn, &id, q.attempt.as_deref(), sid).await? else {
-                    tracing::warn!(call.sid = sid, "keypad input for a crisis this call does not belong to");
-                    return Ok(WebhookReply::from(hang_up_with(NO_CRISIS)));
-                };
-                bind(&s, conn, &approval, sid).await?;
-                let digit = result.digits.unwrap_or_default();
-                let verdict = match digit.as_str() {
-                    "6" => Verdict::Approve,
-                    "9" => Verdict::Reject,
-                    _ => {
-                        let again = Twiml::new().say("That is not a valid choice.");
-                        let prompt = prompt(&s, &crisis, &approval.attempt_token);
-                        return Ok(WebhookReply::from(merge(again, prompt)));
-                    }
-                };
-                let details = service::phone_details(&crisis, sid, &approval.officer_number, &digit);
-                let now = s.clock.now();
-                let decision =
-                    Decision { verdict, actor: Actor::Twilio(sid.to_owned()), details, reason: None };
-                let outcome = service::decide(conn, crisis.tenant(), crisis.id, decision, now).await?;
-                Ok(WebhookReply::from(spoken(outcome)))
-            }
-            .boxed()
-        })
-        .await;
+    let response =
+        hook.once(&state.db, move |conn, result| take_keypress(s, id, q.attempt, conn, result).boxed()).await;
     crate::outbox::wake(&state);
     response
+}
+
+/// The officer pressed a key: 6 approves, 9 rejects, anything else asks again.
+async fn take_keypress(
+    state: AppState,
+    id: String,
+    attempt: Option<String>,
+    conn: &mut PgConnection,
+    result: GatherResult,
+) -> Result<WebhookReply, WebhookError> {
+    let sid = result.call.call_sid.as_str();
+    let Some((crisis, approval)) = verified(conn, &id, attempt.as_deref(), sid).await? else {
+        tracing::warn!(call.sid = sid, "keypad input for a crisis this call does not belong to");
+        return Ok(WebhookReply::from(hang_up_with(NO_CRISIS)));
+    };
+    bind(&state, conn, &approval, sid).await?;
+    let digit = result.digits.unwrap_or_default();
+    let verdict = match digit.as_str() {
+        "6" => Verdict::Approve,
+        "9" => Verdict::Reject,
+        _ => {
+            let again = Twiml::new().say("That is not a valid choice.");
+            let prompt = prompt(&state, &crisis, &approval.attempt_token);
+            return Ok(WebhookReply::from(merge(again, prompt)));
+        }
+    };
+    let details = service::phone_details(&crisis, sid, &approval.officer_number, &digit);
+    let now = state.clock.now();
+    let decision = Decision { verdict, actor: Actor::Twilio(sid.to_owned()), details, reason: None };
+    let outcome = service::decide(conn, crisis.tenant(), crisis.id, decision, now).await?;
+    Ok(WebhookReply::from(spoken(outcome)))
 }
 
 fn merge(first: Twiml, then: Twiml) -> Twiml {

@@ -106,26 +106,21 @@ pub async fn call_events(
     hook: TwilioWebhook<CallStatusCallback>,
 ) -> Response {
     let s = state.clone();
-    let response = hook
-        .once(&state.db, move |conn, cb| {
-            async move {
-                apply_call(&s, &owners, conn, q.attempt, cb).await?;
-                empty()
-            }
-            .boxed()
-        })
-        .await;
+    let response =
+        hook.once(&state.db, move |conn, cb| apply_call(s, owners, q.attempt, conn, cb).boxed()).await;
     outbox::wake(&state);
     response
 }
 
+/// The effect of one call status callback: bind, ledger, owner — one transaction.
 async fn apply_call(
-    state: &AppState,
-    owners: &EffectOwners,
-    conn: &mut PgConnection,
+    state: AppState,
+    owners: Arc<EffectOwners>,
     token: Option<String>,
+    conn: &mut PgConnection,
     cb: CallStatusCallback,
-) -> Result<(), sqlx::Error> {
+) -> Result<WebhookReply, WebhookError> {
+    let (state, owners) = (&state, &*owners);
     let sid = cb.call.call_sid.as_str();
     let parent = cb.call.parent_call_sid.as_ref().map(|p| p.as_str());
     let mut owned = match &token {
@@ -144,7 +139,7 @@ async fn apply_call(
     }
     let Some(owned) = owned else {
         tracing::info!(call.sid = sid, "status callback for a call we do not track");
-        return Ok(());
+        return empty();
     };
     let answered_by = cb.answered_by.clone();
     let duration = cb.call_duration.and_then(|d| i32::try_from(d).ok());
@@ -164,7 +159,7 @@ async fn apply_call(
         attempt_token: owned.token.as_deref(),
     };
     let Some((domain, owner_id)) = ledger::upsert_call(conn, &row, state.clock.now()).await? else {
-        return Ok(());
+        return empty();
     };
     if let (Some(domain), Some(owner_id)) = (domain, owner_id)
         && let Some(owner) = owner_of(owners, &domain)
@@ -181,7 +176,7 @@ async fn apply_call(
         };
         owner.on_call_status(conn, &change).await?;
     }
-    Ok(())
+    empty()
 }
 
 /// `POST /webhooks/twilio/messages/events`.
@@ -193,27 +188,22 @@ pub async fn message_events(
 ) -> Response {
     let s = state.clone();
     let to = hook.params.get("To").map(str::to_owned);
-    let response = hook
-        .once(&state.db, move |conn, cb| {
-            async move {
-                apply_message(&s, &owners, conn, q.attempt, cb, to).await?;
-                empty()
-            }
-            .boxed()
-        })
-        .await;
+    let response =
+        hook.once(&state.db, move |conn, cb| apply_message(s, owners, q.attempt, to, conn, cb).boxed()).await;
     outbox::wake(&state);
     response
 }
 
+/// The effect of one message status callback: bind, ledger, owner — one transaction.
 async fn apply_message(
-    state: &AppState,
-    owners: &EffectOwners,
-    conn: &mut PgConnection,
+    state: AppState,
+    owners: Arc<EffectOwners>,
     token: Option<String>,
-    cb: MessageStatusCallback,
     to: Option<String>,
-) -> Result<(), sqlx::Error> {
+    conn: &mut PgConnection,
+    cb: MessageStatusCallback,
+) -> Result<WebhookReply, WebhookError> {
+    let (state, owners) = (&state, &*owners);
     let sid = cb.message_sid.as_str();
     let mut owned = match &token {
         Some(token) => owned_by_attempt(state, conn, token, "message", sid, None).await?,
@@ -229,7 +219,7 @@ async fn apply_message(
     }
     let Some(owned) = owned else {
         tracing::info!(message.sid = sid, "status callback for a message we do not track");
-        return Ok(());
+        return empty();
     };
     let error_code = cb.error_code.map(i64::from);
     let owner = owned.domain.as_deref().zip(owned.id.as_deref());
@@ -244,7 +234,7 @@ async fn apply_message(
         state.clock.now(),
     )
     .await?;
-    let Some((Some(domain), Some(owner_id))) = changed else { return Ok(()) };
+    let Some((Some(domain), Some(owner_id))) = changed else { return empty() };
     if let Some(owner) = owner_of(owners, &domain) {
         let change = MessageChange {
             tenant: owned.tenant,
@@ -256,7 +246,7 @@ async fn apply_message(
         };
         owner.on_message_status(conn, &change).await?;
     }
-    Ok(())
+    empty()
 }
 
 /// `POST /webhooks/twilio/recordings/events`.
@@ -266,22 +256,17 @@ pub async fn recording_events(
     hook: TwilioWebhook<RecordingStatusCallback>,
 ) -> Response {
     let s = state.clone();
-    hook.once(&state.db, move |conn, cb| {
-        async move {
-            apply_recording(&s, &owners, conn, cb).await?;
-            empty()
-        }
-        .boxed()
-    })
-    .await
+    hook.once(&state.db, move |conn, cb| apply_recording(s, owners, conn, cb).boxed()).await
 }
 
+/// The effect of one recording status callback: ledger, owner — one transaction.
 async fn apply_recording(
-    state: &AppState,
-    owners: &EffectOwners,
+    state: AppState,
+    owners: Arc<EffectOwners>,
     conn: &mut PgConnection,
     cb: RecordingStatusCallback,
-) -> Result<(), sqlx::Error> {
+) -> Result<WebhookReply, WebhookError> {
+    let (state, owners) = (&state, &*owners);
     let call_sid = cb.call_sid.as_ref().map(|c| c.as_str());
     let Some((tenant, domain, owner_id)) = (match call_sid {
         Some(call) => ledger::call_owner(conn, call).await?,
@@ -291,7 +276,7 @@ async fn apply_recording(
             recording.sid = cb.recording_sid.as_str(),
             "recording callback for a call we do not track"
         );
-        return Ok(());
+        return empty();
     };
     let tenant = TenantId(tenant);
     let duration = cb.recording_duration.and_then(|d| i32::try_from(d).ok());
@@ -307,7 +292,7 @@ async fn apply_recording(
     )
     .await?
     {
-        return Ok(());
+        return empty();
     }
     if let (Some(domain), Some(owner_id)) = (domain, owner_id)
         && let Some(owner) = owner_of(owners, &domain)
@@ -321,5 +306,5 @@ async fn apply_recording(
         };
         owner.on_recording_status(conn, &change).await?;
     }
-    Ok(())
+    empty()
 }

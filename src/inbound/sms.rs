@@ -6,12 +6,14 @@ use crate::ids::TenantId;
 use crate::state::AppState;
 use crate::tenants::NumberDirectory;
 use crate::tenants::Route;
+use crate::twilio::WebhookError;
 use crate::twilio::{InboundSms, TwilioWebhook, Twiml, WebhookReply};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use serde_json::json;
+use sqlx::PgConnection;
 use std::sync::Arc;
 
 /// Twilio's single-word opt-out and opt-in keywords.
@@ -50,17 +52,20 @@ pub async fn sms(
         Err(e) => return crate::twilio::receipts::failure_response(&e.into(), false),
     };
     let s = state.clone();
-    let response = hook
-        .once(&state.db, move |conn, sms| {
-            async move {
-                store(&s, conn, tenant, &sms).await?;
-                Ok(WebhookReply::from(Twiml::new()))
-            }
-            .boxed()
-        })
-        .await;
+    let response = hook.once(&state.db, move |conn, sms| receive_sms(s, tenant, conn, sms).boxed()).await;
     crate::outbox::wake(&state);
     response
+}
+
+/// An inbound SMS, once: threaded into its conversation and handed on.
+async fn receive_sms(
+    state: AppState,
+    tenant: TenantId,
+    conn: &mut PgConnection,
+    sms: InboundSms,
+) -> Result<WebhookReply, WebhookError> {
+    store(&state, conn, tenant, &sms).await?;
+    Ok(WebhookReply::from(Twiml::new()))
 }
 
 async fn store(

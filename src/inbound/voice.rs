@@ -12,6 +12,7 @@ use crate::ids::TenantId;
 use crate::state::AppState;
 use crate::tenants::NumberDirectory;
 use crate::tenants::{self, AfterHours, Route, Settings};
+use crate::twilio::WebhookError;
 use crate::twilio::twiml::{Dial, DialTarget, Gather, Method, Number, Record, Say, Verb};
 use crate::twilio::{
     CallStatus, DialCallStatus, DialResult, GatherResult, RecordingStatusCallback, TwilioWebhook, Twiml,
@@ -21,6 +22,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
+use sqlx::PgConnection;
 use std::sync::Arc;
 
 const NOT_IN_SERVICE: &str = "The number you have called is not in service. Goodbye.";
@@ -213,55 +215,50 @@ pub async fn dial_status(
     hook: TwilioWebhook<DialResult>,
 ) -> Response {
     let s = state.clone();
-    let response = hook
-        .once(&state.db, move |conn, result| {
-            async move {
-                let Some(call) =
-                    calls::find(conn, &sid).await?.filter(|c| c.call_sid == result.call.call_sid.as_str())
-                else {
-                    tracing::warn!(call.sid = %sid, "dial result for an unknown call");
-                    return Ok(WebhookReply::from(Twiml::new().hangup()));
-                };
-                let status = &result.dial_call_status;
-                let outcome = CallOutcome::from_dial(status, call.screened, call.accepted);
-                let answered = !outcome.is_missed();
-                let reason = outcome.reason().map(str::to_owned);
-                let now = s.clock.now();
-                let duration = result.dial_call_duration.and_then(|d| i32::try_from(d).ok());
-                let tenant = tenants::repo::find_tenant(conn, TenantId(call.tenant_id)).await?;
-                if let Some(updated) = calls::set_outcome(conn, &sid, &outcome, duration, now).await? {
-                    let tenant_id = TenantId(call.tenant_id);
-                    let mut data = notify::call_data(
-                        tenant_id,
-                        &sid,
-                        &call.from_address,
-                        &call.to_number,
-                        &call.status,
-                        now,
-                    );
-                    data["reason"] = serde_json::json!(reason);
-                    let kind = if answered { "call.answered" } else { "call.missed" };
-                    notify::send(conn, tenant_id, now, kind, "call_service", format!("{kind}:{sid}"), data)
-                        .await?;
-                    if let (false, Some(tenant)) = (answered, &tenant) {
-                        textback::text_back(conn, tenant, &updated, now).await?;
-                    }
-                }
-                let twiml = match (&tenant, answered, status) {
-                    (
-                        Some(t),
-                        false,
-                        DialCallStatus::NoAnswer | DialCallStatus::Busy | DialCallStatus::Failed,
-                    ) => voicemail(&s, &t.settings, &sid),
-                    _ => Twiml::new().hangup(),
-                };
-                Ok(WebhookReply::from(twiml))
-            }
-            .boxed()
-        })
-        .await;
+    let response =
+        hook.once(&state.db, move |conn, result| apply_dial_result(s, sid, conn, result).boxed()).await;
     crate::outbox::wake(&state);
     response
+}
+
+/// The effect of a dial result, once: the outcome, its notification, the text-back of a missed
+/// call; the caller hears the voicemail prompt when nobody picked up.
+async fn apply_dial_result(
+    state: AppState,
+    sid: String,
+    conn: &mut PgConnection,
+    result: DialResult,
+) -> Result<WebhookReply, WebhookError> {
+    let Some(call) = calls::find(conn, &sid).await?.filter(|c| c.call_sid == result.call.call_sid.as_str())
+    else {
+        tracing::warn!(call.sid = %sid, "dial result for an unknown call");
+        return Ok(WebhookReply::from(Twiml::new().hangup()));
+    };
+    let status = &result.dial_call_status;
+    let outcome = CallOutcome::from_dial(status, call.screened, call.accepted);
+    let answered = !outcome.is_missed();
+    let reason = outcome.reason().map(str::to_owned);
+    let now = state.clock.now();
+    let duration = result.dial_call_duration.and_then(|d| i32::try_from(d).ok());
+    let tenant = tenants::repo::find_tenant(conn, TenantId(call.tenant_id)).await?;
+    if let Some(updated) = calls::set_outcome(conn, &sid, &outcome, duration, now).await? {
+        let tenant_id = TenantId(call.tenant_id);
+        let mut data =
+            notify::call_data(tenant_id, &sid, &call.from_address, &call.to_number, &call.status, now);
+        data["reason"] = serde_json::json!(reason);
+        let kind = if answered { "call.answered" } else { "call.missed" };
+        notify::send(conn, tenant_id, now, kind, "call_service", format!("{kind}:{sid}"), data).await?;
+        if let (false, Some(tenant)) = (answered, &tenant) {
+            textback::text_back(conn, tenant, &updated, now).await?;
+        }
+    }
+    let twiml = match (&tenant, answered, status) {
+        (Some(t), false, DialCallStatus::NoAnswer | DialCallStatus::Busy | DialCallStatus::Failed) => {
+            voicemail(&state, &t.settings, &sid)
+        }
+        _ => Twiml::new().hangup(),
+    };
+    Ok(WebhookReply::from(twiml))
 }
 
 /// `POST /webhooks/twilio/call/screen/{CallSid}`: the owner's leg hears who calls and presses 1.
@@ -292,15 +289,19 @@ pub async fn screen_accept(
         return Twiml::new().hangup().into_response();
     }
     let s = state.clone();
-    hook.once(&state.db, move |conn, _| {
-        async move {
-            calls::accept(conn, &parent, s.clock.now()).await?;
-            // An empty answer connects the legs.
-            Ok(WebhookReply::from(Twiml::new()))
-        }
-        .boxed()
-    })
-    .await
+    hook.once(&state.db, move |conn, press| accept_screened(s, parent, conn, press).boxed()).await
+}
+
+/// The owner pressed 1: the call is accepted (an empty answer connects the legs).
+async fn accept_screened(
+    state: AppState,
+    parent: String,
+    conn: &mut PgConnection,
+    _press: GatherResult,
+) -> Result<WebhookReply, WebhookError> {
+    calls::accept(conn, &parent, state.clock.now()).await?;
+    // An empty answer connects the legs.
+    Ok(WebhookReply::from(Twiml::new()))
 }
 
 /// `POST /webhooks/twilio/call/voicemail/{CallSid}`: the `<Record>` action.
@@ -314,44 +315,47 @@ pub async fn voicemail_recorded(
     let duration = hook.params.get("RecordingDuration").and_then(|d| d.parse().ok());
     let s = state.clone();
     let response = hook
-        .once(&state.db, move |conn, _| {
-            async move {
-                let now = s.clock.now();
-                if let Some(recording) = &recording
-                    && calls::set_voicemail(conn, &sid, recording, url.as_deref(), duration, None, now)
-                        .await?
-                    && let Some(call) = calls::find(conn, &sid).await?
-                {
-                    let tenant = TenantId(call.tenant_id);
-                    let mut data = notify::call_data(
-                        tenant,
-                        &sid,
-                        &call.from_address,
-                        &call.to_number,
-                        &call.status,
-                        now,
-                    );
-                    data["recording_sid"] = serde_json::json!(recording);
-                    data["recording_url"] = serde_json::json!(url);
-                    data["recording_duration_secs"] = serde_json::json!(duration);
-                    notify::send(
-                        conn,
-                        tenant,
-                        now,
-                        "call.voicemail",
-                        "call_service",
-                        format!("call.voicemail:{sid}"),
-                        data,
-                    )
-                    .await?;
-                }
-                Ok(WebhookReply::from(say_and_hang_up("Thank you. Goodbye.")))
-            }
-            .boxed()
+        .once(&state.db, move |conn, fetch| {
+            store_voicemail(s, sid, recording, url, duration, conn, fetch).boxed()
         })
         .await;
     crate::outbox::wake(&state);
     response
+}
+
+/// The `<Record>` action, once: the voicemail stored and announced to the call service.
+async fn store_voicemail(
+    state: AppState,
+    sid: String,
+    recording: Option<String>,
+    url: Option<String>,
+    duration: Option<i32>,
+    conn: &mut PgConnection,
+    _fetch: VoiceRequest,
+) -> Result<WebhookReply, WebhookError> {
+    let now = state.clock.now();
+    if let Some(recording) = &recording
+        && calls::set_voicemail(conn, &sid, recording, url.as_deref(), duration, None, now).await?
+        && let Some(call) = calls::find(conn, &sid).await?
+    {
+        let tenant = TenantId(call.tenant_id);
+        let mut data =
+            notify::call_data(tenant, &sid, &call.from_address, &call.to_number, &call.status, now);
+        data["recording_sid"] = serde_json::json!(recording);
+        data["recording_url"] = serde_json::json!(url);
+        data["recording_duration_secs"] = serde_json::json!(duration);
+        notify::send(
+            conn,
+            tenant,
+            now,
+            "call.voicemail",
+            "call_service",
+            format!("call.voicemail:{sid}"),
+            data,
+        )
+        .await?;
+    }
+    Ok(WebhookReply::from(say_and_hang_up("Thank you. Goodbye.")))
 }
 
 /// `POST /webhooks/twilio/call/voicemail/{CallSid}/status`: the recording's status callback.
@@ -361,25 +365,29 @@ pub async fn voicemail_status(
     hook: TwilioWebhook<RecordingStatusCallback>,
 ) -> Response {
     let s = state.clone();
-    hook.once(&state.db, move |conn, rec| {
-        async move {
-            let duration = rec.recording_duration.and_then(|d| i32::try_from(d).ok());
-            let status = rec.recording_status.as_str().to_owned();
-            calls::set_voicemail(
-                conn,
-                &sid,
-                rec.recording_sid.as_str(),
-                rec.recording_url.as_deref(),
-                duration,
-                Some(&status),
-                s.clock.now(),
-            )
-            .await?;
-            Ok(WebhookReply::from(Twiml::new()))
-        }
-        .boxed()
-    })
-    .await
+    hook.once(&state.db, move |conn, rec| update_voicemail(s, sid, conn, rec).boxed()).await
+}
+
+/// A voicemail recording's status callback, once.
+async fn update_voicemail(
+    state: AppState,
+    sid: String,
+    conn: &mut PgConnection,
+    rec: RecordingStatusCallback,
+) -> Result<WebhookReply, WebhookError> {
+    let duration = rec.recording_duration.and_then(|d| i32::try_from(d).ok());
+    let status = rec.recording_status.as_str().to_owned();
+    calls::set_voicemail(
+        conn,
+        &sid,
+        rec.recording_sid.as_str(),
+        rec.recording_url.as_deref(),
+        duration,
+        Some(&status),
+        state.clock.now(),
+    )
+    .await?;
+    Ok(WebhookReply::from(Twiml::new()))
 }
 
 /// `POST /webhooks/twilio/fallback`: Twilio could not use our answer. Record what it says and
