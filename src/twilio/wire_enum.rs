@@ -13,6 +13,9 @@ macro_rules! wire_enum {
         }
 
         impl $name {
+            /// Every wire value this version knows, in declaration order.
+            pub const KNOWN: &'static [&'static str] = &[$($wire),+];
+
             /// Classifies a wire value; never fails.
             pub fn parse(value: &str) -> Self {
                 match value {
