@@ -4,6 +4,7 @@
 use crate::fake_twilio::{FakeTwilio, Mode};
 use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock, spawn_with, test_config};
 use crate::signing::Hook;
+use crate::xml::parse;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -91,6 +92,37 @@ const CALL_B: &str = "CA0000000000000000000000000000000b";
 
 async fn crisis(s: &S, id: &str) -> Value {
     s.app.get_auth(&format!("/api/crises/{id}"), &s.admin).await.json().await.expect("json")
+}
+
+const APPROVED: &str = "Dispatch approved. Goodbye.";
+const ALREADY_DISPATCHED: &str = "This crisis has already been approved and dispatched.";
+
+/// What the officer hears: the text of the answer's `<Say>` verbs.
+fn said(twiml: &str) -> String {
+    let response = parse(twiml);
+    response
+        .children
+        .iter()
+        .filter(|c| c.name == "Say")
+        .map(|c| c.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The status and JSON body of an API answer.
+async fn answer(response: reqwest::Response) -> (u16, Value) {
+    (response.status().as_u16(), response.json().await.expect("json"))
+}
+
+/// How many `APPROVAL_EXECUTED` audit events the crisis has.
+async fn executed(s: &S, id: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM audit_event WHERE action = 'APPROVAL_EXECUTED' AND entity_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("count")
 }
 
 async fn dispatches(app: &TestApp) -> Vec<Value> {
@@ -205,7 +237,9 @@ async fn the_expiry_worker_expires_and_hangs_up_live_calls(pool: PgPool) {
     let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
     deliver(&s.app).await;
     let (voice, _) = officer_url(&s.fake, 0);
-    twiml(&s.app, &voice, CALL_A, None).await;
+    // The officer's call, as the fake Twilio created it, fetches its TwiML and stays on the line.
+    let live = s.fake.existing.lock().expect("lock")[0].1.clone();
+    twiml(&s.app, &voice, &live, None).await;
     let worker = s.app.worker("crisis-expiry");
     assert_eq!(worker.run_once().await.expect("round"), 0);
     s.clock.advance(chrono::Duration::minutes(15));
@@ -216,7 +250,17 @@ async fn the_expiry_worker_expires_and_hangs_up_live_calls(pool: PgPool) {
             .fetch_all(&s.app.state.db)
             .await
             .expect("hangups");
-    assert_eq!(hangups, vec![json!({"sid": CALL_A})]);
+    assert_eq!(hangups, vec![json!({"sid": live})]);
+    assert!(s.fake.updates().is_empty(), "nothing reaches Twilio before the outbox delivers");
+    deliver(&s.app).await;
+    let completed = [("Status".to_owned(), vec!["completed".to_owned()])].into_iter().collect();
+    assert_eq!(s.fake.updates(), vec![(live, completed)], "the hang-up reached Twilio, once");
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM outbox_message WHERE destination = 'twilio_update'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("status");
+    assert_eq!(status, "delivered");
 }
 
 #[sqlx::test]
@@ -264,7 +308,10 @@ async fn racing_decisions_dispatch_once(pool: PgPool) {
     let gather = gather_path(&voice);
     let (one, two) =
         tokio::join!(twiml(&s.app, &gather, CALL_A, Some("6")), twiml(&s.app, &gather, CALL_A, Some("6")));
-    assert!(one.contains("approved") || two.contains("approved"));
+    let mut heard = [said(&one), said(&two)];
+    heard.sort();
+    assert_eq!(heard, [APPROVED, ALREADY_DISPATCHED], "one press decides, the other hears it was decided");
+    assert_eq!(executed(&s, &first).await, 1);
     assert_eq!(dispatches(&s.app).await.len(), 1);
     assert_eq!(crisis(&s, &first).await["status"], "dispatched");
 
@@ -276,7 +323,17 @@ async fn racing_decisions_dispatch_once(pool: PgPool) {
     let (approve, gather) = (format!("/api/crises/{second}/approve"), gather_path(&voice));
     let api = s.app.post_json(&approve, &s.admin, json!({"reason": "confirmed by radio"}));
     let (api, phone) = tokio::join!(api, twiml(&s.app, &gather, CALL_B, Some("6")));
-    assert!(api.status() == 200 || phone.contains("approved"));
+    let api = answer(api).await;
+    let phone = said(&phone);
+    if api.0 == 200 {
+        assert_eq!((api.1["status"].as_str(), phone.as_str()), (Some("dispatched"), ALREADY_DISPATCHED));
+    } else {
+        assert_eq!(
+            (api.0, api.1["code"].as_str(), phone.as_str()),
+            (409, Some("invalid_transition"), APPROVED)
+        );
+    }
+    assert_eq!(executed(&s, &second).await, 1);
     assert_eq!(dispatches(&s.app).await.len(), 2, "one per crisis");
 }
 
@@ -356,9 +413,19 @@ async fn two_instances_never_dispatch_twice(pool: PgPool) {
     let api = s.app.post_json(&approve, &s.admin, json!({}));
     let phone = twiml(&other, &gather, CALL_A, Some("6"));
     let (w1, w2) = (s.app.worker("crisis-expiry"), other.worker("crisis-expiry"));
-    let (_, _, e1, e2) = tokio::join!(api, phone, w1.run_once(), w2.run_once());
-    e1.expect("expiry");
-    e2.expect("expiry");
+    let (api, phone, e1, e2) = tokio::join!(api, phone, w1.run_once(), w2.run_once());
+    assert_eq!((e1.expect("expiry"), e2.expect("expiry")), (0, 0), "nothing is due yet");
+    let api = answer(api).await;
+    let phone = said(&phone);
+    if api.0 == 200 {
+        assert_eq!((api.1["status"].as_str(), phone.as_str()), (Some("dispatched"), ALREADY_DISPATCHED));
+    } else {
+        assert_eq!(
+            (api.0, api.1["code"].as_str(), phone.as_str()),
+            (409, Some("invalid_transition"), APPROVED)
+        );
+    }
+    assert_eq!(executed(&s, &id).await, 1);
     assert_eq!(dispatches(&s.app).await.len(), 1);
 
     // At the deadline: a late 6 on one instance races both expiry workers.
@@ -370,9 +437,15 @@ async fn two_instances_never_dispatch_twice(pool: PgPool) {
     s.clock.advance(chrono::Duration::minutes(15));
     let gather = gather_path(&voice);
     let phone = twiml(&other, &gather, CALL_B, Some("6"));
-    let (_, e1, e2) = tokio::join!(phone, w1.run_once(), w2.run_once());
-    e1.expect("expiry");
-    e2.expect("expiry");
+    let (phone, e1, e2) = tokio::join!(phone, w1.run_once(), w2.run_once());
+    let expired_by_workers = e1.expect("expiry") + e2.expect("expiry");
+    // Whoever takes the lock first expires it: the late press, or exactly one of the workers.
+    match said(&phone).as_str() {
+        "This crisis decision has expired." => assert_eq!(expired_by_workers, 0),
+        "This crisis has already been expired." => assert_eq!(expired_by_workers, 1),
+        other => panic!("a late press heard {other:?}"),
+    }
+    assert_eq!(executed(&s, &late).await, 0);
     let detail = crisis(&s, &late).await;
     assert_eq!(detail["status"], "expired");
     assert_eq!(

@@ -254,3 +254,10 @@ impl TestApp {
         key["token"].as_str().expect("token").to_owned()
     }
 }
+
+/// The SQLSTATE and message of the database error a statement must fail with.
+pub fn db_error<T: std::fmt::Debug>(result: Result<T, sqlx::Error>) -> (String, String) {
+    let error = result.expect_err("the statement must be refused");
+    let db = error.as_database_error().unwrap_or_else(|| panic!("not a database error: {error}"));
+    (db.code().unwrap_or_default().into_owned(), db.message().to_owned())
+}

@@ -250,9 +250,26 @@ async fn an_opted_out_or_anonymous_caller_gets_no_text(pool: PgPool) {
     let second = sid(2);
     let mut params = voice_params(&second, "anonymous", ACME_MAIN, "in-progress");
     params.push(("DialCallStatus", "no-answer"));
-    post(&s.app, &format!("/webhooks/twilio/call/status/{}", sid(2)), &params).await;
+    let (status, body) = post(&s.app, &format!("/webhooks/twilio/call/status/{}", sid(2)), &params).await;
+    assert_eq!(status, 200, "{body}");
+    // Both calls were taken and recorded as missed: only the text-back is withheld.
+    let missed: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT call_sid, from_address, outcome, missed_reason FROM inbound_call ORDER BY call_sid",
+    )
+    .fetch_all(&s.app.state.db)
+    .await
+    .expect("rows");
+    let recorded =
+        |sid: String, from: &str| (sid, from.to_owned(), Some("missed".into()), Some("no-answer".into()));
+    assert_eq!(missed, vec![recorded(sid(1), CALLER), recorded(sid(2), "anonymous")]);
     deliver(&s).await;
     assert!(sms_sent(&s).await.is_empty());
+    let text_backs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox_message WHERE destination = 'twilio'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("count");
+    assert_eq!(text_backs, 0, "no text-back was even queued");
 }
 
 #[sqlx::test]
