@@ -2,18 +2,15 @@
 //! outbox and expiry workers driven with run_once() and a frozen clock.
 
 use crate::fake_twilio::{FakeTwilio, Mode};
-use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock, spawn_with, test_config};
-use crate::signing::Hook;
+use crate::fixture::{PUBLIC, app_on, deliver, post_signed};
+use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock};
 use crate::xml::parse;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::sync::Arc;
 use switchboard::clock::ManualClock;
-use switchboard::startup::Overrides;
-use switchboard::worker::Worker;
 
-const PUBLIC: &str = "https://sb.example.com";
 const OFFICER_1: &str = "+12025550111";
 const OFFICER_2: &str = "+12025550112";
 
@@ -24,19 +21,10 @@ struct S {
     admin: String,
 }
 
-async fn app_on(pool: PgPool, base: &str, clock: Arc<ManualClock>) -> TestApp {
-    let config = test_config(&[
-        ("PUBLIC_BASE_URL", PUBLIC),
-        ("TWILIO_API_BASE", base),
-        ("SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_SECS", "1"),
-    ]);
-    spawn_with(config, Overrides { pool: Some(pool), clock: Some(clock), ..Overrides::default() }).await
-}
-
 async fn setup(pool: PgPool) -> S {
     let (fake, base) = FakeTwilio::start().await;
     let clock = frozen_clock();
-    let app = app_on(pool, &base, clock.clone()).await;
+    let app = app_on(pool, &base, clock.clone(), &[], vec![]).await;
     let root = app.superadmin().await;
     let body = json!({"slug": "city", "name": "City Safety", "timezone": "UTC", "duty_officers": [OFFICER_1, OFFICER_2]});
     assert_eq!(app.post_json("/api/tenants", &root, body).await.status(), 201);
@@ -51,10 +39,6 @@ async fn post_crisis(s: &S, kind: &str, risk: f64) -> Value {
     let response = s.app.post_json("/api/crises", &s.admin, body).await;
     assert_eq!(response.status(), 201);
     response.json().await.expect("json")
-}
-
-async fn deliver(app: &TestApp) {
-    app.outbox().run_once().await.expect("outbox round");
 }
 
 /// The path and query of the n-th officer call's TwiML URL.
@@ -76,9 +60,7 @@ async fn twiml(app: &TestApp, path: &str, call_sid: &str, digits: Option<&str>) 
     if let Some(d) = digits {
         params.push(("Digits", d));
     }
-    let mut hook = Hook::new(path, &params);
-    hook.signed_url = Some(format!("{PUBLIC}{path}"));
-    let response = hook.send(app).await;
+    let response = post_signed(app, path, &params).await;
     assert_eq!(response.status(), 200);
     response.text().await.expect("body")
 }
@@ -390,9 +372,7 @@ async fn an_officer_who_does_not_answer_hands_over_to_the_next(pool: PgPool) {
         ("Direction", "outbound-api"),
         ("SequenceNumber", "2"),
     ];
-    let mut hook = Hook::new(&path, &params);
-    hook.signed_url = Some(format!("{PUBLIC}{path}"));
-    assert_eq!(hook.send(&s.app).await.status(), 200);
+    assert_eq!(post_signed(&s.app, &path, &params).await.status(), 200);
     s.clock.advance(chrono::Duration::seconds(1));
     deliver(&s.app).await;
     let creates = s.fake.creates();
@@ -404,7 +384,7 @@ async fn an_officer_who_does_not_answer_hands_over_to_the_next(pool: PgPool) {
 async fn two_instances_never_dispatch_twice(pool: PgPool) {
     let s = setup(pool.clone()).await;
     let base = s.app.state.config.twilio.api_base.to_string();
-    let other = app_on(pool, base.trim_end_matches('/'), s.clock.clone()).await;
+    let other = app_on(pool, base.trim_end_matches('/'), s.clock.clone(), &[], vec![]).await;
     let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
     deliver(&s.app).await;
     let (voice, _) = officer_url(&s.fake, 0);
@@ -500,9 +480,7 @@ async fn officer_call_ends(s: &S, n: usize, status: &str) {
         ("Direction", "outbound-api"),
         ("SequenceNumber", "2"),
     ];
-    let mut hook = Hook::new(&path, &params);
-    hook.signed_url = Some(format!("{PUBLIC}{path}"));
-    assert_eq!(hook.send(&s.app).await.status(), 200);
+    assert_eq!(post_signed(&s.app, &path, &params).await.status(), 200);
 }
 
 #[sqlx::test]
