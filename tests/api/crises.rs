@@ -2,8 +2,8 @@
 //! outbox and expiry workers driven with run_once() and a frozen clock.
 
 use crate::fake_twilio::{FakeTwilio, Mode};
-use crate::fixture::{PUBLIC, app_on, deliver, post_signed};
-use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock};
+use crate::fixture::{PUBLIC, app_on, deliver, on_fake_twilio, post_signed};
+use crate::helpers::{ACCOUNT_SID, TestApp};
 use crate::xml::parse;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -22,9 +22,7 @@ struct S {
 }
 
 async fn setup(pool: PgPool) -> S {
-    let (fake, base) = FakeTwilio::start().await;
-    let clock = frozen_clock();
-    let app = app_on(pool, &base, clock.clone(), &[], vec![]).await;
+    let (app, fake, clock) = on_fake_twilio(pool, &[], vec![]).await;
     let root = app.superadmin().await;
     let body = json!({"slug": "city", "name": "City Safety", "timezone": "UTC", "duty_officers": [OFFICER_1, OFFICER_2]});
     assert_eq!(app.post_json("/api/tenants", &root, body).await.status(), 201);
@@ -94,6 +92,19 @@ fn said(twiml: &str) -> String {
 /// The status and JSON body of an API answer.
 async fn answer(response: reqwest::Response) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.expect("json"))
+}
+
+/// An approval by the API raced one by phone: exactly one decided, the other was told so (200 and
+/// "already approved" to the officer, or 409 `invalid_transition` and "Dispatch approved").
+async fn exactly_one_decided(api: reqwest::Response, phone: &str) {
+    let (status, body) = answer(api).await;
+    let phone = said(phone);
+    if status == 200 {
+        assert_eq!((body["status"].as_str(), phone.as_str()), (Some("dispatched"), ALREADY_DISPATCHED));
+    } else {
+        let code = body["code"].as_str();
+        assert_eq!((status, code, phone.as_str()), (409, Some("invalid_transition"), APPROVED));
+    }
 }
 
 /// How many `APPROVAL_EXECUTED` audit events the crisis has.
@@ -305,16 +316,7 @@ async fn racing_decisions_dispatch_once(pool: PgPool) {
     let (approve, gather) = (format!("/api/crises/{second}/approve"), gather_path(&voice));
     let api = s.app.post_json(&approve, &s.admin, json!({"reason": "confirmed by radio"}));
     let (api, phone) = tokio::join!(api, twiml(&s.app, &gather, CALL_B, Some("6")));
-    let api = answer(api).await;
-    let phone = said(&phone);
-    if api.0 == 200 {
-        assert_eq!((api.1["status"].as_str(), phone.as_str()), (Some("dispatched"), ALREADY_DISPATCHED));
-    } else {
-        assert_eq!(
-            (api.0, api.1["code"].as_str(), phone.as_str()),
-            (409, Some("invalid_transition"), APPROVED)
-        );
-    }
+    exactly_one_decided(api, &phone).await;
     assert_eq!(executed(&s, &second).await, 1);
     assert_eq!(dispatches(&s.app).await.len(), 2, "one per crisis");
 }
@@ -395,16 +397,7 @@ async fn two_instances_never_dispatch_twice(pool: PgPool) {
     let (w1, w2) = (s.app.worker("crisis-expiry"), other.worker("crisis-expiry"));
     let (api, phone, e1, e2) = tokio::join!(api, phone, w1.run_once(), w2.run_once());
     assert_eq!((e1.expect("expiry"), e2.expect("expiry")), (0, 0), "nothing is due yet");
-    let api = answer(api).await;
-    let phone = said(&phone);
-    if api.0 == 200 {
-        assert_eq!((api.1["status"].as_str(), phone.as_str()), (Some("dispatched"), ALREADY_DISPATCHED));
-    } else {
-        assert_eq!(
-            (api.0, api.1["code"].as_str(), phone.as_str()),
-            (409, Some("invalid_transition"), APPROVED)
-        );
-    }
+    exactly_one_decided(api, &phone).await;
     assert_eq!(executed(&s, &id).await, 1);
     assert_eq!(dispatches(&s.app).await.len(), 1);
 

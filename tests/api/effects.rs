@@ -1,7 +1,7 @@
 //! Exactly-once Twilio effects against the fake Twilio, with signed callbacks and a frozen clock.
 
 use crate::fake_twilio::{FakeTwilio, Mode};
-use crate::fixture::{PUBLIC, app_on, post_signed};
+use crate::fixture::{PUBLIC, app_on, on_fake_twilio, post_signed};
 use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock, spawn_with, test_config};
 use sqlx::PgPool;
 use std::sync::{Arc, Mutex};
@@ -66,10 +66,8 @@ fn test_domain(owner: &Arc<TestOwner>) -> Vec<Arc<dyn switchboard::domain::Domai
 }
 
 async fn setup(pool: PgPool) -> Setup {
-    let (fake, base) = FakeTwilio::start().await;
-    let clock = frozen_clock();
     let owner = Arc::new(TestOwner::default());
-    let app = app_on(pool, &base, clock.clone(), &NO_RETRIES, test_domain(&owner)).await;
+    let (app, fake, clock) = on_fake_twilio(pool, &NO_RETRIES, test_domain(&owner)).await;
     let root = app.superadmin().await;
     let tenant = TenantId(app.create_tenant(&root, "effects").await.parse().expect("uuid"));
     Setup { app, fake, clock, owner, tenant }

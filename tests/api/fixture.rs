@@ -1,7 +1,8 @@
 //! The shared fixture: the app behind its public URL, with a fake Twilio and a frozen clock, and
 //! the signed webhooks and outbox rounds the tests drive it with.
 
-use crate::helpers::{TestApp, spawn_with, test_config};
+use crate::fake_twilio::FakeTwilio;
+use crate::helpers::{TestApp, frozen_clock, spawn_with, test_config};
 use crate::signing::Hook;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -30,6 +31,18 @@ pub async fn app_on(
     vars.extend_from_slice(extra);
     let overrides = Overrides { pool: Some(pool), clock: Some(clock), domains, ..Overrides::default() };
     spawn_with(test_config(&vars), overrides).await
+}
+
+/// The app behind [`PUBLIC`] on a fresh fake Twilio, its clock frozen (Monday 2026-11-23 15:00 UTC).
+pub async fn on_fake_twilio(
+    pool: PgPool,
+    extra: &[(&str, &str)],
+    domains: Vec<Arc<dyn Domain>>,
+) -> (TestApp, FakeTwilio, Arc<ManualClock>) {
+    let (fake, base) = FakeTwilio::start().await;
+    let clock = frozen_clock();
+    let app = app_on(pool, &base, clock.clone(), extra, domains).await;
+    (app, fake, clock)
 }
 
 /// A webhook to `path`, signed as Twilio signs it: for its public URL.

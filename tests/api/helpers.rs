@@ -123,18 +123,22 @@ pub fn frozen_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(start))
 }
 
+/// Runs the `switchboard` binary as a user would: only `PATH` and `vars` in its environment.
+pub fn switchboard(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.args(args).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command.envs(vars.iter().copied()).output().expect("binary runs")
+}
+
 /// Runs the `switchboard` binary against the test's database.
 pub fn switchboard_cli(connect: &sqlx::postgres::PgConnectOptions, args: &[&str]) -> std::process::Output {
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
     let mut url = url::Url::parse(&base).expect("url");
     url.set_path(connect.get_database().expect("test database"));
-    std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", url.as_str())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .output()
-        .expect("runs")
+    switchboard(args, &[("DATABASE_URL", url.as_str())])
 }
 
 /// Spawns the app with any configuration and overrides.

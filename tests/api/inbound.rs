@@ -1,8 +1,8 @@
 //! Inbound calls and SMS end to end: signed webhooks, the fake Twilio, a fake call service.
 
 use crate::fake_twilio::FakeTwilio;
-use crate::fixture::{app_on, post_signed};
-use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock};
+use crate::fixture::{on_fake_twilio, post_signed};
+use crate::helpers::{ACCOUNT_SID, TestApp};
 use crate::receiver::{Receiver, secret_setting, signature_is_valid};
 use crate::xml::{Node, parse};
 use serde_json::{Value, json};
@@ -27,14 +27,13 @@ pub struct S {
 }
 
 pub async fn setup_with(pool: PgPool, extra: &[(&str, &str)]) -> S {
-    let (fake, base) = FakeTwilio::start().await;
     let (calls, url) = Receiver::start().await;
-    let clock = frozen_clock(); // Monday 2026-11-23 15:00 UTC = 10:00 in New York
     let secret = secret_setting();
     let mut vars =
         vec![("SWITCHBOARD_CALL_SERVICE_URL", url.as_str()), ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str())];
     vars.extend_from_slice(extra);
-    let app = app_on(pool, &base, clock.clone(), &vars, vec![]).await;
+    // Monday 2026-11-23 15:00 UTC = 10:00 in New York
+    let (app, fake, clock) = on_fake_twilio(pool, &vars, vec![]).await;
     let root = app.superadmin().await;
     let acme = json!({"slug": "acme", "name": "Acme Plumbing", "timezone": "America/New_York", "owner_number": ACME_OWNER,
         "business_hours": {"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]]}, "holidays": ["2026-12-25"]});
