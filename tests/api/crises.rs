@@ -357,24 +357,7 @@ async fn an_officer_who_does_not_answer_hands_over_to_the_next(pool: PgPool) {
     let s = setup(pool).await;
     post_crisis(&s, "fire", 4.5).await;
     deliver(&s.app).await;
-    let (voice, _) = officer_url(&s.fake, 0);
-    let token = voice.split("attempt=").nth(1).expect("token").to_owned();
-    let sid: String = sqlx::query_scalar("SELECT sid FROM twilio_attempt WHERE token = $1")
-        .bind(&token)
-        .fetch_one(&s.app.state.db)
-        .await
-        .expect("sid");
-    let path = format!("/webhooks/twilio/calls/events?attempt={token}");
-    let params = [
-        ("CallSid", sid.as_str()),
-        ("AccountSid", ACCOUNT_SID),
-        ("From", "+12025550100"),
-        ("To", OFFICER_1),
-        ("CallStatus", "no-answer"),
-        ("Direction", "outbound-api"),
-        ("SequenceNumber", "2"),
-    ];
-    assert_eq!(post_signed(&s.app, &path, &params).await.status(), 200);
+    officer_call_ends(&s, 0, "no-answer").await;
     s.clock.advance(chrono::Duration::seconds(1));
     deliver(&s.app).await;
     let creates = s.fake.creates();
