@@ -181,6 +181,16 @@ async fn list_calls(
     .into_response()
 }
 
+/// A conference's SID: the one named in the path, or one made up from its friendly name.
+fn conference_sid(conference: &str) -> String {
+    let name = json_sid(conference);
+    if name.starts_with("CF") && name.len() == 34 {
+        name.to_owned()
+    } else {
+        format!("CF{:032x}", name.len())
+    }
+}
+
 fn json_sid(sid: &str) -> &str {
     sid.strip_suffix(".json").unwrap_or(sid)
 }
@@ -229,6 +239,8 @@ async fn update_call(
 fn recording_json(emu: &Emulator, call: &str, sid: &str, status: &str) -> Value {
     json!({"sid": sid, "call_sid": call, "account_sid": emu.config.account_sid, "status": status, "channels": 1, "duration": "-1",
         "source": "StartCallRecordingAPI", "date_created": emu.now_rfc2822(), "start_time": emu.now_rfc2822(),
+        "date_updated": null, "api_version": "2010-04-01", "conference_sid": null, "price": null, "price_unit": null,
+        "encryption_details": null, "error_code": null, "track": "both",
         "uri": format!("/2010-04-01/Accounts/{}/Calls/{call}/Recordings/{sid}.json", emu.config.account_sid)})
 }
 
@@ -327,7 +339,8 @@ async fn list_messages(
         .filter(|m| q.get("To").is_none_or(|t| *t == m.to) && q.get("From").is_none_or(|f| *f == m.from))
         .map(|m| message_json(&emu, m))
         .collect();
-    axum::Json(json!({"messages": messages, "page": 0, "page_size": 50, "next_page_uri": null,
+    axum::Json(json!({"messages": messages, "page": 0, "page_size": 50, "start": 0, "end": messages.len(), "next_page_uri": null,
+        "previous_page_uri": null, "first_page_uri": format!("/2010-04-01/Accounts/{account}/Messages.json?PageSize=50&Page=0"),
         "uri": format!("/2010-04-01/Accounts/{account}/Messages.json")}))
     .into_response()
 }
@@ -367,9 +380,11 @@ async fn add_participant(
     record.start_time = Some(emu.now_rfc2822());
     record.conference = Some(conference.clone());
     lock(&emu.calls).push(record);
-    let body = json!({"account_sid": emu.config.account_sid, "call_sid": sid, "conference_sid": format!("CF{:032x}", conference.len()),
+    let body = json!({"account_sid": emu.config.account_sid, "call_sid": sid, "conference_sid": conference_sid(&conference),
         "status": "connected", "start_conference_on_enter": true, "end_conference_on_exit": false, "muted": false, "hold": false,
-        "date_created": emu.now_rfc2822(), "uri": format!("/2010-04-01/Accounts/{account}/Conferences/{conference}/Participants/{sid}.json")});
+        "coaching": false, "call_sid_to_coach": null, "label": null, "queue_time": "0",
+        "date_created": emu.now_rfc2822(), "date_updated": emu.now_rfc2822(),
+        "uri": format!("/2010-04-01/Accounts/{account}/Conferences/{conference}/Participants/{sid}.json")});
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
@@ -391,8 +406,12 @@ async fn update_conference(
             call.end_time = Some(now.clone());
         }
     }
-    axum::Json(
-        json!({"sid": name, "friendly_name": name, "status": status, "account_sid": emu.config.account_sid}),
-    )
+    let now = emu.now_rfc2822();
+    let ended = status == "completed";
+    let base = format!("/2010-04-01/Accounts/{account}/Conferences/{name}");
+    axum::Json(json!({"sid": conference_sid(&name), "friendly_name": name, "status": status, "account_sid": emu.config.account_sid,
+        "date_created": now, "date_updated": now, "api_version": "2010-04-01", "region": "us1", "uri": format!("{base}.json"),
+        "subresource_uris": {"participants": format!("{base}/Participants.json"), "recordings": format!("{base}/Recordings.json")},
+        "reason_conference_ended": ended.then_some("conference-ended-via-api"), "call_sid_ending_conference": null}))
     .into_response()
 }

@@ -160,6 +160,22 @@ impl Sim {
         Ok(page["items"].as_array().and_then(|items| items.iter().find(|c| c["call_sid"] == sid).cloned()))
     }
 
+    /// Waits until none of the tenant's notifications (text-backs included) is still to be
+    /// delivered, so that an absence seen afterwards is not a delivery still on its way. One
+    /// listing, so that no message is missed while it moves between states.
+    async fn outbox_drained(&self, token: &str) -> anyhow::Result<()> {
+        self.until(60, "the outbox to drain", || async {
+            let (status, page) =
+                self.api(reqwest::Method::GET, "/api/notifications?limit=200", token, None).await?;
+            anyhow::ensure!(status == 200, "listing the notifications answered {status}: {page}");
+            let items = page["items"].as_array().context("notification items")?;
+            anyhow::ensure!(page["next_cursor"].is_null(), "more than one page of notifications");
+            let waiting = items.iter().any(|n| n["status"] == "pending" || n["status"] == "delivering");
+            Ok((!waiting).then_some(()))
+        })
+        .await
+    }
+
     async fn messages_to(&self, number: &str) -> anyhow::Result<Vec<Value>> {
         Ok(self
             .emulator_list("messages")
@@ -270,6 +286,8 @@ async fn answered_call(sim: &Sim) -> anyhow::Result<String> {
         })
         .await?;
     anyhow::ensure!(call["outcome"] == "answered", "the call was {}", call["outcome"]);
+    // A text-back would be queued with the outcome: once the outbox is drained, none is on its way.
+    sim.outbox_drained(&admin).await?;
     anyhow::ensure!(sim.messages_to(&caller).await?.is_empty(), "an answered call must not text the caller");
     Ok(format!(
         "the owner answered after ringing; no text-back ({}s on the line)",

@@ -1,6 +1,6 @@
 //! Keys, isolation between tenants, row-level security, idempotent creates.
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, db_error, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgPool};
@@ -164,7 +164,14 @@ async fn row_level_security_backs_up_every_filter(pool: PgPool) {
     .bind(b_id)
     .execute(&mut *tx)
     .await;
-    assert!(insert.is_err(), "B's rows cannot be inserted");
+    assert_eq!(
+        db_error(insert),
+        (
+            "42501".to_owned(),
+            "new row violates row-level security policy for table \"tenant_number\"".to_owned()
+        ),
+        "B's rows cannot be inserted"
+    );
     tx.rollback().await.expect("rollback");
 
     // …then, on the same pooled connection, with no tenant set: nothing, and no error.

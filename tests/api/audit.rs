@@ -1,4 +1,4 @@
-use crate::helpers::{spawn_app, switchboard_cli};
+use crate::helpers::{db_error, spawn_app, switchboard_cli};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use switchboard::audit::{self, Actor, NewEvent, chain};
@@ -95,12 +95,18 @@ async fn the_application_cannot_update_or_delete_events(_o: PgPoolOptions, conne
     let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
     audit::record(&mut tx, tenant, chrono::Utc::now(), event(1)).await.expect("record");
     tx.commit().await.expect("commit");
-    assert!(sqlx::query("UPDATE audit_event SET action = 'X'").execute(&pool).await.is_err(), "owner update");
-    assert!(sqlx::query("DELETE FROM audit_event").execute(&pool).await.is_err(), "owner delete");
-    assert!(sqlx::query("TRUNCATE audit_event").execute(&pool).await.is_err(), "owner truncate");
+    let refused = |op: &str| ("42501".to_owned(), format!("audit_event is insert-only ({op} refused)"));
+    let update = sqlx::query("UPDATE audit_event SET action = 'X'").execute(&pool).await;
+    assert_eq!(db_error(update), refused("UPDATE"), "owner update");
+    let delete = sqlx::query("DELETE FROM audit_event").execute(&pool).await;
+    assert_eq!(db_error(delete), refused("DELETE"), "owner delete");
+    let truncate = sqlx::query("TRUNCATE audit_event").execute(&pool).await;
+    assert_eq!(db_error(truncate), refused("TRUNCATE"), "owner truncate");
     let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
-    assert!(
-        sqlx::query("UPDATE audit_event SET action = 'X'").execute(&mut *tx).await.is_err(),
+    let update = sqlx::query("UPDATE audit_event SET action = 'X'").execute(&mut *tx).await;
+    assert_eq!(
+        db_error(update),
+        ("42501".to_owned(), "permission denied for table audit_event".to_owned()),
         "app role update"
     );
     drop(tx);

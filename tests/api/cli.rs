@@ -1,17 +1,8 @@
 //! The binary's exit codes and messages, run as a user would.
 
-use crate::helpers::{spawn_app, switchboard_cli};
+use crate::helpers::{spawn_app, switchboard, switchboard_cli};
 use sqlx::PgPool;
-use std::process::{Command, Output};
-
-fn switchboard(args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command.args(args).env_clear();
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
-    command.envs(vars.iter().copied()).output().expect("binary runs")
-}
+use std::process::Output;
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

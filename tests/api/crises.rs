@@ -2,17 +2,15 @@
 //! outbox and expiry workers driven with run_once() and a frozen clock.
 
 use crate::fake_twilio::{FakeTwilio, Mode};
-use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock, spawn_with, test_config};
-use crate::signing::Hook;
+use crate::fixture::{PUBLIC, app_on, deliver, on_fake_twilio, post_signed};
+use crate::helpers::{ACCOUNT_SID, TestApp};
+use crate::xml::parse;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::sync::Arc;
 use switchboard::clock::ManualClock;
-use switchboard::startup::Overrides;
-use switchboard::worker::Worker;
 
-const PUBLIC: &str = "https://sb.example.com";
 const OFFICER_1: &str = "+12025550111";
 const OFFICER_2: &str = "+12025550112";
 
@@ -23,19 +21,8 @@ struct S {
     admin: String,
 }
 
-async fn app_on(pool: PgPool, base: &str, clock: Arc<ManualClock>) -> TestApp {
-    let config = test_config(&[
-        ("PUBLIC_BASE_URL", PUBLIC),
-        ("TWILIO_API_BASE", base),
-        ("SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_SECS", "1"),
-    ]);
-    spawn_with(config, Overrides { pool: Some(pool), clock: Some(clock), ..Overrides::default() }).await
-}
-
 async fn setup(pool: PgPool) -> S {
-    let (fake, base) = FakeTwilio::start().await;
-    let clock = frozen_clock();
-    let app = app_on(pool, &base, clock.clone()).await;
+    let (app, fake, clock) = on_fake_twilio(pool, &[], vec![]).await;
     let root = app.superadmin().await;
     let body = json!({"slug": "city", "name": "City Safety", "timezone": "UTC", "duty_officers": [OFFICER_1, OFFICER_2]});
     assert_eq!(app.post_json("/api/tenants", &root, body).await.status(), 201);
@@ -50,10 +37,6 @@ async fn post_crisis(s: &S, kind: &str, risk: f64) -> Value {
     let response = s.app.post_json("/api/crises", &s.admin, body).await;
     assert_eq!(response.status(), 201);
     response.json().await.expect("json")
-}
-
-async fn deliver(app: &TestApp) {
-    app.outbox().run_once().await.expect("outbox round");
 }
 
 /// The path and query of the n-th officer call's TwiML URL.
@@ -75,9 +58,7 @@ async fn twiml(app: &TestApp, path: &str, call_sid: &str, digits: Option<&str>) 
     if let Some(d) = digits {
         params.push(("Digits", d));
     }
-    let mut hook = Hook::new(path, &params);
-    hook.signed_url = Some(format!("{PUBLIC}{path}"));
-    let response = hook.send(app).await;
+    let response = post_signed(app, path, &params).await;
     assert_eq!(response.status(), 200);
     response.text().await.expect("body")
 }
@@ -91,6 +72,50 @@ const CALL_B: &str = "CA0000000000000000000000000000000b";
 
 async fn crisis(s: &S, id: &str) -> Value {
     s.app.get_auth(&format!("/api/crises/{id}"), &s.admin).await.json().await.expect("json")
+}
+
+const APPROVED: &str = "Dispatch approved. Goodbye.";
+const ALREADY_DISPATCHED: &str = "This crisis has already been approved and dispatched.";
+
+/// What the officer hears: the text of the answer's `<Say>` verbs.
+fn said(twiml: &str) -> String {
+    let response = parse(twiml);
+    response
+        .children
+        .iter()
+        .filter(|c| c.name == "Say")
+        .map(|c| c.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The status and JSON body of an API answer.
+async fn answer(response: reqwest::Response) -> (u16, Value) {
+    (response.status().as_u16(), response.json().await.expect("json"))
+}
+
+/// An approval by the API raced one by phone: exactly one decided, the other was told so (200 and
+/// "already approved" to the officer, or 409 `invalid_transition` and "Dispatch approved").
+async fn exactly_one_decided(api: reqwest::Response, phone: &str) {
+    let (status, body) = answer(api).await;
+    let phone = said(phone);
+    if status == 200 {
+        assert_eq!((body["status"].as_str(), phone.as_str()), (Some("dispatched"), ALREADY_DISPATCHED));
+    } else {
+        let code = body["code"].as_str();
+        assert_eq!((status, code, phone.as_str()), (409, Some("invalid_transition"), APPROVED));
+    }
+}
+
+/// How many `APPROVAL_EXECUTED` audit events the crisis has.
+async fn executed(s: &S, id: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM audit_event WHERE action = 'APPROVAL_EXECUTED' AND entity_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("count")
 }
 
 async fn dispatches(app: &TestApp) -> Vec<Value> {
@@ -205,7 +230,9 @@ async fn the_expiry_worker_expires_and_hangs_up_live_calls(pool: PgPool) {
     let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
     deliver(&s.app).await;
     let (voice, _) = officer_url(&s.fake, 0);
-    twiml(&s.app, &voice, CALL_A, None).await;
+    // The officer's call, as the fake Twilio created it, fetches its TwiML and stays on the line.
+    let live = s.fake.existing.lock().expect("lock")[0].1.clone();
+    twiml(&s.app, &voice, &live, None).await;
     let worker = s.app.worker("crisis-expiry");
     assert_eq!(worker.run_once().await.expect("round"), 0);
     s.clock.advance(chrono::Duration::minutes(15));
@@ -216,7 +243,17 @@ async fn the_expiry_worker_expires_and_hangs_up_live_calls(pool: PgPool) {
             .fetch_all(&s.app.state.db)
             .await
             .expect("hangups");
-    assert_eq!(hangups, vec![json!({"sid": CALL_A})]);
+    assert_eq!(hangups, vec![json!({"sid": live})]);
+    assert!(s.fake.updates().is_empty(), "nothing reaches Twilio before the outbox delivers");
+    deliver(&s.app).await;
+    let completed = [("Status".to_owned(), vec!["completed".to_owned()])].into_iter().collect();
+    assert_eq!(s.fake.updates(), vec![(live, completed)], "the hang-up reached Twilio, once");
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM outbox_message WHERE destination = 'twilio_update'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("status");
+    assert_eq!(status, "delivered");
 }
 
 #[sqlx::test]
@@ -264,7 +301,10 @@ async fn racing_decisions_dispatch_once(pool: PgPool) {
     let gather = gather_path(&voice);
     let (one, two) =
         tokio::join!(twiml(&s.app, &gather, CALL_A, Some("6")), twiml(&s.app, &gather, CALL_A, Some("6")));
-    assert!(one.contains("approved") || two.contains("approved"));
+    let mut heard = [said(&one), said(&two)];
+    heard.sort();
+    assert_eq!(heard, [APPROVED, ALREADY_DISPATCHED], "one press decides, the other hears it was decided");
+    assert_eq!(executed(&s, &first).await, 1);
     assert_eq!(dispatches(&s.app).await.len(), 1);
     assert_eq!(crisis(&s, &first).await["status"], "dispatched");
 
@@ -276,7 +316,8 @@ async fn racing_decisions_dispatch_once(pool: PgPool) {
     let (approve, gather) = (format!("/api/crises/{second}/approve"), gather_path(&voice));
     let api = s.app.post_json(&approve, &s.admin, json!({"reason": "confirmed by radio"}));
     let (api, phone) = tokio::join!(api, twiml(&s.app, &gather, CALL_B, Some("6")));
-    assert!(api.status() == 200 || phone.contains("approved"));
+    exactly_one_decided(api, &phone).await;
+    assert_eq!(executed(&s, &second).await, 1);
     assert_eq!(dispatches(&s.app).await.len(), 2, "one per crisis");
 }
 
@@ -316,26 +357,7 @@ async fn an_officer_who_does_not_answer_hands_over_to_the_next(pool: PgPool) {
     let s = setup(pool).await;
     post_crisis(&s, "fire", 4.5).await;
     deliver(&s.app).await;
-    let (voice, _) = officer_url(&s.fake, 0);
-    let token = voice.split("attempt=").nth(1).expect("token").to_owned();
-    let sid: String = sqlx::query_scalar("SELECT sid FROM twilio_attempt WHERE token = $1")
-        .bind(&token)
-        .fetch_one(&s.app.state.db)
-        .await
-        .expect("sid");
-    let path = format!("/webhooks/twilio/calls/events?attempt={token}");
-    let params = [
-        ("CallSid", sid.as_str()),
-        ("AccountSid", ACCOUNT_SID),
-        ("From", "+12025550100"),
-        ("To", OFFICER_1),
-        ("CallStatus", "no-answer"),
-        ("Direction", "outbound-api"),
-        ("SequenceNumber", "2"),
-    ];
-    let mut hook = Hook::new(&path, &params);
-    hook.signed_url = Some(format!("{PUBLIC}{path}"));
-    assert_eq!(hook.send(&s.app).await.status(), 200);
+    officer_call_ends(&s, 0, "no-answer").await;
     s.clock.advance(chrono::Duration::seconds(1));
     deliver(&s.app).await;
     let creates = s.fake.creates();
@@ -347,7 +369,7 @@ async fn an_officer_who_does_not_answer_hands_over_to_the_next(pool: PgPool) {
 async fn two_instances_never_dispatch_twice(pool: PgPool) {
     let s = setup(pool.clone()).await;
     let base = s.app.state.config.twilio.api_base.to_string();
-    let other = app_on(pool, base.trim_end_matches('/'), s.clock.clone()).await;
+    let other = app_on(pool, base.trim_end_matches('/'), s.clock.clone(), &[], vec![]).await;
     let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
     deliver(&s.app).await;
     let (voice, _) = officer_url(&s.fake, 0);
@@ -356,9 +378,10 @@ async fn two_instances_never_dispatch_twice(pool: PgPool) {
     let api = s.app.post_json(&approve, &s.admin, json!({}));
     let phone = twiml(&other, &gather, CALL_A, Some("6"));
     let (w1, w2) = (s.app.worker("crisis-expiry"), other.worker("crisis-expiry"));
-    let (_, _, e1, e2) = tokio::join!(api, phone, w1.run_once(), w2.run_once());
-    e1.expect("expiry");
-    e2.expect("expiry");
+    let (api, phone, e1, e2) = tokio::join!(api, phone, w1.run_once(), w2.run_once());
+    assert_eq!((e1.expect("expiry"), e2.expect("expiry")), (0, 0), "nothing is due yet");
+    exactly_one_decided(api, &phone).await;
+    assert_eq!(executed(&s, &id).await, 1);
     assert_eq!(dispatches(&s.app).await.len(), 1);
 
     // At the deadline: a late 6 on one instance races both expiry workers.
@@ -370,9 +393,15 @@ async fn two_instances_never_dispatch_twice(pool: PgPool) {
     s.clock.advance(chrono::Duration::minutes(15));
     let gather = gather_path(&voice);
     let phone = twiml(&other, &gather, CALL_B, Some("6"));
-    let (_, e1, e2) = tokio::join!(phone, w1.run_once(), w2.run_once());
-    e1.expect("expiry");
-    e2.expect("expiry");
+    let (phone, e1, e2) = tokio::join!(phone, w1.run_once(), w2.run_once());
+    let expired_by_workers = e1.expect("expiry") + e2.expect("expiry");
+    // Whoever takes the lock first expires it: the late press, or exactly one of the workers.
+    match said(&phone).as_str() {
+        "This crisis decision has expired." => assert_eq!(expired_by_workers, 0),
+        "This crisis has already been expired." => assert_eq!(expired_by_workers, 1),
+        other => panic!("a late press heard {other:?}"),
+    }
+    assert_eq!(executed(&s, &late).await, 0);
     let detail = crisis(&s, &late).await;
     assert_eq!(detail["status"], "expired");
     assert_eq!(
@@ -427,9 +456,7 @@ async fn officer_call_ends(s: &S, n: usize, status: &str) {
         ("Direction", "outbound-api"),
         ("SequenceNumber", "2"),
     ];
-    let mut hook = Hook::new(&path, &params);
-    hook.signed_url = Some(format!("{PUBLIC}{path}"));
-    assert_eq!(hook.send(&s.app).await.status(), 200);
+    assert_eq!(post_signed(&s.app, &path, &params).await.status(), 200);
 }
 
 #[sqlx::test]

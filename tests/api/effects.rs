@@ -1,8 +1,8 @@
 //! Exactly-once Twilio effects against the fake Twilio, with signed callbacks and a frozen clock.
 
 use crate::fake_twilio::{FakeTwilio, Mode};
+use crate::fixture::{PUBLIC, app_on, on_fake_twilio, post_signed};
 use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock, spawn_with, test_config};
-use crate::signing::Hook;
 use sqlx::PgPool;
 use std::sync::{Arc, Mutex};
 use switchboard::auth::scope::tenant_tx;
@@ -14,7 +14,6 @@ use switchboard::startup::Overrides;
 use switchboard::tenants::TenantId;
 use switchboard::worker::Worker;
 
-const PUBLIC: &str = "https://sb.example.com";
 const VETOED: &str = "+12025550999";
 
 #[derive(Default)]
@@ -59,27 +58,16 @@ struct Setup {
     tenant: TenantId,
 }
 
-async fn app_on(pool: PgPool, base: &str, clock: Arc<ManualClock>, owner: Arc<TestOwner>) -> TestApp {
-    let config = test_config(&[
-        ("PUBLIC_BASE_URL", PUBLIC),
-        ("TWILIO_API_BASE", base),
-        ("SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_SECS", "1"),
-        ("SWITCHBOARD_TWILIO__MAX_RETRIES", "0"),
-    ]);
-    let overrides = Overrides {
-        pool: Some(pool),
-        clock: Some(clock),
-        domains: vec![crate::helpers::owner_domain("test", owner)],
-        ..Overrides::default()
-    };
-    spawn_with(config, overrides).await
+const NO_RETRIES: [(&str, &str); 1] = [("SWITCHBOARD_TWILIO__MAX_RETRIES", "0")];
+
+/// The domain whose effects the test owner owns.
+fn test_domain(owner: &Arc<TestOwner>) -> Vec<Arc<dyn switchboard::domain::Domain>> {
+    vec![crate::helpers::owner_domain("test", owner.clone())]
 }
 
 async fn setup(pool: PgPool) -> Setup {
-    let (fake, base) = FakeTwilio::start().await;
-    let clock = frozen_clock();
     let owner = Arc::new(TestOwner::default());
-    let app = app_on(pool, &base, clock.clone(), owner.clone()).await;
+    let (app, fake, clock) = on_fake_twilio(pool, &NO_RETRIES, test_domain(&owner)).await;
     let root = app.superadmin().await;
     let tenant = TenantId(app.create_tenant(&root, "effects").await.parse().expect("uuid"));
     Setup { app, fake, clock, owner, tenant }
@@ -127,9 +115,7 @@ async fn callback(app: &TestApp, token: &str, sid: &str, status: &str, seq: &str
         ("Direction", "outbound-api"),
         ("SequenceNumber", seq),
     ];
-    let mut hook = Hook::new(&path, &params);
-    hook.signed_url = Some(format!("{PUBLIC}{path}"));
-    hook.send(app).await.status().as_u16()
+    post_signed_status(app, &path, &params).await
 }
 
 async fn ledger_status(app: &TestApp, sid: &str) -> String {
@@ -265,7 +251,8 @@ async fn a_worker_killed_after_sending_never_resends(pool: PgPool) {
 async fn two_instances_release_one_call_per_tick_between_them(pool: PgPool) {
     let s = setup(pool.clone()).await;
     let base = s.app.state.config.twilio.api_base.to_string();
-    let other = app_on(pool, base.trim_end_matches('/'), s.clock.clone(), s.owner.clone()).await;
+    let other =
+        app_on(pool, base.trim_end_matches('/'), s.clock.clone(), &NO_RETRIES, test_domain(&s.owner)).await;
     for n in 0..3 {
         request_call(&s.app, s.tenant, &format!("paced-{n}"), "+12025550111", priority::BULK).await;
     }
@@ -349,7 +336,8 @@ async fn a_429_slows_the_bucket_down(pool: PgPool) {
 async fn a_refused_connection_is_unreachable_and_leaves_the_pace_alone(pool: PgPool) {
     let s = setup(pool.clone()).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-    let down = app_on(pool, &format!("http://{closed}"), s.clock.clone(), s.owner.clone()).await;
+    let down =
+        app_on(pool, &format!("http://{closed}"), s.clock.clone(), &NO_RETRIES, test_domain(&s.owner)).await;
     let token = request_call(&s.app, s.tenant, "blip", "+12025550111", priority::URGENT).await;
     down.outbox().run_once().await.expect("round");
     assert_eq!(attempt(&s.app, &token).await.0, "queued", "nothing was sent: safe to send again");
@@ -381,10 +369,8 @@ async fn a_refused_connection_is_unreachable_and_leaves_the_pace_alone(pool: PgP
     assert_eq!(attempt(&s.app, &token).await.0, "created");
 }
 
-async fn post_signed(app: &TestApp, path: &str, params: &[(&str, &str)]) -> u16 {
-    let mut hook = Hook::new(path, params);
-    hook.signed_url = Some(format!("{PUBLIC}{path}"));
-    hook.send(app).await.status().as_u16()
+async fn post_signed_status(app: &TestApp, path: &str, params: &[(&str, &str)]) -> u16 {
+    post_signed(app, path, params).await.status().as_u16()
 }
 
 async fn audit_actions(app: &TestApp, token: &str) -> Vec<String> {
@@ -412,7 +398,7 @@ async fn recording_callbacks_and_the_seed_alias_feed_the_ledger(pool: PgPool) {
         ("Direction", "outbound-api"),
         ("SequenceNumber", "2"),
     ];
-    assert_eq!(post_signed(&s.app, &alias, &params).await, 200);
+    assert_eq!(post_signed_status(&s.app, &alias, &params).await, 200);
     assert_eq!(ledger_status(&s.app, &sid).await, "in-progress");
 
     let recording = "RE0123456789abcdef0123456789abcdef";
@@ -424,7 +410,7 @@ async fn recording_callbacks_and_the_seed_alias_feed_the_ledger(pool: PgPool) {
             ("RecordingStatus", status),
             ("RecordingDuration", duration),
         ];
-        assert_eq!(post_signed(&s.app, "/webhooks/twilio/recordings/events", &params).await, 200);
+        assert_eq!(post_signed_status(&s.app, "/webhooks/twilio/recordings/events", &params).await, 200);
     }
     let row: (String, String, Option<i32>, uuid::Uuid) = sqlx::query_as(
         "SELECT call_sid, status, duration_secs, tenant_id FROM twilio_recording WHERE sid = $1",

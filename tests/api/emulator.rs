@@ -113,28 +113,50 @@ fn client(emulator: &str) -> TwilioClient {
     TwilioClient::new(&config.twilio).expect("client")
 }
 
-/// Checks a JSON object against a schema of Twilio's OpenAPI document (property names, types,
-/// enum values), as copied into the fixtures.
-fn conforms(value: &Value, schema_name: &str) -> Result<(), String> {
+/// Checks a JSON object against a schema of Twilio's OpenAPI document, as copied into the
+/// fixtures: every property present, of its type (enum values, string lengths); a null only where
+/// the schema allows one and the caller expects one (`nulls`: what Twilio leaves empty in that state).
+fn conforms(value: &Value, schema_name: &str, nulls: &[&str]) -> Result<(), String> {
     let fixtures: Value =
         serde_json::from_str(include_str!("../fixtures/twilio-oai/schemas.json")).expect("fixtures");
     let schemas = &fixtures["schemas"];
     let properties = schemas[schema_name]["properties"].as_object().ok_or("no such schema")?;
+    for expected in nulls {
+        if !properties.contains_key(*expected) {
+            return Err(format!("{schema_name}: {expected} is no property"));
+        }
+    }
     for (name, spec) in properties {
         let v = value.get(name).ok_or_else(|| format!("{schema_name}: missing {name}"))?;
-        if v.is_null() {
-            continue;
-        }
+        let nullable = spec["nullable"] == true;
         let spec = match spec.get("$ref").and_then(Value::as_str) {
-            Some(r) => &schemas[r.rsplit('/').next().unwrap_or("")],
+            Some(r) => schemas
+                .get(r.rsplit('/').next().unwrap_or(""))
+                .ok_or(format!("{r} is not in the fixtures"))?,
             None => spec,
         };
+        if v.is_null() {
+            if nullable && nulls.contains(&name.as_str()) {
+                continue;
+            }
+            return Err(format!("{schema_name}.{name} is an unexpected null (nullable: {nullable})"));
+        }
+        let length = |s: &str| {
+            let n = s.chars().count() as u64;
+            spec["minLength"].as_u64().is_none_or(|min| n >= min)
+                && spec["maxLength"].as_u64().is_none_or(|max| n <= max)
+        };
         let ok = match spec["type"].as_str() {
-            Some("string") => v.is_string() && spec["enum"].as_array().is_none_or(|e| e.contains(v)),
+            Some("string") => {
+                v.as_str().is_some_and(length) && spec["enum"].as_array().is_none_or(|e| e.contains(v))
+            }
             Some("integer") => v.is_i64(),
+            Some("number") => v.is_number(),
             Some("object") => v.is_object(),
+            Some("array") => v.is_array(),
             Some("boolean") => v.is_boolean(),
-            _ => true,
+            None => true, // untyped in Twilio's document (encryption_details)
+            other => return Err(format!("{schema_name}.{name}: unchecked type {other:?}")),
         };
         if !ok {
             return Err(format!("{schema_name}.{name} = {v} does not match {spec}"));
@@ -142,6 +164,32 @@ fn conforms(value: &Value, schema_name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// What Twilio leaves null on a call that was just created, fetched or hung up.
+const CALL_NULLS: &[&str] = &[
+    "parent_call_sid",
+    "phone_number_sid",
+    "start_time",
+    "end_time",
+    "duration",
+    "price",
+    "answered_by",
+    "forwarded_from",
+    "group_sid",
+    "caller_name",
+    "trunk_sid",
+];
+/// … on an outbound message.
+const MESSAGE_NULLS: &[&str] = &["price", "error_message", "messaging_service_sid", "error_code"];
+/// … on a recording just started or updated.
+const RECORDING_NULLS: &[&str] =
+    &["conference_sid", "date_updated", "price", "price_unit", "error_code", "encryption_details"];
+/// … on a list's first and only page.
+const PAGE_NULLS: &[&str] = &["next_page_uri", "previous_page_uri"];
+/// … on a conference in progress.
+const CONFERENCE_NULLS: &[&str] = &["reason_conference_ended", "call_sid_ending_conference"];
+/// … on a participant just added.
+const PARTICIPANT_NULLS: &[&str] = &["label", "call_sid_to_coach"];
 
 #[sqlx::test]
 async fn rest_answers_parse_with_our_client_and_follow_twilios_schemas(pool: PgPool) {
@@ -168,16 +216,84 @@ async fn rest_answers_parse_with_our_client_and_follow_twilios_schemas(pool: PgP
     };
     let sent = twilio.create_message(&message).await.expect("sent");
 
+    // Every resource the emulator serves, as raw JSON.
     let http = reqwest::Client::new();
     let base = format!("{}/2010-04-01/Accounts/{ACCOUNT_SID}", env.emulator);
-    let fetch =
-        |path: String| http.get(format!("{base}/{path}")).basic_auth(ACCOUNT_SID, Some(AUTH_TOKEN)).send();
-    let call_json: Value =
-        fetch(format!("Calls/{}.json", created.sid)).await.expect("sent").json().await.expect("json");
-    conforms(&call_json, "api.v2010.account.call").expect("call schema");
-    let message_json: Value =
-        fetch(format!("Messages/{}.json", sent.sid)).await.expect("sent").json().await.expect("json");
-    conforms(&message_json, "api.v2010.account.message").expect("message schema");
+    let rest = |method: reqwest::Method, path: String, form: &[(&str, &str)]| {
+        let request =
+            http.request(method, format!("{base}/{path}")).basic_auth(ACCOUNT_SID, Some(AUTH_TOKEN));
+        let request = if form.is_empty() {
+            request
+        } else {
+            request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(crate::signing::form(form))
+        };
+        async move {
+            let response = request.send().await.expect("sent");
+            assert!(response.status().is_success(), "{path}: {}", response.status());
+            response.json::<Value>().await.expect("json")
+        }
+    };
+    let (get, post) = (reqwest::Method::GET, reqwest::Method::POST);
+    let call_json = rest(get.clone(), format!("Calls/{}.json", created.sid), &[]).await;
+    conforms(&call_json, "api.v2010.account.call", CALL_NULLS).expect("call schema");
+    let calls = rest(get.clone(), "Calls.json?To=%2B12025550111".into(), &[]).await;
+    conforms(&calls, "ListCallResponse", PAGE_NULLS).expect("call page schema");
+    for listed in calls["calls"].as_array().expect("calls") {
+        conforms(listed, "api.v2010.account.call", CALL_NULLS).expect("listed call schema");
+    }
+    let participant = rest(
+        post.clone(),
+        "Conferences/room-1/Participants.json".into(),
+        &[("To", "+12025550112"), ("From", "+12025550100")],
+    )
+    .await;
+    conforms(&participant, "api.v2010.account.conference.participant", PARTICIPANT_NULLS)
+        .expect("participant schema");
+    // The participant's call is in progress: it can be recorded.
+    let live = participant["call_sid"].as_str().expect("participant call").to_owned();
+    let recording = rest(post.clone(), format!("Calls/{live}/Recordings.json"), &[]).await;
+    conforms(&recording, "api.v2010.account.call.call_recording", RECORDING_NULLS).expect("recording schema");
+    let recording_sid = recording["sid"].as_str().expect("recording sid");
+    let paused =
+        rest(post.clone(), format!("Calls/{live}/Recordings/{recording_sid}.json"), &[("Status", "paused")])
+            .await;
+    conforms(&paused, "api.v2010.account.call.call_recording", RECORDING_NULLS)
+        .expect("updated recording schema");
+    let conference = rest(post.clone(), "Conferences/room-1.json".into(), &[("Status", "completed")]).await;
+    conforms(&conference, "api.v2010.account.conference", CONFERENCE_NULLS).expect("conference schema");
+    let hung_up = rest(post.clone(), format!("Calls/{}.json", created.sid), &[("Status", "completed")]).await;
+    conforms(&hung_up, "api.v2010.account.call", CALL_NULLS).expect("updated call schema");
+
+    let message_json = rest(get.clone(), format!("Messages/{}.json", sent.sid), &[]).await;
+    conforms(&message_json, "api.v2010.account.message", MESSAGE_NULLS).expect("message schema");
+    let messages = rest(get, "Messages.json?To=%2B12025550111".into(), &[]).await;
+    conforms(&messages, "ListMessageResponse", PAGE_NULLS).expect("message page schema");
+    for listed in messages["messages"].as_array().expect("messages") {
+        conforms(listed, "api.v2010.account.message", MESSAGE_NULLS).expect("listed message schema");
+    }
+}
+
+#[test]
+fn the_schema_check_refuses_what_twilio_would_not_send() {
+    let call = json!({"sid": "CA0123456789abcdef0123456789abcdef"});
+    assert_eq!(
+        conforms(&call, "api.v2010.account.call", &[]),
+        Err("api.v2010.account.call: missing account_sid".into())
+    );
+    let nulls: Value =
+        serde_json::from_str(include_str!("../fixtures/twilio-oai/schemas.json")).expect("fixtures");
+    let every_null: serde_json::Map<String, Value> =
+        nulls["schemas"]["api.v2010.account.message"]["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(|k| (k.clone(), Value::Null))
+            .collect();
+    let error = conforms(&Value::Object(every_null), "api.v2010.account.message", MESSAGE_NULLS)
+        .expect_err("refused");
+    assert!(error.contains("unexpected null"), "{error}");
 }
 
 #[sqlx::test]

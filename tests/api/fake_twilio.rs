@@ -27,6 +27,8 @@ pub enum Mode {
 
 /// A received create: (kind, form fields).
 pub type Create = (String, HashMap<String, Vec<String>>);
+/// A received call update: (call sid, form fields).
+pub type Update = (String, HashMap<String, Vec<String>>);
 /// Something that exists at "Twilio": (kind, sid, to, from, body).
 pub type Existing = (String, String, String, String, String);
 
@@ -38,6 +40,8 @@ pub struct FakeTwilio {
     /// What exists at "Twilio": (kind, sid, to, from, body).
     pub existing: Arc<Mutex<Vec<Existing>>>,
     pub refuse_to: Arc<Mutex<HashMap<String, i64>>>,
+    /// Every call update received (`POST Calls/{sid}.json`): (sid, form fields).
+    pub updates: Arc<Mutex<Vec<Update>>>,
 }
 
 fn form(body: &[u8]) -> HashMap<String, Vec<String>> {
@@ -61,6 +65,7 @@ impl FakeTwilio {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let app = Router::new()
             .route("/2010-04-01/Accounts/{account}/Calls.json", post(create_call).get(list_calls))
+            .route("/2010-04-01/Accounts/{account}/Calls/{sid}", post(update_call))
             .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -73,6 +78,10 @@ impl FakeTwilio {
 
     pub fn creates(&self) -> Vec<Create> {
         self.creates.lock().expect("lock").clone()
+    }
+
+    pub fn updates(&self) -> Vec<Update> {
+        self.updates.lock().expect("lock").clone()
     }
 
     pub fn seed(&self, kind: &str, sid: &str, to: &str, from: &str, body: &str) {
@@ -157,6 +166,27 @@ async fn create_message(
         }
         Err(response) => response,
     }
+}
+
+/// `POST Calls/{sid}.json`: recorded; answers the call resource with its new status, or Twilio's
+/// 404/20404 for a call it never created.
+async fn update_call(
+    State(fake): State<FakeTwilio>,
+    Path((_account, file)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(sid) = file.strip_suffix(".json") else { return error(404, 20404, "not found") };
+    let fields = form(&body);
+    fake.updates.lock().expect("lock").push((sid.to_owned(), fields.clone()));
+    let existing = fake.existing.lock().expect("lock").iter().find(|e| e.0 == "call" && e.1 == sid).cloned();
+    let Some((_, sid, to, from, _)) = existing else {
+        return error(404, 20404, &format!("The requested resource {file} was not found"));
+    };
+    let mut call = call_json(&sid, &to, &from);
+    if let Some(status) = fields.get("Status").and_then(|v| v.first()) {
+        call["status"] = status.as_str().into();
+    }
+    axum::Json(call).into_response()
 }
 
 fn matching(

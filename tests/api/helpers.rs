@@ -123,18 +123,22 @@ pub fn frozen_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(start))
 }
 
+/// Runs the `switchboard` binary as a user would: only `PATH` and `vars` in its environment.
+pub fn switchboard(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.args(args).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command.envs(vars.iter().copied()).output().expect("binary runs")
+}
+
 /// Runs the `switchboard` binary against the test's database.
 pub fn switchboard_cli(connect: &sqlx::postgres::PgConnectOptions, args: &[&str]) -> std::process::Output {
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
     let mut url = url::Url::parse(&base).expect("url");
     url.set_path(connect.get_database().expect("test database"));
-    std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", url.as_str())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .output()
-        .expect("runs")
+    switchboard(args, &[("DATABASE_URL", url.as_str())])
 }
 
 /// Spawns the app with any configuration and overrides.
@@ -253,4 +257,11 @@ impl TestApp {
         let key: serde_json::Value = response.json().await.expect("json");
         key["token"].as_str().expect("token").to_owned()
     }
+}
+
+/// The SQLSTATE and message of the database error a statement must fail with.
+pub fn db_error<T: std::fmt::Debug>(result: Result<T, sqlx::Error>) -> (String, String) {
+    let error = result.expect_err("the statement must be refused");
+    let db = error.as_database_error().unwrap_or_else(|| panic!("not a database error: {error}"));
+    (db.code().unwrap_or_default().into_owned(), db.message().to_owned())
 }

@@ -1,18 +1,16 @@
 //! Inbound calls and SMS end to end: signed webhooks, the fake Twilio, a fake call service.
 
 use crate::fake_twilio::FakeTwilio;
-use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock, spawn_with, test_config};
+use crate::fixture::{on_fake_twilio, post_signed};
+use crate::helpers::{ACCOUNT_SID, TestApp};
 use crate::receiver::{Receiver, secret_setting, signature_is_valid};
-use crate::signing::Hook;
 use crate::xml::{Node, parse};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::sync::Arc;
 use switchboard::clock::ManualClock;
-use switchboard::startup::Overrides;
-use switchboard::worker::Worker;
 
-pub const PUBLIC: &str = "https://sb.example.com";
+pub use crate::fixture::PUBLIC;
 pub const ACME_MAIN: &str = "+12025550101";
 const ACME_SECOND: &str = "+12025550102";
 const ACME_OWNER: &str = "+12025550150";
@@ -29,23 +27,13 @@ pub struct S {
 }
 
 pub async fn setup_with(pool: PgPool, extra: &[(&str, &str)]) -> S {
-    let (fake, base) = FakeTwilio::start().await;
     let (calls, url) = Receiver::start().await;
-    let clock = frozen_clock(); // Monday 2026-11-23 15:00 UTC = 10:00 in New York
     let secret = secret_setting();
-    let mut vars = vec![
-        ("PUBLIC_BASE_URL", PUBLIC),
-        ("TWILIO_API_BASE", base.as_str()),
-        ("SWITCHBOARD_CALL_SERVICE_URL", url.as_str()),
-        ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str()),
-        ("SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_SECS", "1"),
-    ];
+    let mut vars =
+        vec![("SWITCHBOARD_CALL_SERVICE_URL", url.as_str()), ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str())];
     vars.extend_from_slice(extra);
-    let app = spawn_with(
-        test_config(&vars),
-        Overrides { pool: Some(pool), clock: Some(clock.clone()), ..Overrides::default() },
-    )
-    .await;
+    // Monday 2026-11-23 15:00 UTC = 10:00 in New York
+    let (app, fake, clock) = on_fake_twilio(pool, &vars, vec![]).await;
     let root = app.superadmin().await;
     let acme = json!({"slug": "acme", "name": "Acme Plumbing", "timezone": "America/New_York", "owner_number": ACME_OWNER,
         "business_hours": {"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]]}, "holidays": ["2026-12-25"]});
@@ -76,9 +64,7 @@ fn voice_params<'a>(sid: &'a str, from: &'a str, to: &'a str, status: &'a str) -
 }
 
 pub async fn post(app: &TestApp, path: &str, params: &[(&str, &str)]) -> (u16, String) {
-    let mut hook = Hook::new(path, params);
-    hook.signed_url = Some(format!("{PUBLIC}{path}"));
-    let response = hook.send(app).await;
+    let response = post_signed(app, path, params).await;
     (response.status().as_u16(), response.text().await.expect("body"))
 }
 
@@ -192,7 +178,7 @@ pub async fn sms_sent(s: &S) -> Vec<(String, String, String)> {
 }
 
 pub async fn deliver(s: &S) {
-    s.app.outbox().run_once().await.expect("outbox");
+    crate::fixture::deliver(&s.app).await;
 }
 
 #[sqlx::test]
@@ -250,9 +236,26 @@ async fn an_opted_out_or_anonymous_caller_gets_no_text(pool: PgPool) {
     let second = sid(2);
     let mut params = voice_params(&second, "anonymous", ACME_MAIN, "in-progress");
     params.push(("DialCallStatus", "no-answer"));
-    post(&s.app, &format!("/webhooks/twilio/call/status/{}", sid(2)), &params).await;
+    let (status, body) = post(&s.app, &format!("/webhooks/twilio/call/status/{}", sid(2)), &params).await;
+    assert_eq!(status, 200, "{body}");
+    // Both calls were taken and recorded as missed: only the text-back is withheld.
+    let missed: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT call_sid, from_address, outcome, missed_reason FROM inbound_call ORDER BY call_sid",
+    )
+    .fetch_all(&s.app.state.db)
+    .await
+    .expect("rows");
+    let recorded =
+        |sid: String, from: &str| (sid, from.to_owned(), Some("missed".into()), Some("no-answer".into()));
+    assert_eq!(missed, vec![recorded(sid(1), CALLER), recorded(sid(2), "anonymous")]);
     deliver(&s).await;
     assert!(sms_sent(&s).await.is_empty());
+    let text_backs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox_message WHERE destination = 'twilio'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("count");
+    assert_eq!(text_backs, 0, "no text-back was even queued");
 }
 
 #[sqlx::test]

@@ -3,16 +3,16 @@
 //! conversation. And an effect whose owning domain this binary does not know is never sent.
 
 use crate::fake_twilio::Mode;
-use crate::helpers::{ACCOUNT_SID, spawn_with, test_config};
+use crate::fixture::app_on;
+use crate::helpers::ACCOUNT_SID;
 use crate::inbound::{
-    ACME_MAIN, CALLER, PUBLIC, S, deliver, dial_result, post, ring, setup, setup_with, sid, sms, sms_sent,
+    ACME_MAIN, CALLER, S, deliver, dial_result, post, ring, setup, setup_with, sid, sms, sms_sent,
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::sync::Arc;
 use switchboard::clock::Clock;
 use switchboard::effects::{self, EffectOwner, MessageRequest, Owner, priority};
-use switchboard::startup::Overrides;
 use switchboard::tenants::TenantId;
 use switchboard::worker::Worker;
 
@@ -212,14 +212,8 @@ async fn an_attempt_of_an_unknown_domain_is_parked_until_a_replica_knows_it(pool
 
     // A newer replica that knows the domain releases and sends it.
     let base = s.app.state.config.twilio.api_base.to_string();
-    let vars = [("PUBLIC_BASE_URL", PUBLIC), ("TWILIO_API_BASE", base.as_str())];
-    let overrides = Overrides {
-        pool: Some(pool),
-        clock: Some(s.clock.clone()),
-        domains: vec![crate::helpers::owner_domain("ghost", Arc::new(Ghost))],
-        ..Overrides::default()
-    };
-    let newer = spawn_with(test_config(&vars), overrides).await;
+    let ghost = vec![crate::helpers::owner_domain("ghost", Arc::new(Ghost))];
+    let newer = app_on(pool, base.trim_end_matches('/'), s.clock.clone(), &[], ghost).await;
     newer.outbox().run_once().await.expect("housekeeping releases it");
     s.clock.advance(chrono::Duration::seconds(2));
     newer.outbox().run_once().await.expect("delivers it");

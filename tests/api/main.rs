@@ -11,6 +11,7 @@ mod domains;
 mod effects;
 mod emulator;
 mod fake_twilio;
+mod fixture;
 mod health;
 mod helpers;
 mod hostile;

@@ -1,9 +1,7 @@
 //! Outbox delivery against an in-process receiver, driven with run_once() and a frozen clock.
 
 use crate::helpers::{TestApp, frozen_clock, spawn_with_clock_and};
-use crate::receiver::{Receiver, SECRET};
-use base64::Engine;
-use hmac::Mac;
+use crate::receiver::{Receiver, expected_signature, secret_setting};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -23,7 +21,7 @@ struct Setup {
 
 async fn setup(pool: PgPool, extra: &[(&str, &str)]) -> Setup {
     let (receiver, url) = Receiver::start().await;
-    let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(SECRET));
+    let secret = secret_setting();
     let clock = frozen_clock();
     let mut vars = vec![
         ("SWITCHBOARD_CALL_SERVICE_URL", url.as_str()),
@@ -118,11 +116,7 @@ async fn the_signature_verifies_with_the_spec_hmac(pool: PgPool) {
     let (headers, body) = s.receiver.requests.lock().expect("lock")[0].clone();
     let timestamp = headers["webhook-timestamp"].to_str().expect("ts");
     assert_eq!(timestamp, s.clock.now().timestamp().to_string());
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&SECRET).expect("key");
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(&body);
-    let expected =
-        format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+    let expected = expected_signature(&id.to_string(), timestamp, &body);
     assert_eq!(headers["webhook-signature"], expected.as_str());
     let envelope: Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(envelope["id"], id.to_string());

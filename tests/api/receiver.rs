@@ -18,18 +18,22 @@ pub fn secret_setting() -> String {
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(SECRET))
 }
 
-/// Checks a request's Standard Webhooks signature with an HMAC computed here from the spec.
+/// The Standard Webhooks signature of message `id` sent at `timestamp`, computed here from the spec.
+pub fn expected_signature(id: &str, timestamp: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&SECRET).expect("key");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// Checks a request's Standard Webhooks signature.
 pub fn signature_is_valid(headers: &HeaderMap, body: &[u8]) -> bool {
     let (Some(id), Some(ts), Some(sig)) =
         (headers.get("webhook-id"), headers.get("webhook-timestamp"), headers.get("webhook-signature"))
     else {
         return false;
     };
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&SECRET).expect("key");
-    mac.update(format!("{}.{}.", id.to_str().unwrap_or(""), ts.to_str().unwrap_or("")).as_bytes());
-    mac.update(body);
-    let expected =
-        format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+    let expected = expected_signature(id.to_str().unwrap_or(""), ts.to_str().unwrap_or(""), body);
     sig.to_str().is_ok_and(|s| s == expected)
 }
 

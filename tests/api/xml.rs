@@ -1,4 +1,5 @@
-//! TwiML compared as parsed XML: element names, sorted attributes, text, children.
+//! TwiML compared as parsed XML: element names, sorted attributes, text, children. Also compiled
+//! into the library's unit tests (src/twilio/twiml/tests.rs), so it names only `quick_xml`.
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};

@@ -2,63 +2,12 @@
 //! builder and compared as parsed XML; escaping; the declaration comes first.
 
 use super::*;
-use quick_xml::Reader;
-use quick_xml::events::Event;
-
-/// A parsed element: name, sorted attributes, text, children.
-#[derive(Debug, PartialEq)]
-struct Node {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-    children: Vec<Node>,
-}
-
-fn parse(xml: &str) -> Node {
-    let mut reader = Reader::from_str(xml);
-    let mut stack: Vec<Node> =
-        vec![Node { name: "#doc".into(), attrs: vec![], text: String::new(), children: vec![] }];
-    loop {
-        match reader.read_event().expect("well-formed") {
-            Event::Start(e) => stack.push(node(&e)),
-            Event::Empty(e) => {
-                let n = node(&e);
-                stack.last_mut().expect("parent").children.push(n);
-            }
-            Event::End(_) => {
-                let done = stack.pop().expect("open");
-                stack.last_mut().expect("parent").children.push(done);
-            }
-            Event::Text(t) => {
-                let text = t.xml10_content().into_owned();
-                stack.last_mut().expect("node").text.push_str(&text);
-            }
-            Event::GeneralRef(r) => {
-                let name: &str = &r;
-                let ch = quick_xml::escape::unescape(&format!("&{name};")).expect("entity").into_owned();
-                stack.last_mut().expect("node").text.push_str(&ch);
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    stack.pop().expect("doc").children.pop().expect("root")
-}
-
-fn node(e: &quick_xml::events::BytesStart<'_>) -> Node {
-    let mut attrs: Vec<(String, String)> = e
-        .attributes()
-        .map(|a| {
-            let a = a.expect("attribute");
-            (
-                a.key.as_ref().to_owned(),
-                a.normalized_value(quick_xml::XmlVersion::Implicit1_0).expect("value").into_owned(),
-            )
-        })
-        .collect();
-    attrs.sort();
-    Node { name: e.name().as_ref().to_owned(), attrs, text: String::new(), children: vec![] }
-}
+// The one TwiML test parser, shared with the integration tests (which cannot see this crate's
+// `cfg(test)` items): the file is compiled into both test crates.
+#[allow(dead_code)]
+#[path = "../../../tests/api/xml.rs"]
+mod xml;
+use xml::parse;
 
 fn same(built: &Twiml, expected: &str) {
     let xml = built.to_xml();
