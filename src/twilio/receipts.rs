@@ -124,9 +124,18 @@ async fn stored_reply(db: &PgPool, key: &str) -> Result<WebhookReply, WebhookErr
 }
 
 /// The answer when an effect failed: the caller hears an apology; other webhooks get a 503 so
-/// Twilio records the failure (and retries where the connection overrides ask it to).
+/// Twilio records the failure (and retries where the connection overrides ask it to) — or a 422
+/// when the database refused a value the webhook carried (a retry would be refused again).
 pub fn failure_response(error: &WebhookError, answers_twiml: bool) -> Response {
-    tracing::error!(error = %error_chain(error), "webhook effect failed");
+    if let Some(reason) = refused_value(error) {
+        tracing::warn!(error = %error_chain(error), "webhook refused: the database refused one of its values");
+        if !answers_twiml {
+            let detail = format!("invalid webhook parameters: {reason}");
+            return problem_response(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail, None);
+        }
+    } else {
+        tracing::error!(error = %error_chain(error), "webhook effect failed");
+    }
     if answers_twiml {
         Twiml::new().say("We are sorry, an error occurred. Please try again later.").hangup().into_response()
     } else {
@@ -137,6 +146,12 @@ pub fn failure_response(error: &WebhookError, answers_twiml: bool) -> Response {
             None,
         )
     }
+}
+
+/// What the database said of a value it refused (SQLSTATE class 22), if that is the failure.
+fn refused_value(error: &WebhookError) -> Option<&'static str> {
+    let WebhookError::Database(sqlx::Error::Database(db)) = error else { return None };
+    db.code().as_deref().and_then(crate::error::database::caller_fault)
 }
 
 /// Deletes receipts older than [`RECEIPT_RETENTION`], in batches.

@@ -183,7 +183,9 @@ const ANONYMOUS: &[&str] =
 impl Address {
     /// Classifies a `From`/`To` value. Never fails.
     pub fn parse(value: &str) -> Self {
-        let value = value.trim();
+        // Control characters are never part of an address (and PostgreSQL cannot store a NUL).
+        let cleaned: String = value.chars().filter(|c| !c.is_control()).collect();
+        let value = cleaned.trim();
         let lower = value.to_ascii_lowercase();
         if ANONYMOUS.contains(&lower.as_str()) {
             return Address::Anonymous;

@@ -8,7 +8,7 @@ macro_rules! wire_enum {
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub enum $name {
             $($(#[$vdoc])* $variant,)+
-            /// A value this version does not know, kept verbatim.
+            /// A value this version does not know, kept (see `parse`).
             Other(String),
         }
 
@@ -16,11 +16,13 @@ macro_rules! wire_enum {
             /// Every wire value this version knows, in declaration order.
             pub const KNOWN: &'static [&'static str] = &[$($wire),+];
 
-            /// Classifies a wire value; never fails.
+            /// Classifies a wire value; never fails. An unknown value is kept without control
+            /// characters (never part of a genuine one; PostgreSQL cannot store a NUL) and cut at
+            /// 64 characters.
             pub fn parse(value: &str) -> Self {
                 match value {
                     $($wire => $name::$variant,)+
-                    other => $name::Other(other.to_owned()),
+                    other => $name::Other(other.chars().filter(|c| !c.is_control()).take(64).collect()),
                 }
             }
 

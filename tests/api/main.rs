@@ -27,4 +27,5 @@ mod simulate;
 mod tenants;
 mod twilio_rest;
 mod twilio_webhooks;
+mod webhook_fuzz;
 mod xml;
