@@ -5,16 +5,18 @@
 mod api;
 pub mod calls;
 pub mod conversations;
+mod dial;
 mod notify;
 mod outcome;
 mod owner;
 pub mod pending;
 mod sms;
+mod status;
 pub mod textback;
 pub mod voice;
 
 pub use owner::InboundOwner;
-pub use pending::{PendingCalls, PendingCallsWorker};
+pub use pending::{PendingEffect, PendingEffects, PendingEffectsWorker};
 pub use textback::DOMAIN;
 
 use crate::clock::Clock;
@@ -30,8 +32,8 @@ use std::sync::Arc;
 pub struct Inbound {
     /// Routing of called numbers to tenants (shared with the tenants API, which invalidates it).
     directory: Arc<NumberDirectory>,
-    /// Ringing calls whose record waits for the database (it was down when they rang).
-    pending: Arc<PendingCalls>,
+    /// Effects of answered webhooks that wait for the database (it was away when they came).
+    pending: Arc<PendingEffects>,
 }
 
 impl Inbound {
@@ -55,7 +57,7 @@ impl Domain for Inbound {
     }
 
     fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
-        vec![Arc::new(PendingCallsWorker::new(state, self.pending.clone()))]
+        vec![Arc::new(PendingEffectsWorker::new(state, self.directory.clone(), self.pending.clone()))]
     }
 }
 
@@ -63,7 +65,7 @@ impl Domain for Inbound {
 fn router() -> Router<AppState> {
     Router::new()
         .route("/webhooks/twilio/call", post(voice::call))
-        .route("/webhooks/twilio/call/status/{sid}", post(voice::dial_status))
+        .route("/webhooks/twilio/call/status/{sid}", post(dial::dial_status))
         .route("/webhooks/twilio/call/screen/{sid}", post(voice::screen))
         .route("/webhooks/twilio/call/screen/{sid}/accept", post(voice::screen_accept))
         .route("/webhooks/twilio/call/voicemail/{sid}", post(voice::voicemail_recorded))

@@ -1,13 +1,15 @@
 //! `POST /webhooks/twilio/sms`: the customer's message joins their conversation (one per tenant
 //! and customer), opt-out keywords are honoured, and the call service and the bot are notified.
 
+use super::pending::{PendingEffect, PendingEffects, is_unavailable};
 use super::{conversations, notify};
 use crate::ids::TenantId;
 use crate::state::AppState;
 use crate::tenants::NumberDirectory;
 use crate::tenants::Route;
-use crate::twilio::WebhookError;
-use crate::twilio::{InboundSms, TwilioWebhook, Twiml, WebhookReply};
+use crate::twilio::params::WebhookPayload;
+use crate::twilio::receipts::{self, failure_response};
+use crate::twilio::{InboundSms, TwilioWebhook, Twiml, WebhookError, WebhookReply};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -34,27 +36,51 @@ fn keyword(body: &str) -> Option<&'static str> {
     }
 }
 
-/// `POST /webhooks/twilio/sms`.
+/// `POST /webhooks/twilio/sms`: stored, or kept until the database is back (the answer, an
+/// empty `<Response/>`, does not depend on it).
 pub async fn sms(
     State(state): State<AppState>,
     Extension(directory): Extension<Arc<NumberDirectory>>,
+    Extension(pending): Extension<Arc<PendingEffects>>,
     hook: TwilioWebhook<InboundSms>,
 ) -> Response {
-    let Some(to) = hook.payload.to.number().cloned() else { return Twiml::new().into_response() };
-    let tenant = match directory.lookup(&state.db, &to).await {
-        Ok((Route::Active(r), _)) => r.tenant.id,
-        // A suspended tenant's or inactive number's messages are still kept: nothing is lost.
-        Ok((Route::Suspended(t) | Route::NumberInactive(t), _)) => t,
-        Ok((Route::Unknown, _)) => {
-            tracing::warn!(number = %to.masked(), "message to a number no tenant owns");
-            return Twiml::new().into_response();
+    let key = hook.receipt_key();
+    let sms = hook.payload;
+    let response = match settle(&state, &directory, key.clone(), sms.clone()).await {
+        Ok(reply) => reply.into_response(),
+        Err(e) if is_unavailable(&e) => {
+            tracing::warn!(message.sid = %sms.message_sid, "the message waits for the database");
+            pending.push(PendingEffect::Sms { key, sms });
+            Twiml::new().into_response()
         }
-        Err(e) => return crate::twilio::receipts::failure_response(&e.into(), false),
+        Err(e) => failure_response(&e, InboundSms::ANSWERS_TWIML),
     };
-    let s = state.clone();
-    let response = hook.once(&state.db, move |conn, sms| receive_sms(s, tenant, conn, sms).boxed()).await;
     crate::outbox::wake(&state);
     response
+}
+
+/// Routes the message by the number it was sent to and stores it once per receipt `key`.
+pub async fn settle(
+    state: &AppState,
+    directory: &NumberDirectory,
+    key: Option<String>,
+    sms: InboundSms,
+) -> Result<WebhookReply, WebhookError> {
+    let Some(to) = sms.to.number() else { return Ok(WebhookReply::from(Twiml::new())) };
+    let tenant = match directory.lookup(&state.db, to).await?.0 {
+        Route::Active(r) => r.tenant.id,
+        // A suspended tenant's or inactive number's messages are still kept: nothing is lost.
+        Route::Suspended(t) | Route::NumberInactive(t) => t,
+        Route::Unknown => {
+            tracing::warn!(number = %to.masked(), "message to a number no tenant owns");
+            return Ok(WebhookReply::from(Twiml::new()));
+        }
+    };
+    let s = state.clone();
+    receipts::run_once(&state.db, key.as_deref(), InboundSms::KIND, move |conn| {
+        receive_sms(s, tenant, conn, sms).boxed()
+    })
+    .await
 }
 
 /// An inbound SMS, once: threaded into its conversation and handed on.

@@ -1,22 +1,20 @@
-//! Inbound voice: `/webhooks/twilio/call` (the numbers' voice URL and status callback), the dial
-//! result, the screening whisper and its key press, the voicemail `<Record>` action and the
-//! fallback URL. Every answer is valid TwiML; the ringing answer comes from the cached routing and
+//! Inbound voice: `/webhooks/twilio/call` (the numbers' voice URL; its status callbacks are in
+//! [`super::status`], the dial result in [`super::dial`]), the screening whisper and its key
+//! press, the voicemail `<Record>` action and the fallback URL. Every answer is valid TwiML; the ringing answer comes from the cached routing and
 //! does not wait on the database.
 
 use super::calls::{self, NewCall};
-use super::outcome::CallOutcome;
-use super::pending::PendingCalls;
-use super::{notify, textback};
+use super::notify;
+use super::pending::{PendingEffect, PendingEffects};
+use super::status;
 use crate::error::error_chain;
 use crate::ids::TenantId;
 use crate::state::AppState;
-use crate::tenants::NumberDirectory;
-use crate::tenants::{self, AfterHours, Route, Settings};
+use crate::tenants::{AfterHours, NumberDirectory, Route, Settings};
 use crate::twilio::WebhookError;
 use crate::twilio::twiml::{Dial, DialTarget, Gather, Method, Number, Record, Say, Verb};
 use crate::twilio::{
-    CallStatus, DialCallStatus, DialResult, GatherResult, RecordingStatusCallback, TwilioWebhook, Twiml,
-    VoiceRequest, WebhookReply,
+    CallStatus, GatherResult, RecordingStatusCallback, TwilioWebhook, Twiml, VoiceRequest, WebhookReply,
 };
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -25,15 +23,16 @@ use futures::FutureExt;
 use sqlx::PgConnection;
 use std::sync::Arc;
 
-const NOT_IN_SERVICE: &str = "The number you have called is not in service. Goodbye.";
-const APOLOGY: &str = "We are sorry, we cannot take your call right now. Please try again later. Goodbye.";
+pub(super) const NOT_IN_SERVICE: &str = "The number you have called is not in service. Goodbye.";
+pub(super) const APOLOGY: &str =
+    "We are sorry, we cannot take your call right now. Please try again later. Goodbye.";
 
-fn say_and_hang_up(text: &str) -> Twiml {
+pub(super) fn say_and_hang_up(text: &str) -> Twiml {
     Twiml::new().say(text).hangup()
 }
 
 /// The voicemail greeting and recording of a tenant's caller.
-fn voicemail(state: &AppState, settings: &Settings, sid: &str) -> Twiml {
+pub(super) fn voicemail(state: &AppState, settings: &Settings, sid: &str) -> Twiml {
     let record = Record {
         action: Some(state.public_url(&format!("/webhooks/twilio/call/voicemail/{sid}"))),
         method: Some(Method::Post),
@@ -86,20 +85,21 @@ fn route_call(state: &AppState, settings: &Settings, sid: &str, open: bool) -> (
 /// Writes a ringing call and its `call.incoming` notification (once per call).
 pub async fn record_ringing(state: &AppState, call: &NewCall) -> Result<(), sqlx::Error> {
     let mut tx = crate::system::system_tx(&state.db).await?;
-    if calls::insert(&mut tx, call).await? {
-        let data = notify::call_data(call.tenant, &call.sid, &call.from, &call.to, &call.status, call.at);
-        notify::send(
-            &mut tx,
-            call.tenant,
-            call.at,
-            "call.incoming",
-            "call_service",
-            format!("call.incoming:{}", call.sid),
-            data,
-        )
-        .await?;
-    }
+    insert_call(&mut tx, call).await?;
     tx.commit().await
+}
+
+/// Inserts a call and, when it is new, its `call.incoming` notification — whichever webhook
+/// records the call first (ringing, its dial result or a status callback), the call service hears
+/// of it once.
+pub(super) async fn insert_call(conn: &mut PgConnection, call: &NewCall) -> Result<bool, sqlx::Error> {
+    if !calls::insert(conn, call).await? {
+        return Ok(false);
+    }
+    let data = notify::call_data(call.tenant, &call.sid, &call.from, &call.to, &call.status, call.at);
+    let key = format!("call.incoming:{}", call.sid);
+    notify::send(conn, call.tenant, call.at, "call.incoming", "call_service", key, data).await?;
+    Ok(true)
 }
 
 fn is_new_call(status: &CallStatus) -> bool {
@@ -110,11 +110,11 @@ fn is_new_call(status: &CallStatus) -> bool {
 pub async fn call(
     State(state): State<AppState>,
     Extension(directory): Extension<Arc<NumberDirectory>>,
-    Extension(pending): Extension<Arc<PendingCalls>>,
+    Extension(pending): Extension<Arc<PendingEffects>>,
     hook: TwilioWebhook<VoiceRequest>,
 ) -> Response {
     if !is_new_call(&hook.payload.call_status) {
-        return status_update(&state, &hook).await;
+        return status::status_update(&state, &directory, &pending, status::StatusUpdate::new(&hook)).await;
     }
     let request = hook.payload;
     let sid = request.call_sid.to_string();
@@ -155,110 +155,10 @@ pub async fn call(
         Ok(()) => crate::outbox::wake(&state),
         Err(e) => {
             tracing::warn!(error = %error_chain(&e), "the call's record waits for the database");
-            pending.push(call);
+            pending.push(PendingEffect::Ringing(call));
         }
     }
     twiml.into_response()
-}
-
-async fn status_update(state: &AppState, hook: &TwilioWebhook<VoiceRequest>) -> Response {
-    let request = &hook.payload;
-    let sequence = hook.params.get("SequenceNumber").and_then(|s| s.parse().ok());
-    let duration = hook.params.get("CallDuration").and_then(|s| s.parse().ok());
-    let now = state.clock.now();
-    let result = async {
-        let mut tx = crate::system::system_tx(&state.db).await?;
-        let status = request.call_status.as_str();
-        let changed = calls::advance(
-            &mut tx,
-            request.call_sid.as_str(),
-            status,
-            request.call_status.rank(),
-            sequence,
-            duration,
-            now,
-        )
-        .await?;
-        if let Some(call) = changed.filter(|_| request.call_status.is_terminal()) {
-            let tenant = TenantId(call.tenant_id);
-            let mut data =
-                notify::call_data(tenant, &call.call_sid, &call.from_address, &call.to_number, status, now);
-            data["duration_secs"] = serde_json::json!(call.duration_secs);
-            data["outcome"] = serde_json::json!(call.outcome);
-            notify::send(
-                &mut tx,
-                tenant,
-                now,
-                "call.completed",
-                "call_service",
-                format!("call.completed:{}", call.call_sid),
-                data,
-            )
-            .await?;
-        }
-        tx.commit().await
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            crate::outbox::wake(state);
-            Twiml::new().into_response()
-        }
-        Err(e) => crate::twilio::receipts::failure_response(&e.into(), false),
-    }
-}
-
-/// `POST /webhooks/twilio/call/status/{CallSid}`: the owner answered, or the call was missed.
-pub async fn dial_status(
-    State(state): State<AppState>,
-    Path(sid): Path<String>,
-    hook: TwilioWebhook<DialResult>,
-) -> Response {
-    let s = state.clone();
-    let response =
-        hook.once(&state.db, move |conn, result| apply_dial_result(s, sid, conn, result).boxed()).await;
-    crate::outbox::wake(&state);
-    response
-}
-
-/// The effect of a dial result, once: the outcome, its notification, the text-back of a missed
-/// call; the caller hears the voicemail prompt when nobody picked up.
-async fn apply_dial_result(
-    state: AppState,
-    sid: String,
-    conn: &mut PgConnection,
-    result: DialResult,
-) -> Result<WebhookReply, WebhookError> {
-    let Some(call) = calls::find(conn, &sid).await?.filter(|c| c.call_sid == result.call.call_sid.as_str())
-    else {
-        tracing::warn!(call.sid = %sid, "dial result for an unknown call");
-        return Ok(WebhookReply::from(Twiml::new().hangup()));
-    };
-    let status = &result.dial_call_status;
-    let outcome = CallOutcome::from_dial(status, call.screened, call.accepted);
-    let answered = !outcome.is_missed();
-    let reason = outcome.reason().map(str::to_owned);
-    let now = state.clock.now();
-    let duration = result.dial_call_duration.and_then(|d| i32::try_from(d).ok());
-    let tenant = tenants::repo::find_tenant(conn, TenantId(call.tenant_id)).await?;
-    if let Some(updated) = calls::set_outcome(conn, &sid, &outcome, duration, now).await? {
-        let tenant_id = TenantId(call.tenant_id);
-        let mut data =
-            notify::call_data(tenant_id, &sid, &call.from_address, &call.to_number, &call.status, now);
-        data["reason"] = serde_json::json!(reason);
-        let kind = if answered { "call.answered" } else { "call.missed" };
-        notify::send(conn, tenant_id, now, kind, "call_service", format!("{kind}:{sid}"), data).await?;
-        if let (false, Some(tenant)) = (answered, &tenant) {
-            textback::text_back(conn, tenant, &updated, now).await?;
-        }
-    }
-    let twiml = match (&tenant, answered, status) {
-        (Some(t), false, DialCallStatus::NoAnswer | DialCallStatus::Busy | DialCallStatus::Failed) => {
-            voicemail(&state, &t.settings, &sid)
-        }
-        _ => Twiml::new().hangup(),
-    };
-    Ok(WebhookReply::from(twiml))
 }
 
 /// `POST /webhooks/twilio/call/screen/{CallSid}`: the owner's leg hears who calls and presses 1.

@@ -96,6 +96,12 @@ impl NumberDirectory {
         }
     }
 
+    /// The cached route for `number`, however old, without asking the database (for answers
+    /// decided while it is away).
+    pub fn cached(&self, number: &E164) -> Option<Route> {
+        self.cache.get(number.as_str()).map(|entry| entry.0.clone())
+    }
+
     /// Forgets one number (added, removed, changed).
     pub fn invalidate_number(&self, number: &E164) {
         self.cache.remove(number.as_str());

@@ -58,5 +58,5 @@ async fn a_domain_with_its_owner_builds() {
         Overrides { domains: vec![owner_domain("extra", Arc::new(Silent))], ..Overrides::default() };
     let app = Application::build_with(test_config(&[]), overrides).await.expect("builds");
     let names: Vec<&str> = app.workers().iter().map(|w| w.name()).collect();
-    assert!(names.contains(&"inbound-pending-calls") && names.contains(&"crisis-expiry"), "{names:?}");
+    assert!(names.contains(&"inbound-pending-effects") && names.contains(&"crisis-expiry"), "{names:?}");
 }

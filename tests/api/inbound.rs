@@ -432,7 +432,7 @@ async fn with_the_database_down_a_cached_number_still_rings(
         "an uncached number gets an apology"
     );
     proxy.restore();
-    let worker = s.app.worker("inbound-pending-calls");
+    let worker = s.app.worker("inbound-pending-effects");
     let written = std::sync::atomic::AtomicU64::new(0);
     crate::helpers::eventually(15, "the pending record is written", || async {
         let round = worker.run_once().await;

@@ -17,6 +17,7 @@ mod helpers;
 mod hostile;
 mod http_errors;
 mod inbound;
+mod inbound_faults;
 mod inbound_owner;
 mod outage;
 mod outbox;

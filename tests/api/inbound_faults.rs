@@ -1,0 +1,144 @@
+//! Inbound webhooks when things arrive out of order or the database is away (issue 20): a dial
+//! result stands on its own, and nothing already answered is dropped during an outage.
+
+use crate::helpers::{ACCOUNT_SID, eventually};
+use crate::inbound::{ACME_MAIN, CALLER, S, deliver, dial_result, post, ring, setup, sid, sms, sms_sent};
+use crate::outage::Proxy;
+use crate::xml::parse;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::time::Duration;
+
+const VOICEMAIL: [&str; 4] = ["Say", "Record", "Say", "Hangup"];
+const TEXT_BACK: &str = "Sorry we missed your call. We will call you back soon. Acme Plumbing";
+/// The worker applying what waited for the database.
+const PENDING_WORKER: &str = "inbound-pending-effects";
+
+/// The app behind a TCP proxy to the test's database, which the test cuts and restores.
+async fn setup_behind_proxy(connect: &PgConnectOptions) -> (S, Proxy) {
+    let proxy = Proxy::start(connect.get_port()).await;
+    let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy_with(via_proxy);
+    (setup(pool).await, proxy)
+}
+
+/// Runs the pending worker until a round succeeds (the pool reconnects after the outage).
+async fn apply_pending(s: &S) {
+    let worker = s.app.worker(PENDING_WORKER);
+    eventually(15, "the pending effects are applied", || async { worker.run_once().await.is_ok() }).await;
+}
+
+async fn outcome(s: &S, call: &str) -> Option<(Option<String>, String, String)> {
+    sqlx::query_as("SELECT outcome, from_address, to_number FROM inbound_call WHERE call_sid = $1")
+        .bind(call)
+        .fetch_optional(&s.app.state.db)
+        .await
+        .expect("query")
+}
+
+#[sqlx::test]
+async fn a_dial_result_before_its_ringing_record_still_texts_the_caller_back_once(pool: PgPool) {
+    let s = setup(pool).await;
+    let twiml = dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
+    assert_eq!(twiml.names(), VOICEMAIL, "the caller may leave a message");
+    assert_eq!(dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await, twiml, "a retry, the same answer");
+    ring(&s.app, &sid(1), ACME_MAIN).await; // the ringing record, late: changes nothing
+    deliver(&s).await;
+    assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), TEXT_BACK.into())]);
+    let expected = (Some("missed".to_owned()), CALLER.to_owned(), ACME_MAIN.to_owned());
+    assert_eq!(outcome(&s, &sid(1)).await, Some(expected));
+    let incoming: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox_message WHERE kind = 'call.incoming'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("count");
+    assert_eq!(incoming, 1, "the call service hears of the call once");
+}
+
+#[sqlx::test]
+async fn a_dial_result_for_a_number_nobody_owns_is_not_in_service(pool: PgPool) {
+    let s = setup(pool).await;
+    let twiml = dial_result(&s.app, &sid(1), "+19995550100", "no-answer").await;
+    assert_eq!(twiml.names(), ["Say", "Hangup"]);
+    assert!(twiml.children[0].text.contains("not in service"), "{twiml:?}");
+    assert_eq!(outcome(&s, &sid(1)).await, None, "no call is made up");
+}
+
+#[sqlx::test]
+async fn a_status_callback_of_an_unknown_call_records_the_call(pool: PgPool) {
+    let s = setup(pool).await;
+    let call = sid(1);
+    let params = [
+        ("CallSid", call.as_str()),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", CALLER),
+        ("To", ACME_MAIN),
+        ("CallStatus", "completed"),
+        ("Direction", "inbound"),
+        ("CallDuration", "30"),
+    ];
+    let (status, body) = post(&s.app, "/webhooks/twilio/call", &params).await;
+    assert_eq!((status, parse(&body).children.len()), (200, 0));
+    let row: (String, Option<i32>) =
+        sqlx::query_as("SELECT status, duration_secs FROM inbound_call WHERE call_sid = $1")
+            .bind(&call)
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("the call is recorded");
+    assert_eq!(row, ("completed".into(), Some(30)));
+}
+
+#[sqlx::test]
+async fn a_dial_result_while_the_database_is_down_still_texts_the_caller_back_once(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (s, proxy) = setup_behind_proxy(&connect).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await; // caches the routing
+    proxy.cut();
+    ring(&s.app, &sid(2), ACME_MAIN).await;
+    let twiml = dial_result(&s.app, &sid(2), ACME_MAIN, "no-answer").await;
+    assert_eq!(twiml.names(), VOICEMAIL, "answered from the cached tenant: {twiml:?}");
+    dial_result(&s.app, &sid(2), ACME_MAIN, "no-answer").await; // Twilio's retry, buffered too
+    proxy.restore();
+    apply_pending(&s).await;
+    let expected = (Some("missed".to_owned()), CALLER.to_owned(), ACME_MAIN.to_owned());
+    assert_eq!(outcome(&s, &sid(2)).await, Some(expected));
+    deliver(&s).await;
+    assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), TEXT_BACK.into())]);
+}
+
+#[sqlx::test]
+async fn an_sms_while_the_database_is_down_is_stored_once_when_it_returns(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (s, proxy) = setup_behind_proxy(&connect).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await; // caches the routing
+    proxy.cut();
+    let message = "SM00000000000000000000000000000001";
+    assert_eq!(sms(&s.app, message, CALLER, ACME_MAIN, "Are you open today?").await, 200);
+    assert_eq!(sms(&s.app, message, CALLER, ACME_MAIN, "Are you open today?").await, 200, "a retry");
+    proxy.restore();
+    apply_pending(&s).await;
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM conversation_message WHERE message_sid = $1")
+            .bind(message)
+            .fetch_all(&s.app.state.db)
+            .await
+            .expect("query");
+    assert_eq!(stored, ["Are you open today?"]);
+    let received: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox_message WHERE kind = 'message.received'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("count");
+    assert_eq!(received, 1);
+    let metrics = s.app.get("/metrics").await.text().await.expect("metrics");
+    for name in ["inbound_buffered_effects", "inbound_buffer_dropped_total"] {
+        assert!(metrics.contains(name), "{name} is exported");
+    }
+}
