@@ -17,6 +17,7 @@ mod hostile;
 mod http_errors;
 mod inbound;
 mod inbound_owner;
+mod openapi;
 mod outage;
 mod outbox;
 mod receiver;
