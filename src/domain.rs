@@ -42,6 +42,17 @@ pub trait Domain: Send + Sync {
     /// Its routes (webhooks and operator API), with whatever it keeps of its own as `Extension`s.
     fn router(&self) -> Router<AppState>;
 
+    /// The OpenAPI fragment of its routes (paths, schemas, and the notifications it sends in
+    /// `webhooks`); startup merges it into the served document ([`crate::openapi::document`]).
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        utoipa::openapi::OpenApi::default()
+    }
+
+    /// Every route its router serves (method, path): checked against the document by a test.
+    fn routes(&self) -> &'static [crate::openapi::Route] {
+        &[]
+    }
+
     /// Its background workers.
     fn workers(&self, _state: &AppState) -> Vec<Arc<dyn Worker>> {
         Vec::new()

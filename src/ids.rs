@@ -6,8 +6,22 @@ use std::fmt;
 use uuid::Uuid;
 
 /// A tenant's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    sqlx::Type,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(value_type = uuid::Uuid)]
 #[sqlx(transparent)]
 pub struct TenantId(pub Uuid);
 

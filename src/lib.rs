@@ -44,6 +44,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod inbound;
 pub mod net;
+pub mod openapi;
 pub mod outbox;
 pub mod pagination;
 pub mod redact;

@@ -17,11 +17,13 @@ pub const MAX_LIMIT: i64 = 200;
 const MAX_CURSOR_LEN: usize = 512;
 
 /// `?limit=&cursor=`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Page size.
+    /// Page size: 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// Where the previous page ended.
+    /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
 }
 
@@ -119,7 +121,7 @@ impl<I> Keyset<I> {
 }
 
 /// One page of a list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,

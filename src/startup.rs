@@ -17,7 +17,10 @@ use crate::state::AppState;
 use crate::tenants::NumberDirectory;
 use crate::twilio::{ReceiptSweeper, TwilioClient};
 use crate::worker::Worker;
-use crate::{approvals, audit, db, effects, health, http, idempotency, inbound, outbox, tenants, workers};
+use crate::{
+    approvals, audit, auth, db, effects, health, http, idempotency, inbound, openapi, outbox, tenants,
+    workers,
+};
 use anyhow::Context;
 use axum::Router;
 use std::sync::Arc;
@@ -51,6 +54,8 @@ pub struct Application {
     state: AppState,
     domains: Vec<Arc<dyn Domain>>,
     routers: Vec<Router<AppState>>,
+    routes: Vec<openapi::Route>,
+    document: Arc<utoipa::openapi::OpenApi>,
     workers: Vec<Arc<dyn Worker>>,
     registry: outbox::Registry,
     directory: Arc<NumberDirectory>,
@@ -100,8 +105,33 @@ impl Application {
             http,
         };
         let registry = outbox_registry(&state, &owners, &domains);
+        // The core's routes, documents and route lists, then each domain's: a domain documents
+        // its own routes, nothing here lists them.
+        let core = [
+            health::openapi(),
+            auth::openapi(),
+            tenants::openapi(),
+            audit::openapi(),
+            outbox::openapi(),
+            effects::openapi(),
+        ];
+        let document =
+            Arc::new(openapi::document(core.into_iter().chain(domains.iter().map(|d| d.openapi()))));
+        let core_routes = [
+            openapi::ROUTES,
+            health::ROUTES,
+            auth::ROUTES,
+            tenants::ROUTES,
+            audit::ROUTES,
+            outbox::ROUTES,
+            effects::ROUTES,
+        ];
+        let routes =
+            core_routes.into_iter().chain(domains.iter().map(|d| d.routes())).flatten().copied().collect();
         let mut routers = vec![
+            openapi::router(document.clone()),
             health::router(),
+            auth::router(),
             tenants::router(directory.clone()),
             audit::router(),
             outbox::router(&registry),
@@ -115,12 +145,33 @@ impl Application {
             Arc::new(idempotency::IdempotencySweeper::new(&state)),
         ];
         workers.extend(domains.iter().flat_map(|d| d.workers(&state)));
-        Ok(Application { listener, port, state, domains, routers, workers, registry, directory })
+        Ok(Application {
+            listener,
+            port,
+            state,
+            domains,
+            routers,
+            routes,
+            document,
+            workers,
+            registry,
+            directory,
+        })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Every route the router serves (method, path), from the lists kept next to each router.
+    pub fn routes(&self) -> &[openapi::Route] {
+        &self.routes
+    }
+
+    /// The OpenAPI document served at `/api/openapi.json`.
+    pub fn openapi(&self) -> &utoipa::openapi::OpenApi {
+        &self.document
     }
 
     /// The shared state (tests drive workers with it).

@@ -20,6 +20,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `POST /api/crises`.
+#[utoipa::path(post, path = "/api/crises", tag = "crises", operation_id = "create_crisis",
+    summary = "Report a crisis", description = "Roles: admin, monitor. Permission: `crises:create`. At or above the tenant's `approval.risk_threshold` it waits for a duty officer (`pending_approval`); below it is dispatched at once.",
+    request_body = NewCrisis,
+    responses((status = 201, description = "Created", body = Crisis, headers(("Location" = String, description = "The crisis's URL")))))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(wake): Extension<DeadlineWake>,
@@ -46,14 +50,22 @@ pub async fn create(
 }
 
 /// `?status=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only crises in this state.
     status: Option<CrisisStatus>,
+    /// Page size: 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
 /// `GET /api/crises?status=`.
+#[utoipa::path(get, path = "/api/crises", tag = "crises", operation_id = "list_crises",
+    summary = "List crises", description = "Roles: admin, monitor. Permission: `crises:read`.",
+    params(ListQuery), responses((status = 200, description = "A page of crises", body = Page<Crisis>)))]
 pub async fn list(
     State(state): State<AppState>,
     operator: Operator,
@@ -68,15 +80,20 @@ pub async fn list(
 }
 
 /// A crisis with its officer calls and audit trail.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CrisisDetail {
     #[serde(flatten)]
     crisis: Crisis,
+    /// Its duty officer calls.
     approval_calls: Vec<ApprovalCall>,
+    /// Its audit trail.
     audit: Vec<AuditEvent>,
 }
 
 /// `GET /api/crises/{id}`.
+#[utoipa::path(get, path = "/api/crises/{id}", tag = "crises", operation_id = "get_crisis",
+    summary = "Read a crisis", description = "Roles: admin, monitor. Permission: `crises:read`. With its officer calls and audit trail.",
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The crisis", body = CrisisDetail)))]
 pub async fn get(
     State(state): State<AppState>,
     operator: Operator,
@@ -92,13 +109,19 @@ pub async fn get(
 }
 
 /// `{"reason": "…"}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct DecisionBody {
+    /// Why (kept up to 1000 characters).
     #[serde(default)]
+    #[schema(nullable)]
     reason: Option<String>,
 }
 
 /// `POST /api/crises/{id}/approve`.
+#[utoipa::path(post, path = "/api/crises/{id}/approve", tag = "crises", operation_id = "approve_crisis",
+    summary = "Approve a crisis", description = "Roles: admin. Permission: `crises:decide`. 409 `invalid_transition` once decided or expired.",
+    params(("id" = Uuid, Path)), request_body = DecisionBody,
+    responses((status = 200, description = "The decided crisis", body = Crisis), (status = 409, response = inline(crate::openapi::ConflictResponse))))]
 pub async fn approve(
     state: State<AppState>,
     operator: Operator,
@@ -109,6 +132,10 @@ pub async fn approve(
 }
 
 /// `POST /api/crises/{id}/reject`.
+#[utoipa::path(post, path = "/api/crises/{id}/reject", tag = "crises", operation_id = "reject_crisis",
+    summary = "Reject a crisis", description = "Roles: admin. Permission: `crises:decide`. 409 `invalid_transition` once decided or expired.",
+    params(("id" = Uuid, Path)), request_body = DecisionBody,
+    responses((status = 200, description = "The decided crisis", body = Crisis), (status = 409, response = inline(crate::openapi::ConflictResponse))))]
 pub async fn reject(
     state: State<AppState>,
     operator: Operator,

@@ -10,21 +10,27 @@ use uuid::Uuid;
 pub const MAX_DECISION_BYTES: usize = 16 * 1024;
 
 /// `POST /api/crises`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"type": "fire", "description": "smoke on floor 3", "location": "5th and Main", "risk_score": 4.5, "decision": {"units": ["engine-7", "ladder-2"]}}))]
 pub struct NewCrisis {
     /// `fire`, `flood`, … (1–64 characters).
     #[serde(rename = "type")]
+    #[schema(min_length = 1, max_length = 64)]
     pub kind: String,
     /// What is happening (≤ 2000 characters).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
-    /// Where.
+    /// Where (≤ 500 characters).
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub location: String,
     /// 0–5.
+    #[schema(minimum = 0, maximum = 5)]
     pub risk_score: f64,
-    /// What to dispatch: `{"units": [...], …}`; no units means nothing is dispatched.
+    /// What to dispatch: `{"units": [...], …}` (≤ 16 KiB); no units means nothing is dispatched.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub decision: serde_json::Value,
 }
 
@@ -63,7 +69,7 @@ pub fn dispatches_units(decision: &serde_json::Value) -> bool {
 }
 
 /// A crisis as stored and shown.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct Crisis {
     /// Its id.
     pub id: Uuid,
@@ -80,6 +86,7 @@ pub struct Crisis {
     /// 0–5.
     pub risk_score: f64,
     /// What to dispatch.
+    #[schema(value_type = Object)]
     pub decision: serde_json::Value,
     /// Where it stands.
     #[sqlx(try_from = "String")]
@@ -133,7 +140,7 @@ impl Crisis {
 }
 
 /// An officer call of a crisis.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct ApprovalCall {
     /// The effects attempt token (in the call's URLs).
     #[serde(skip)]
@@ -148,6 +155,7 @@ pub struct ApprovalCall {
     pub call_sid: Option<String>,
     /// `requested`, then the call's status.
     #[sqlx(try_from = "String")]
+    #[schema(value_type = String, example = "ringing")]
     pub status: OfficerCallStatus,
     /// Requested.
     pub created_at: DateTime<Utc>,

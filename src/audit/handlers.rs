@@ -16,13 +16,24 @@ use serde::Deserialize;
 
 /// Filters. Entity types, ids and actions are open sets (each domain adds its own, and an
 /// attempt token is an entity id as much as a UUID is), so they are bounded text, not enums.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// `crisis`, `outbox_message`, … (1–64 characters, no control characters).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
     entity_type: Option<FilterText<64>>,
+    /// A UUID or an attempt token (1–128 characters).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
     entity_id: Option<FilterText<128>>,
+    /// `CRISIS_RECEIVED`, … (1–64 characters).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
     action: Option<FilterText<64>>,
+    /// Superadmin: the tenant (id or slug); an unknown one is 404.
     tenant: Option<String>,
+    /// Page size: 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
@@ -36,6 +47,9 @@ pub async fn query_tenant(state: &AppState, operator: &Operator, named: Option<&
 }
 
 /// Lists events oldest first.
+#[utoipa::path(get, path = "/api/audit", tag = "audit", operation_id = "list_audit",
+    summary = "List audit events", description = "Roles: admin, monitor (their tenant), superadmin (naming `tenant`). Permission: `audit:read`. Oldest first.",
+    params(AuditQuery), responses((status = 200, description = "A page of events", body = Page<AuditEvent>)))]
 pub async fn list(
     State(state): State<AppState>,
     operator: Operator,

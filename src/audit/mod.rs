@@ -61,7 +61,7 @@ pub struct NewEvent<'a> {
 }
 
 /// A stored event.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// Its id.
     pub id: Uuid,
@@ -87,9 +87,11 @@ pub struct AuditEvent {
     pub data: serde_json::Value,
     /// The previous event's hash (zeros for the first).
     #[serde(serialize_with = "hex_bytes")]
+    #[schema(value_type = String)]
     pub prev_hash: Vec<u8>,
     /// This event's hash.
     #[serde(serialize_with = "hex_bytes")]
+    #[schema(value_type = String)]
     pub hash: Vec<u8>,
 }
 
@@ -168,6 +170,17 @@ async fn insert(conn: &mut PgConnection, e: &AuditEvent) -> Result<(), sqlx::Err
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The routes [`router`] serves.
+pub const ROUTES: &[crate::openapi::Route] = &[("GET", "/api/audit")];
+
+/// The OpenAPI fragment of [`ROUTES`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(handlers::list))]
+    struct Api;
+    <Api as utoipa::OpenApi>::openapi()
 }
 
 /// `GET /api/audit`.

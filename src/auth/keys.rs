@@ -17,7 +17,7 @@ use uuid::Uuid;
 pub const TOKEN_PREFIX: &str = "sb_";
 
 /// A stored key (never the token).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ApiKey {
     /// The key's id.
     pub id: Uuid,

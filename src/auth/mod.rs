@@ -7,6 +7,7 @@
 //! row-level security backs up every query's tenant filter.
 
 pub mod keys;
+pub mod me;
 mod operator;
 pub mod scope;
 
@@ -15,6 +16,22 @@ pub use operator::{Operator, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::TenantId;
 use crate::state::AppState;
+
+/// The routes [`router`] serves.
+pub const ROUTES: &[crate::openapi::Route] = &[("GET", "/api/me")];
+
+/// `GET /api/me`.
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new().route("/api/me", axum::routing::get(me::me))
+}
+
+/// The OpenAPI fragment of [`ROUTES`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(me::me))]
+    struct Api;
+    <Api as utoipa::OpenApi>::openapi()
+}
 
 /// The tenant a path names (UUID or slug), if the operator may act on it; otherwise 404.
 pub async fn tenant_in_path(state: &AppState, operator: &Operator, id_or_slug: &str) -> ApiResult<TenantId> {

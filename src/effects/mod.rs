@@ -140,6 +140,39 @@ async fn request(
     Ok(Some(token))
 }
 
+/// The routes [`router`] serves.
+pub const ROUTES: &[crate::openapi::Route] = &[
+    ("POST", "/webhooks/twilio/calls/events"),
+    ("POST", "/api/calls/webhook/twilio"),
+    ("POST", "/webhooks/twilio/messages/events"),
+    ("POST", "/webhooks/twilio/recordings/events"),
+];
+
+/// The OpenAPI fragment of [`ROUTES`]: Twilio-signed form posts.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use crate::openapi::twilio_webhook;
+    use utoipa::openapi::path::HttpMethod;
+    let calls = "Status callbacks of every call Switchboard creates; the first carrying `attempt` binds the call's SID to the attempt.";
+    let mut doc = utoipa::openapi::OpenApi::default();
+    for (path, summary, description) in [
+        ("/webhooks/twilio/calls/events", "Call status events", calls),
+        ("/api/calls/webhook/twilio", "Call status events (seed 001's alias)", calls),
+        (
+            "/webhooks/twilio/messages/events",
+            "Message status events",
+            "Status callbacks of every message Switchboard sends.",
+        ),
+        ("/webhooks/twilio/recordings/events", "Recording status events", "Recording status callbacks."),
+    ] {
+        doc.paths.add_path_operation(
+            path,
+            vec![HttpMethod::Post],
+            twilio_webhook(summary, description, &[], true),
+        );
+    }
+    doc
+}
+
 /// The events routes: `/webhooks/twilio/{calls,messages,recordings}/events` and seed 001's alias.
 /// Each hands changes to the owners registered at startup.
 pub fn router(owners: Arc<EffectOwners>) -> Router<AppState> {

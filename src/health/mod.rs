@@ -28,6 +28,40 @@ pub struct HealthState {
     pub metrics: PrometheusHandle,
 }
 
+/// The routes [`router`] serves.
+pub const ROUTES: &[crate::openapi::Route] = &[("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")];
+
+/// The OpenAPI fragment of [`ROUTES`] (no key).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+    use utoipa::openapi::response::ResponseBuilder;
+    let mut doc = utoipa::openapi::OpenApi::default();
+    let probes = [
+        ("/health", "The process runs", "200 while the process runs.", ""),
+        (
+            "/ready",
+            "This instance can serve",
+            "`{\"status\": \"ok\"|\"error\", \"checks\": {…}}`; 503 when a check is `error` or the instance is shutting down.",
+            "503",
+        ),
+        ("/metrics", "Prometheus metrics", "The Prometheus text format.", ""),
+    ];
+    for (path, summary, description, other) in probes {
+        let mut builder = OperationBuilder::new()
+            .tag("probes")
+            .summary(Some(summary))
+            .description(Some(description))
+            .response("200", ResponseBuilder::new().description(summary));
+        if !other.is_empty() {
+            builder = builder.response(other, ResponseBuilder::new().description("Not ready"));
+        }
+        let mut operation = builder.build();
+        operation.security = Some(Vec::new());
+        doc.paths.add_path_operation(path, vec![HttpMethod::Get], operation);
+    }
+    doc
+}
+
 /// The probe routes.
 pub fn router<S>() -> Router<S>
 where

@@ -51,15 +51,24 @@ closed_set!(
 );
 
 /// `?status=&since=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallQuery {
+    /// Twilio's status or the outcome.
     status: Option<CallStatusFilter>,
+    /// Only calls that rang at or after this time (RFC 3339, years 1–9999).
     since: Option<DateTime<Utc>>,
+    /// Page size: 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
 /// `GET /api/inbound-calls?status=&since=` (newest first; `status` matches Twilio's status or the outcome).
+#[utoipa::path(get, path = "/api/inbound-calls", tag = "inbound", operation_id = "list_inbound_calls",
+    summary = "List inbound calls", description = "Roles: admin, monitor. Permission: `inbound_calls:read`. Newest first.",
+    params(CallQuery), responses((status = 200, description = "A page of calls", body = Page<InboundCall>)))]
 pub async fn list_calls(
     State(state): State<AppState>,
     operator: Operator,
@@ -77,6 +86,9 @@ pub async fn list_calls(
 }
 
 /// `GET /api/conversations` (most recent first).
+#[utoipa::path(get, path = "/api/conversations", tag = "inbound", operation_id = "list_conversations",
+    summary = "List conversations", description = "Roles: admin, monitor. Permission: `conversations:read`.",
+    params(PageQuery), responses((status = 200, description = "A page of conversations", body = Page<Conversation>)))]
 pub async fn list_conversations(
     State(state): State<AppState>,
     operator: Operator,
@@ -91,14 +103,18 @@ pub async fn list_conversations(
 }
 
 /// A conversation with its messages.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConversationDetail {
     #[serde(flatten)]
     conversation: Conversation,
+    /// Its latest 200 messages.
     messages: Vec<Message>,
 }
 
 /// `GET /api/conversations/{id}` (the latest 200 messages).
+#[utoipa::path(get, path = "/api/conversations/{id}", tag = "inbound", operation_id = "get_conversation",
+    summary = "Read a conversation", description = "Roles: admin, monitor. Permission: `conversations:read`. With its latest 200 messages and their delivery status.",
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The conversation", body = ConversationDetail)))]
 pub async fn get_conversation(
     State(state): State<AppState>,
     operator: Operator,
@@ -113,14 +129,24 @@ pub async fn get_conversation(
 }
 
 /// `{"body": "…", "media": ["https://…"]}`.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "We are on our way."}))]
 pub struct Reply {
+    /// 1–1600 characters (may be empty with media).
+    #[schema(max_length = 1600)]
     body: String,
+    /// At most 10 `https://` URLs.
     #[serde(default)]
+    #[schema(max_items = 10)]
     media: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api/conversations/{id}/messages", tag = "inbound", operation_id = "reply",
+    summary = "Reply to a conversation", description = "Roles: admin, monitor. Permission: `conversations:reply`. Sent from the number the customer last wrote to; 409 for a customer who opted out (STOP).",
+    params(("id" = Uuid, Path)), request_body = Reply,
+    responses((status = 201, description = "Queued", body = Message, headers(("Location" = String, description = "The message's URL"))),
+        (status = 409, response = inline(crate::openapi::ConflictResponse))))]
 /// `POST /api/conversations/{id}/messages`: a reply from the bot or an operator, sent through
 /// the outbox from the number the customer last wrote to; 409 for a customer who opted out.
 pub async fn reply(
@@ -170,6 +196,9 @@ pub async fn reply(
 }
 
 /// `GET /api/opt-outs`.
+#[utoipa::path(get, path = "/api/opt-outs", tag = "inbound", operation_id = "list_opt_outs",
+    summary = "List opt-outs", description = "Roles: admin, monitor. Permission: `opt_outs:read`.",
+    params(PageQuery), responses((status = 200, description = "A page of opt-outs", body = Page<OptOut>)))]
 pub async fn list_opt_outs(
     State(state): State<AppState>,
     operator: Operator,
@@ -184,6 +213,10 @@ pub async fn list_opt_outs(
 }
 
 /// `DELETE /api/opt-outs/{e164}` (admin): the customer may be texted again.
+#[utoipa::path(delete, path = "/api/opt-outs/{number}", tag = "inbound", operation_id = "delete_opt_out",
+    summary = "Remove an opt-out", description = "Roles: admin. Permission: `opt_outs:delete`. The customer may be texted again.",
+    params(("number" = String, Path, description = "E.164; `+` raw or `%2B`", example = "+12025550177")),
+    responses((status = 204, description = "Removed")))]
 pub async fn delete_opt_out(
     State(state): State<AppState>,
     operator: Operator,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 /// A call as the operator API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct InboundCall {
     /// The call.
     pub call_sid: String,

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// A conversation with a customer.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct Conversation {
     /// Its id.
     pub id: Uuid,
@@ -26,7 +26,7 @@ pub struct Conversation {
 }
 
 /// A message of a conversation.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct Message {
     /// Its id.
     pub id: Uuid,
@@ -37,6 +37,7 @@ pub struct Message {
     /// The text.
     pub body: String,
     /// `[{"url", "content_type"}]`.
+    #[schema(value_type = Vec<Object>)]
     pub media: serde_json::Value,
     /// `received`, or for replies `queued`, then the ledger's status.
     pub status: String,
@@ -230,7 +231,7 @@ pub async fn is_opted_out(
 }
 
 /// An opt-out as listed.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct OptOut {
     /// The customer.
     pub number: String,

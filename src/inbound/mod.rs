@@ -6,6 +6,7 @@ mod api;
 pub mod calls;
 pub mod conversations;
 mod dial;
+mod docs;
 mod notify;
 mod outcome;
 mod owner;
@@ -56,10 +57,36 @@ impl Domain for Inbound {
         router().layer(Extension(self.directory.clone())).layer(Extension(self.pending.clone()))
     }
 
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        docs::openapi()
+    }
+
+    fn routes(&self) -> &'static [crate::openapi::Route] {
+        ROUTES
+    }
+
     fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
         vec![Arc::new(PendingEffectsWorker::new(state, self.directory.clone(), self.pending.clone()))]
     }
 }
+
+/// The routes [`router`] serves.
+pub const ROUTES: &[crate::openapi::Route] = &[
+    ("POST", "/webhooks/twilio/call"),
+    ("POST", "/webhooks/twilio/call/status/{sid}"),
+    ("POST", "/webhooks/twilio/call/screen/{sid}"),
+    ("POST", "/webhooks/twilio/call/screen/{sid}/accept"),
+    ("POST", "/webhooks/twilio/call/voicemail/{sid}"),
+    ("POST", "/webhooks/twilio/call/voicemail/{sid}/status"),
+    ("POST", "/webhooks/twilio/fallback"),
+    ("POST", "/webhooks/twilio/sms"),
+    ("GET", "/api/inbound-calls"),
+    ("GET", "/api/conversations"),
+    ("GET", "/api/conversations/{id}"),
+    ("POST", "/api/conversations/{id}/messages"),
+    ("GET", "/api/opt-outs"),
+    ("DELETE", "/api/opt-outs/{number}"),
+];
 
 /// The webhooks of business numbers and the operator API.
 fn router() -> Router<AppState> {

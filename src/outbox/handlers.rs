@@ -32,16 +32,27 @@ impl KnownDestinations {
 }
 
 /// Filters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only messages in this state.
     status: Option<Status>,
+    /// Only messages to this destination (one this binary delivers to: `call_service`, `bot`, `dispatch`, `twilio`, …).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
     destination: Option<FilterText<64>>,
+    /// Superadmin: the tenant (id or slug); an unknown one is 404.
     tenant: Option<String>,
+    /// Page size: 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
 /// `GET /api/notifications?status=&destination=`.
+#[utoipa::path(get, path = "/api/notifications", tag = "notifications", operation_id = "list_notifications",
+    summary = "List outbox messages", description = "Roles: admin, monitor (their tenant), superadmin (naming `tenant`). Permission: `notifications:read`. Payloads are not shown.",
+    params(ListQuery), responses((status = 200, description = "A page of messages", body = Page<OutboxMessage>)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(known): Extension<KnownDestinations>,
@@ -60,6 +71,10 @@ pub async fn list(
 
 /// `POST /api/notifications/{id}/redeliver`: a finished message (parked, dead, cancelled or
 /// delivered) is due again now, with the same id.
+#[utoipa::path(post, path = "/api/notifications/{id}/redeliver", tag = "notifications", operation_id = "redeliver_notification",
+    summary = "Deliver a message again", description = "Roles: admin. Permission: `notifications:manage`. A parked, dead, cancelled or delivered message is due again now, with the same id (409 `invalid_transition` otherwise).",
+    params(("id" = Uuid, Path)), responses((status = 200, description = "Its new state", body = Transitioned),
+        (status = 409, response = inline(crate::openapi::ConflictResponse))))]
 pub async fn redeliver(
     state: State<AppState>,
     operator: Operator,
@@ -70,6 +85,10 @@ pub async fn redeliver(
 }
 
 /// `POST /api/notifications/{id}/cancel`: a message not yet delivered is dropped for good.
+#[utoipa::path(post, path = "/api/notifications/{id}/cancel", tag = "notifications", operation_id = "cancel_notification",
+    summary = "Drop a message", description = "Roles: admin. Permission: `notifications:manage`. A pending, parked or dead message is dropped for good (409 `invalid_transition` otherwise).",
+    params(("id" = Uuid, Path)), responses((status = 200, description = "Its new state", body = Transitioned),
+        (status = 409, response = inline(crate::openapi::ConflictResponse))))]
 pub async fn cancel(
     state: State<AppState>,
     operator: Operator,
@@ -77,6 +96,16 @@ pub async fn cancel(
 ) -> ApiResult<ApiJson<serde_json::Value>> {
     let from = [Status::Pending, Status::Parked, Status::Dead];
     transition(state, operator, id, &from, Status::Cancelled, "NOTIFICATION_CANCELLED").await
+}
+
+/// The answer of a redelivery or a cancellation.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Transitioned {
+    /// The message.
+    id: Uuid,
+    /// Its new state.
+    status: Status,
 }
 
 async fn transition(

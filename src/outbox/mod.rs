@@ -74,6 +74,21 @@ pub fn wake(state: &AppState) {
     state.outbox_wake.notify_one();
 }
 
+/// The routes [`router`] serves.
+pub const ROUTES: &[crate::openapi::Route] = &[
+    ("GET", "/api/notifications"),
+    ("POST", "/api/notifications/{id}/redeliver"),
+    ("POST", "/api/notifications/{id}/cancel"),
+];
+
+/// The OpenAPI fragment of [`ROUTES`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(handlers::list, handlers::redeliver, handlers::cancel))]
+    struct Api;
+    <Api as utoipa::OpenApi>::openapi()
+}
+
 /// `/api/notifications…`.
 pub fn router(registry: &Registry) -> Router<AppState> {
     let mut names: Vec<String> = registry.destination_names().map(str::to_owned).collect();

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// A message's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Waiting for its next attempt.
@@ -65,7 +65,7 @@ impl<'de> serde::Deserialize<'de> for Status {
 }
 
 /// A message as stored.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct OutboxMessage {
     /// Stable across retries: the `webhook-id`.
     pub id: Uuid,
@@ -85,6 +85,7 @@ pub struct OutboxMessage {
     /// Delivery priority.
     pub priority: i16,
     /// State.
+    #[schema(value_type = Status)]
     pub status: String,
     /// Deliveries tried.
     pub attempts: i32,

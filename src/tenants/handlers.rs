@@ -30,6 +30,13 @@ fn fingerprint(what: &str, body: &Map<String, Value>) -> Vec<u8> {
 }
 
 /// `POST /api/tenants` (superadmin).
+#[utoipa::path(post, path = "/api/tenants", tag = "tenants", operation_id = "create_tenant",
+    summary = "Create a tenant", description = "Roles: superadmin. Permission: `tenants:create`.",
+    request_body = super::docs::NewTenant,
+    responses((status = 201, description = "Created (`Location` names it)", body = super::Tenant,
+        headers(("Location" = String, description = "The tenant's URL"))),
+        (status = 409, response = inline(crate::openapi::ConflictResponse))))
+]
 pub async fn create_tenant(
     State(state): State<AppState>,
     operator: Operator,
@@ -62,6 +69,9 @@ pub async fn create_tenant(
 }
 
 /// `GET /api/tenants` (superadmin).
+#[utoipa::path(get, path = "/api/tenants", tag = "tenants", operation_id = "list_tenants",
+    summary = "List tenants", description = "Roles: superadmin. Permission: `tenants:list`. Oldest first.",
+    params(PageQuery), responses((status = 200, description = "A page of tenants", body = Page<super::Tenant>)))]
 pub async fn list_tenants(
     State(state): State<AppState>,
     operator: Operator,
@@ -75,6 +85,9 @@ pub async fn list_tenants(
 }
 
 /// `GET /api/tenants/{id}` (admin of the tenant, superadmin).
+#[utoipa::path(get, path = "/api/tenants/{tenant}", tag = "tenants", operation_id = "get_tenant",
+    summary = "Read a tenant", description = "Roles: admin (their own), superadmin. Permission: `tenants:read`.",
+    params(("tenant" = String, Path, description = "The tenant's id or slug")), responses((status = 200, description = "The tenant", body = super::Tenant)))]
 pub async fn get_tenant(
     State(state): State<AppState>,
     operator: Operator,
@@ -89,6 +102,11 @@ pub async fn get_tenant(
 }
 
 /// `PATCH /api/tenants/{id}`: any subset of the settings.
+#[utoipa::path(patch, path = "/api/tenants/{tenant}", tag = "tenants", operation_id = "update_tenant",
+    summary = "Change a tenant's settings", description = "Roles: admin (their own), superadmin. Permission: `tenants:update`.",
+    params(("tenant" = String, Path, description = "The tenant's id or slug")), request_body = super::docs::TenantPatch,
+    responses((status = 200, description = "The changed tenant", body = super::Tenant),
+        (status = 409, response = inline(crate::openapi::ConflictResponse))))]
 pub async fn patch_tenant(
     State(state): State<AppState>,
     Extension(directory): Extension<Arc<NumberDirectory>>,
@@ -116,6 +134,13 @@ pub async fn patch_tenant(
 }
 
 /// `POST /api/tenants/{id}/numbers` `{"number", "role", "status", "label"}`.
+#[utoipa::path(post, path = "/api/tenants/{tenant}/numbers", tag = "tenants", operation_id = "add_number",
+    summary = "Add a number", description = "Roles: admin (their own), superadmin. Permission: `numbers:write`. \
+        The tenant's first number becomes `primary`; a number belongs to one tenant (409).",
+    params(("tenant" = String, Path, description = "The tenant's id or slug")), request_body = super::docs::NewNumber,
+    responses((status = 201, description = "Added", body = repo::Number,
+        headers(("Location" = String, description = "The number's URL"))),
+        (status = 409, response = inline(crate::openapi::ConflictResponse))))]
 pub async fn add_number(
     State(state): State<AppState>,
     Extension(directory): Extension<Arc<NumberDirectory>>,
@@ -209,6 +234,10 @@ impl NumberInput {
 }
 
 /// `GET /api/tenants/{id}/numbers`.
+#[utoipa::path(get, path = "/api/tenants/{tenant}/numbers", tag = "tenants", operation_id = "list_numbers",
+    summary = "List a tenant's numbers", description = "Roles: admin (their own), superadmin. Permission: `numbers:read`.",
+    params(("tenant" = String, Path, description = "The tenant's id or slug"), PageQuery),
+    responses((status = 200, description = "A page of numbers", body = Page<repo::Number>)))]
 pub async fn list_numbers(
     State(state): State<AppState>,
     operator: Operator,
@@ -225,6 +254,11 @@ pub async fn list_numbers(
 }
 
 /// `DELETE /api/tenants/{id}/numbers/{number}` (`+` raw or `%2B`).
+#[utoipa::path(delete, path = "/api/tenants/{tenant}/numbers/{number}", tag = "tenants", operation_id = "delete_number",
+    summary = "Remove a number", description = "Roles: admin (their own), superadmin. Permission: `numbers:write`.",
+    params(("tenant" = String, Path, description = "The tenant's id or slug"),
+        ("number" = String, Path, description = "E.164; `+` raw or `%2B`", example = "+12025550199")),
+    responses((status = 204, description = "Removed")))]
 pub async fn delete_number(
     State(state): State<AppState>,
     Extension(directory): Extension<Arc<NumberDirectory>>,

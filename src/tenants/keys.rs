@@ -17,24 +17,38 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The create request.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "admin", "name": "acme office"}))]
 pub struct CreateKey {
+    /// `admin`, `monitor`, `client` or `reader`.
+    #[schema(pattern = "^(admin|monitor|client|reader)$")]
     role: String,
+    /// Required for client and reader keys: whose orders (at most 128 characters).
     #[serde(default)]
+    #[schema(max_length = 128, nullable)]
     subject: Option<String>,
+    /// A label (at most 100 characters; default the role).
     #[serde(default)]
+    #[schema(max_length = 100, nullable)]
     name: Option<String>,
 }
 
 /// The create answer: the only time the token is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedKey)]
 struct CreatedKeyBody<'a> {
+    /// The key's id.
     id: Uuid,
+    /// The bearer token: shown here once, never stored; `null` in a replayed answer.
     token: Option<&'a str>,
+    /// Its role.
     role: &'a str,
+    /// Whose orders (client and reader keys).
     subject: Option<&'a str>,
+    /// Its label.
     name: &'a str,
+    /// Created.
     created_at: DateTime<Utc>,
 }
 
@@ -62,6 +76,12 @@ fn validate(body: &CreateKey) -> ApiResult<(Role, Option<String>, String)> {
 }
 
 /// `POST /api/tenants/{id}/keys`.
+#[utoipa::path(post, path = "/api/tenants/{tenant}/keys", tag = "tenants", operation_id = "create_key",
+    summary = "Create a key", description = "Roles: admin (their own), superadmin. Permission: `keys:write`. \
+        The token is shown in this answer only; a repeat with the same `Idempotency-Key` gets the key without it.",
+    params(("tenant" = String, Path, description = "The tenant's id or slug")), request_body = CreateKey,
+    responses((status = 201, description = "Created", body = CreatedKeyBody,
+        headers(("Location" = String, description = "The key's URL")))))]
 pub async fn create(
     State(state): State<AppState>,
     operator: Operator,
@@ -97,6 +117,10 @@ pub async fn create(
 }
 
 /// `GET /api/tenants/{id}/keys`.
+#[utoipa::path(get, path = "/api/tenants/{tenant}/keys", tag = "tenants", operation_id = "list_keys",
+    summary = "List a tenant's keys", description = "Roles: admin (their own), superadmin. Permission: `keys:read`.",
+    params(("tenant" = String, Path, description = "The tenant's id or slug"), PageQuery),
+    responses((status = 200, description = "A page of keys (never their tokens)", body = Page<ApiKey>)))]
 pub async fn list(
     State(state): State<AppState>,
     operator: Operator,
@@ -113,6 +137,10 @@ pub async fn list(
 }
 
 /// `DELETE /api/tenants/{id}/keys/{key_id}`.
+#[utoipa::path(delete, path = "/api/tenants/{tenant}/keys/{key_id}", tag = "tenants", operation_id = "revoke_key",
+    summary = "Revoke a key", description = "Roles: admin (their own), superadmin. Permission: `keys:write`.",
+    params(("tenant" = String, Path, description = "The tenant's id or slug"), ("key_id" = uuid::Uuid, Path)),
+    responses((status = 204, description = "Revoked")))]
 pub async fn revoke(
     State(state): State<AppState>,
     operator: Operator,

@@ -3,6 +3,7 @@
 //! number for the webhooks.
 
 pub mod directory;
+mod docs;
 mod handlers;
 mod keys;
 mod model;
@@ -17,6 +18,25 @@ use crate::state::AppState;
 use axum::routing::{delete, get};
 use axum::{Extension, Router};
 use std::sync::Arc;
+
+/// The routes [`router`] serves.
+pub const ROUTES: &[crate::openapi::Route] = &[
+    ("GET", "/api/tenants"),
+    ("POST", "/api/tenants"),
+    ("GET", "/api/tenants/{tenant}"),
+    ("PATCH", "/api/tenants/{tenant}"),
+    ("GET", "/api/tenants/{tenant}/numbers"),
+    ("POST", "/api/tenants/{tenant}/numbers"),
+    ("DELETE", "/api/tenants/{tenant}/numbers/{number}"),
+    ("GET", "/api/tenants/{tenant}/keys"),
+    ("POST", "/api/tenants/{tenant}/keys"),
+    ("DELETE", "/api/tenants/{tenant}/keys/{key_id}"),
+];
+
+/// The OpenAPI fragment of [`ROUTES`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <docs::Api as utoipa::OpenApi>::openapi()
+}
 
 /// `/api/tenants…`; changes invalidate `directory` at once on this instance.
 pub fn router(directory: Arc<NumberDirectory>) -> Router<AppState> {

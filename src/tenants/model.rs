@@ -47,7 +47,7 @@ impl TryFrom<String> for NumberStatus {
 }
 
 /// Whether the tenant's numbers are in service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantStatus {
     /// In service.
@@ -57,7 +57,7 @@ pub enum TenantStatus {
 }
 
 /// What a call outside business hours gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AfterHours {
     /// A greeting and a recording.
@@ -76,6 +76,26 @@ pub struct BusinessHours(pub BTreeMap<String, Vec<[String; 2]>>);
 
 /// The weekday keys, Monday first.
 pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+impl utoipa::PartialSchema for BusinessHours {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let day = || {
+            let time = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"));
+            ArrayBuilder::new().items(ArrayBuilder::new().items(time).min_items(Some(2)).max_items(Some(2)))
+        };
+        DAYS.iter()
+            .fold(ObjectBuilder::new().schema_type(Type::Object), |o, d| o.property(*d, day()))
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)))
+            .description(Some("Per weekday a list of `[\"HH:MM\", \"HH:MM\"]` intervals in the tenant's timezone (`24:00` allowed as an end, start before end); a day absent or empty is closed"))
+            .examples([serde_json::json!({"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]]})])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for BusinessHours {}
 
 impl BusinessHours {
     /// Whether `at` (local time) falls in an interval of its weekday. `24:00` closes at midnight.
@@ -97,27 +117,30 @@ pub fn parse_time(value: &str) -> Option<NaiveTime> {
 }
 
 /// Missed-call text-back settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TextBack {
     /// Whether missed calls are texted back.
     pub enabled: bool,
     /// The text; `{business}` is replaced by the tenant's name.
     pub template: String,
-    /// At most one text-back per caller within this many hours.
+    /// At most one text-back per caller within this many hours (1–720).
+    #[schema(minimum = 1, maximum = 720)]
     pub window_hours: i32,
 }
 
 /// Crisis approval settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
-    /// Crises at or above this risk need a duty officer's approval.
+    /// Crises at or above this risk need a duty officer's approval (0–5).
+    #[schema(minimum = 0, maximum = 5)]
     pub risk_threshold: f64,
-    /// Undecided crises expire after this many seconds.
+    /// Undecided crises expire after this many seconds (10–86400).
+    #[schema(minimum = 10, maximum = 86400)]
     pub timeout_secs: i32,
 }
 
 /// A tenant's settings (everything but identity and timestamps).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Settings {
     /// URL-friendly unique name.
     pub slug: String,
@@ -129,7 +152,8 @@ pub struct Settings {
     pub timezone: String,
     /// Whose phone rings for inbound calls.
     pub owner_number: Option<E164>,
-    /// Seconds the owner's phone rings.
+    /// Seconds the owner's phone rings (5–600).
+    #[schema(minimum = 5, maximum = 600)]
     pub dial_timeout_secs: i32,
     /// Opening hours; `None` = open around the clock.
     pub business_hours: Option<BusinessHours>,
@@ -185,7 +209,7 @@ impl Settings {
 }
 
 /// The tenant resource.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Tenant {
     /// Its id.
     pub id: TenantId,

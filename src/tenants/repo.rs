@@ -211,7 +211,7 @@ pub async fn list_tenants(conn: &mut PgConnection, keys: &Keyset<Uuid>) -> Resul
 }
 
 /// A tenant's phone number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Number {
     /// E.164.
     pub number: String,

@@ -97,8 +97,9 @@ sid_type!(
 
 /// A phone number in E.164 form (`+` and up to 15 digits). Parsed with `phonenumber`, but not
 /// required to pass `is_valid`: fictional 555 numbers are real test traffic.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "+12025550100", pattern = r"^\+[0-9]{1,15}$")]
 pub struct E164(String);
 
 /// A value that is not an E.164 number.

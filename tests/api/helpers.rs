@@ -36,6 +36,9 @@ pub struct TestApp {
     /// The called-number directory.
     #[allow(dead_code)]
     pub directory: Arc<NumberDirectory>,
+    /// Every route the router serves (method, path), from the lists kept next to the routers.
+    #[allow(dead_code)]
+    pub routes: Vec<(&'static str, &'static str)>,
 }
 
 impl TestApp {
@@ -150,6 +153,7 @@ pub async fn spawn_with(config: Config, overrides: Overrides) -> TestApp {
     let workers = app.workers().to_vec();
     let registry = app.outbox_registry().clone();
     let directory = app.directory().clone();
+    let routes = app.routes().to_vec();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
@@ -161,6 +165,7 @@ pub async fn spawn_with(config: Config, overrides: Overrides) -> TestApp {
         workers,
         registry,
         directory,
+        routes,
     }
 }
 

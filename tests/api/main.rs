@@ -19,6 +19,7 @@ mod http_errors;
 mod inbound;
 mod inbound_faults;
 mod inbound_owner;
+mod openapi;
 mod outage;
 mod outbox;
 mod receiver;
