@@ -74,15 +74,15 @@ pub(crate) async fn spawn_server(pool: PgPool, port: u16, emulator: &str) -> Tes
 async fn every_scenario_passes(pool: PgPool) {
     let env = start(pool, AUTH_TOKEN).await;
     let root = env.app.superadmin().await;
-    for scenario in [
-        "answered-call",
-        "missed-call",
-        "after-hours",
-        "sms-conversation",
-        "crisis-approval",
-        "crisis-expiry",
-        "concurrent-crises",
-    ] {
+    // The emulator's own list (`simulate --list`), so a scenario added there is run here too.
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_twilio-emulator"))
+        .args(["simulate", "--list"])
+        .output()
+        .expect("the emulator runs");
+    let scenarios = String::from_utf8(listed.stdout).expect("utf-8");
+    let scenarios: Vec<&str> = scenarios.lines().filter(|l| !l.is_empty()).collect();
+    assert!(scenarios.contains(&"missed-call") && scenarios.contains(&"crisis-expiry"), "{scenarios:?}");
+    for scenario in scenarios {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_twilio-emulator"))
             .args([
                 "simulate",
