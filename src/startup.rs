@@ -43,8 +43,11 @@ pub struct Overrides {
 }
 
 /// The domains this binary runs. Adding a domain is one line here.
-fn domains(directory: &Arc<NumberDirectory>) -> Vec<Arc<dyn Domain>> {
-    vec![Arc::new(approvals::Approvals::default()), Arc::new(inbound::Inbound::new(directory.clone()))]
+fn domains(directory: &Arc<NumberDirectory>, config: &Config) -> anyhow::Result<Vec<Arc<dyn Domain>>> {
+    Ok(vec![
+        Arc::new(approvals::Approvals::default()),
+        Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound)?),
+    ])
 }
 
 /// A built, not yet running, application.
@@ -72,7 +75,7 @@ impl Application {
     pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let directory = Arc::new(NumberDirectory::new(clock.clone()));
-        let mut domains = domains(&directory);
+        let mut domains = domains(&directory, &config)?;
         domains.extend(overrides.domains);
         let owners = Arc::new(domain::check_effects(&domains, &clock)?);
         let pool = match overrides.pool {

@@ -42,6 +42,8 @@ pub struct FakeTwilio {
     pub refuse_to: Arc<Mutex<HashMap<String, i64>>>,
     /// Every call update received (`POST Calls/{sid}.json`): (sid, form fields).
     pub updates: Arc<Mutex<Vec<Update>>>,
+    /// Where it listens (`TWILIO_API_BASE`), for a second app on the same fake.
+    pub base: Arc<std::sync::OnceLock<String>>,
 }
 
 fn form(body: &[u8]) -> HashMap<String, Vec<String>> {
@@ -63,6 +65,7 @@ impl FakeTwilio {
         let fake = FakeTwilio::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        fake.base.set(base.clone()).expect("a new fake");
         let app = Router::new()
             .route("/2010-04-01/Accounts/{account}/Calls.json", post(create_call).get(list_calls))
             .route("/2010-04-01/Accounts/{account}/Calls/{sid}", post(update_call))
