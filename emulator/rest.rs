@@ -75,6 +75,7 @@ fn authorize(
         params,
         status: if ok { 200 } else { 401 },
         response: String::new(),
+        at: chrono::Utc::now().to_rfc3339(),
     });
     (!ok).then(|| error(401, 20003, "Authenticate"))
 }

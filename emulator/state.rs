@@ -138,6 +138,9 @@ pub struct Exchange {
     pub status: u16,
     /// The answer's body.
     pub response: String,
+    /// When it was answered, by the wall clock (RFC 3339): fault harnesses line answers up with
+    /// the faults they injected.
+    pub at: String,
 }
 
 /// Everything the emulator knows.
@@ -237,6 +240,7 @@ impl Emulator {
             params: params.to_vec(),
             status,
             response: response.clone(),
+            at: chrono::Utc::now().to_rfc3339(),
         });
         (status, response)
     }

@@ -69,19 +69,7 @@ impl PendingEffect {
 /// than that it refused the effect (waiting would not help).
 pub fn is_unavailable(error: &WebhookError) -> bool {
     let WebhookError::Database(e) = error;
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        // Class 08 (connection exception), 57P01–57P03 (shutdown, cannot connect now), 53300.
-        sqlx::Error::Database(db) => {
-            db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "53300")
-        }
-        _ => false,
-    }
+    crate::error::database::is_unavailable(e)
 }
 
 /// Effects waiting for the database, oldest first, and their copy on disk when a spool is set.
