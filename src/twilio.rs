@@ -13,7 +13,7 @@ pub mod webhook;
 mod wire_enum;
 
 pub use params::{
-    CallStatusCallback, DialResult, FormParams, GatherResult, InboundSms, Media, MessageStatusCallback,
+    AnnouncementFetch, CallStatusCallback, ConferenceEvent, DialResult, FormParams, GatherResult, InboundSms, Media, MessageStatusCallback,
     RecordingStatusCallback, VoiceRequest, WebhookPayload,
 };
 pub use receipts::{ReceiptSweeper, WebhookError, WebhookReply};
