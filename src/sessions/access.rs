@@ -71,8 +71,12 @@ mod tests {
     #[test]
     fn ending_is_for_the_parties_and_dropping_for_the_monitors() {
         assert!(Action::End.roles().contains(&Role::Client) && !Action::End.roles().contains(&Role::Admin));
-        assert!(Action::Drop.roles().contains(&Role::Monitor) && !Action::Drop.roles().contains(&Role::Reader));
-        assert!(!Action::Start.roles().contains(&Role::Client) && !Action::Start.roles().contains(&Role::Monitor));
+        assert!(
+            Action::Drop.roles().contains(&Role::Monitor) && !Action::Drop.roles().contains(&Role::Reader)
+        );
+        assert!(
+            !Action::Start.roles().contains(&Role::Client) && !Action::Start.roles().contains(&Role::Monitor)
+        );
         assert!(!Action::Schedule.roles().contains(&Role::Monitor));
     }
 }

@@ -18,7 +18,11 @@ fn session_of(name: &str) -> Option<Uuid> {
 }
 
 /// Applies one conference event.
-pub async fn on_conference(conn: &mut PgConnection, event: &ConferenceEvent, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn on_conference(
+    conn: &mut PgConnection,
+    event: &ConferenceEvent,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let cf = event.conference_sid.as_str();
     let Some(id) = session_of(&event.friendly_name) else {
         tracing::warn!(conference.sid = cf, "conference event for a room that is not a session's; ignored");
@@ -34,7 +38,10 @@ pub async fn on_conference(conn: &mut PgConnection, event: &ConferenceEvent, now
             session.conference_sid = Some(cf.to_owned());
         }
         Some(bound) if bound != cf => {
-            tracing::warn!(conference.sid = cf, "event of a second conference with a session's name; ignored");
+            tracing::warn!(
+                conference.sid = cf,
+                "event of a second conference with a session's name; ignored"
+            );
             return Ok(());
         }
         Some(_) => {}
@@ -55,24 +62,37 @@ pub async fn on_conference(conn: &mut PgConnection, event: &ConferenceEvent, now
     }
     // A conference that (re)appears after the session ended — a leg answered as it was dropped —
     // is ended at once, by the same key as the drop's: one request at most.
-    if session.status.is_terminal() && matches!(event.event.as_str(), "conference-start" | "participant-join") {
+    if session.status.is_terminal() && matches!(event.event.as_str(), "conference-start" | "participant-join")
+    {
         requests::end_conference(conn, &session, cf, now).await?;
     }
     Ok(())
 }
 
 /// The party whose call the participant event names.
-async fn party_of(conn: &mut PgConnection, session: &SessionRow, event: &ConferenceEvent) -> Result<Option<Party>, sqlx::Error> {
+async fn party_of(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    event: &ConferenceEvent,
+) -> Result<Option<Party>, sqlx::Error> {
     let Some(call) = event.call_sid.as_ref() else { return Ok(None) };
     let legs = repo::legs(conn, session.id).await?;
     let party = legs.iter().find(|l| l.call_sid.as_deref() == Some(call.as_str())).map(|l| l.party);
     if party.is_none() {
-        tracing::warn!(call.sid = call.as_str(), "participant event for a call that is not one of the session's legs");
+        tracing::warn!(
+            call.sid = call.as_str(),
+            "participant event for a call that is not one of the session's legs"
+        );
     }
     Ok(party)
 }
 
-async fn joined(conn: &mut PgConnection, session: &SessionRow, party: Option<Party>, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+async fn joined(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    party: Option<Party>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let Some(party) = party else { return Ok(()) };
     repo::mark_presence(conn, session.id, party, true, now).await?;
     let legs = repo::legs(conn, session.id).await?;
@@ -106,7 +126,12 @@ async fn left(
     Ok(())
 }
 
-async fn ended(conn: &mut PgConnection, session: &SessionRow, actor: Actor, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+async fn ended(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     match session.status {
         SessionStatus::InProgress => {
             service::complete(conn, session, actor, "conference_ended", now).await?;
@@ -120,7 +145,11 @@ async fn ended(conn: &mut PgConnection, session: &SessionRow, actor: Actor, now:
 }
 
 /// A leg's call status changed (the ledger already dropped regressions).
-pub async fn on_leg_status(conn: &mut PgConnection, change: &CallChange, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn on_leg_status(
+    conn: &mut PgConnection,
+    change: &CallChange,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let Some(token) = change.attempt_token.as_deref() else { return Ok(()) };
     let Some(leg) = repo::leg_by_token(conn, token).await? else { return Ok(()) };
     repo::bind_leg(conn, token, &change.sid, now).await?;
@@ -131,15 +160,20 @@ pub async fn on_leg_status(conn: &mut PgConnection, change: &CallChange, now: Da
     match session.status {
         // Ended while this leg was being created: hang it up now that it has a SID (same key as
         // the drop's hang-ups, so once). With a conference, ending it took every leg down.
-        s if s.is_terminal() => {
-            if session.conference_sid.is_none() && s.was_started() {
-                requests::hang_up(conn, &session, &change.sid, &status, now).await?;
-            }
+        s if s.is_terminal() && session.conference_sid.is_none() && s.was_started() => {
+            requests::hang_up(conn, &session, &change.sid, &status, now).await?;
         }
         SessionStatus::Initiating if status == LegStatus::Call(crate::twilio::CallStatus::Ringing) => {
             let changes = repo::Changes::default();
-            repo::transition(conn, &session, super::machine::SessionEvent::Ring, &changes, session.deadline_at, now)
-                .await?;
+            repo::transition(
+                conn,
+                &session,
+                super::machine::SessionEvent::Ring,
+                &changes,
+                session.deadline_at,
+                now,
+            )
+            .await?;
         }
         SessionStatus::Initiating | SessionStatus::Ringing if status.unanswered() => {
             let reason = format!("{}_no_answer", leg.party);

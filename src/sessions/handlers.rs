@@ -44,7 +44,12 @@ async fn view(conn: &mut PgConnection, row: SessionRow) -> Result<Session, sqlx:
 }
 
 /// The session `id`, locked, if the operator may see it.
-async fn visible(conn: &mut PgConnection, operator: &Operator, tenant: TenantId, id: Uuid) -> ApiResult<SessionRow> {
+async fn visible(
+    conn: &mut PgConnection,
+    operator: &Operator,
+    tenant: TenantId,
+    id: Uuid,
+) -> ApiResult<SessionRow> {
     let row = repo::lock(conn, tenant, id).await?;
     row.filter(|s| access::sees(operator, s)).ok_or(ApiError::NotFound)
 }
@@ -154,7 +159,10 @@ pub async fn get(
     Action::Read.allow(&operator)?;
     let tenant = tenant_of(&state, &operator, q.tenant.as_deref()).await?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let row = repo::find(&mut tx, tenant, id).await?.filter(|s| access::sees(&operator, s)).ok_or(ApiError::NotFound)?;
+    let row = repo::find(&mut tx, tenant, id)
+        .await?
+        .filter(|s| access::sees(&operator, s))
+        .ok_or(ApiError::NotFound)?;
     let session = view(&mut tx, row).await?;
     tx.commit().await?;
     Ok(ApiJson(session))
@@ -174,7 +182,9 @@ impl ReasonBody {
         let reason = self.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
         match reason {
             None if required => Err(ApiError::invalid("reason", "is required")),
-            Some(r) if r.chars().count() > 1000 => Err(ApiError::invalid("reason", "must be at most 1000 characters")),
+            Some(r) if r.chars().count() > 1000 => {
+                Err(ApiError::invalid("reason", "must be at most 1000 characters"))
+            }
             r => Ok(r.map(str::to_owned)),
         }
     }
@@ -199,7 +209,10 @@ pub async fn cancel(
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let row = visible(&mut tx, &operator, tenant, id).await?;
     if service::cancel(&mut tx, &row, actor(&operator), reason.as_deref(), now).await?.is_none() {
-        return Err(ApiError::InvalidTransition(format!("the session is {} and cannot be cancelled", row.status)));
+        return Err(ApiError::InvalidTransition(format!(
+            "the session is {} and cannot be cancelled",
+            row.status
+        )));
     }
     let row = service::reload(&mut tx, &row).await?;
     let session = view(&mut tx, row).await?;
@@ -289,7 +302,9 @@ async fn finish(
     let Some(Outcome::Moved(row) | Outcome::Already(row)) =
         service::drop_session(&mut tx, row, by, actor(&operator), reason.as_deref(), now).await?
     else {
-        return Err(ApiError::InvalidTransition(format!("the session is {status}: it has not started (cancel it instead)")));
+        return Err(ApiError::InvalidTransition(format!(
+            "the session is {status}: it has not started (cancel it instead)"
+        )));
     };
     let session = view(&mut tx, row).await?;
     tx.commit().await?;

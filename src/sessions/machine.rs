@@ -93,8 +93,12 @@ impl SessionStatus {
     ];
 
     /// The statuses in which an order has its one active session.
-    pub const ACTIVE: [SessionStatus; 4] =
-        [SessionStatus::Scheduled, SessionStatus::Initiating, SessionStatus::Ringing, SessionStatus::InProgress];
+    pub const ACTIVE: [SessionStatus; 4] = [
+        SessionStatus::Scheduled,
+        SessionStatus::Initiating,
+        SessionStatus::Ringing,
+        SessionStatus::InProgress,
+    ];
 
     /// The status after `event`, or `None` when the event does not apply (never backwards).
     pub fn after(self, event: SessionEvent) -> Option<SessionStatus> {
@@ -209,7 +213,9 @@ impl LegStatus {
     pub fn unanswered(&self) -> bool {
         matches!(
             self,
-            LegStatus::Call(CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed | CallStatus::Canceled)
+            LegStatus::Call(
+                CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed | CallStatus::Canceled
+            )
         )
     }
 
@@ -294,7 +300,9 @@ mod tests {
 
     #[test]
     fn a_dropped_session_cannot_be_restarted() {
-        for dropped in [SessionStatus::DroppedByMonitor, SessionStatus::DroppedByReader, SessionStatus::DroppedByClient] {
+        for dropped in
+            [SessionStatus::DroppedByMonitor, SessionStatus::DroppedByReader, SessionStatus::DroppedByClient]
+        {
             assert_eq!(dropped.after(SessionEvent::Start), None);
         }
         assert_eq!(SessionStatus::Scheduled.after(SessionEvent::Drop(Dropper::Monitor)), None);

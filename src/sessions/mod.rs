@@ -128,13 +128,21 @@ fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::openapi::path::HttpMethod;
     #[derive(utoipa::OpenApi)]
     #[openapi(
-        paths(handlers::schedule, handlers::list, handlers::get, handlers::cancel, handlers::start,
-            handlers::end, handlers::drop_call),
+        paths(
+            handlers::schedule,
+            handlers::list,
+            handlers::get,
+            handlers::cancel,
+            handlers::start,
+            handlers::end,
+            handlers::drop_call
+        ),
         components(schemas(machine::SessionStatus, SessionNotification))
     )]
     struct Api;
     let mut doc = <Api as utoipa::OpenApi>::openapi();
-    let voice = "A session leg's TwiML: joins the session's conference (`call-{id}`), or hangs up if it ended.";
+    let voice =
+        "A session leg's TwiML: joins the session's conference (`call-{id}`), or hangs up if it ended.";
     let announce = "The time limit's one-minute warning, fetched by the conference (`AnnounceUrl`).";
     let events = "Conference status callbacks (start, end, join, leave, announcement): bind the conference SID and move the session.";
     for (path, summary, description, params, attempt) in [

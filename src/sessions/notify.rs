@@ -47,16 +47,28 @@ async fn data(conn: &mut PgConnection, session: &SessionRow) -> Result<Value, sq
 }
 
 /// Both parties joined.
-pub async fn started(conn: &mut PgConnection, session: &SessionRow, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn started(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     send(conn, session, "session.started", now).await
 }
 
 /// The call ended (completed or dropped).
-pub async fn completed(conn: &mut PgConnection, session: &SessionRow, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn completed(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     send(conn, session, "session.completed", now).await
 }
 
 /// A party never joined.
-pub async fn no_answer(conn: &mut PgConnection, session: &SessionRow, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn no_answer(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     send(conn, session, "session.no_answer", now).await
 }

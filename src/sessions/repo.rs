@@ -54,7 +54,11 @@ pub async fn insert(
 }
 
 /// A session of the tenant.
-pub async fn find(conn: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result<Option<SessionRow>, sqlx::Error> {
+pub async fn find(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<SessionRow>, sqlx::Error> {
     sqlx::query_as(concat!("SELECT ", columns!(), " FROM call_session WHERE id = $1 AND tenant_id = $2"))
         .bind(id)
         .bind(tenant.uuid())
@@ -63,7 +67,11 @@ pub async fn find(conn: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result
 }
 
 /// A session, locked: every transition of it happens under this lock.
-pub async fn lock(conn: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result<Option<SessionRow>, sqlx::Error> {
+pub async fn lock(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<SessionRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -197,7 +205,12 @@ pub async fn transition(
 }
 
 /// Binds the conference SID learned from its events (once: a SID never changes).
-pub async fn bind_conference(conn: &mut PgConnection, id: Uuid, sid: &str, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn bind_conference(
+    conn: &mut PgConnection,
+    id: Uuid,
+    sid: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE call_session SET conference_sid = $2, updated_at = $3 WHERE id = $1 AND conference_sid IS NULL",
     )
@@ -226,7 +239,11 @@ pub async fn set_warned(
 }
 
 /// Clears a deadline that no longer applies.
-pub async fn clear_deadline(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn clear_deadline(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE call_session SET deadline_at = NULL, updated_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now)
@@ -236,7 +253,11 @@ pub async fn clear_deadline(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc
 }
 
 /// Sessions whose deadline passed, locked and skipped by other replicas' workers.
-pub async fn due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
+pub async fn due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<SessionRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -285,10 +306,14 @@ macro_rules! leg_columns {
 
 /// A session's legs.
 pub async fn legs(conn: &mut PgConnection, session: Uuid) -> Result<Vec<Leg>, sqlx::Error> {
-    sqlx::query_as(concat!("SELECT ", leg_columns!(), " FROM call_session_leg WHERE session_id = $1 ORDER BY party"))
-        .bind(session)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(concat!(
+        "SELECT ",
+        leg_columns!(),
+        " FROM call_session_leg WHERE session_id = $1 ORDER BY party"
+    ))
+    .bind(session)
+    .fetch_all(conn)
+    .await
 }
 
 /// The leg dialled by an attempt.
@@ -300,7 +325,12 @@ pub async fn leg_by_token(conn: &mut PgConnection, token: &str) -> Result<Option
 }
 
 /// Binds a leg's CallSid (from its TwiML fetch or a status callback); once.
-pub async fn bind_leg(conn: &mut PgConnection, token: &str, sid: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn bind_leg(
+    conn: &mut PgConnection,
+    token: &str,
+    sid: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE call_session_leg SET call_sid = $2, updated_at = $3 WHERE attempt_token = $1 AND call_sid IS NULL",
     )
@@ -348,7 +378,11 @@ pub async fn mark_presence(
 }
 
 /// Closes the presence of every party still in the conference when it ends.
-pub async fn close_presence(conn: &mut PgConnection, session: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn close_presence(
+    conn: &mut PgConnection,
+    session: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE call_session_leg SET left_at = $2, updated_at = $2
          WHERE session_id = $1 AND joined_at IS NOT NULL AND left_at IS NULL",

@@ -3,8 +3,8 @@
 //! hang-ups and conference updates are outbox messages whose keys make each one unique per
 //! session. The conference is always addressed by its SID (`CF…`), never its friendly name.
 
-use super::model::SessionRow;
 use super::machine::{LegStatus, Party};
+use super::model::SessionRow;
 use super::repo;
 use super::service::DOMAIN;
 use crate::effects::{self, CallRequest, Owner, priority};
@@ -53,12 +53,18 @@ pub async fn dial(
         idempotency_key: format!("session:{}:leg:{party}", session.id),
         priority: priority::URGENT,
     };
-    let Some(token) = effects::request_call(conn, session.tenant(), now, owner, &call).await? else { return Ok(()) };
+    let Some(token) = effects::request_call(conn, session.tenant(), now, owner, &call).await? else {
+        return Ok(());
+    };
     repo::insert_leg(conn, session, party, &token, now).await
 }
 
 /// Ends the call: the conference by its SID once it exists; before that, the legs.
-pub async fn end_call(conn: &mut PgConnection, session: &SessionRow, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn end_call(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     match session.conference_sid.as_deref() {
         Some(sid) => end_conference(conn, session, sid, now).await,
         None => hang_up_legs(conn, session, now).await,
@@ -108,7 +114,11 @@ async fn update_conference(
 
 /// Hangs up every leg that has a CallSid and has not ended (once per leg). A leg still being
 /// created is dropped at delivery (the session no longer wants it) or hung up when its SID binds.
-pub async fn hang_up_legs(conn: &mut PgConnection, session: &SessionRow, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn hang_up_legs(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     for leg in repo::legs(conn, session.id).await? {
         if let Some(sid) = leg.call_sid.as_deref() {
             hang_up(conn, session, sid, &leg.status, now).await?;

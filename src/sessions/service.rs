@@ -124,7 +124,8 @@ pub async fn start(
     }
     let tenant = session.tenant();
     let from = tenants::repo::primary_number(conn, tenant).await?.ok_or(StartError::NoNumber)?;
-    let timeout = tenants::repo::find_tenant(conn, tenant).await?.map_or(20, |t| t.settings.dial_timeout_secs);
+    let timeout =
+        tenants::repo::find_tenant(conn, tenant).await?.map_or(20, |t| t.settings.dial_timeout_secs);
     for party in Party::BOTH {
         requests::dial(conn, &session, party, &from, timeout, now).await?;
     }
@@ -177,7 +178,11 @@ pub async fn drop_session(
 
 /// Both parties are in the conference: `in_progress`, the time limit's warning as the deadline,
 /// `session.started`.
-pub async fn connect(conn: &mut PgConnection, session: &SessionRow, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn connect(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let limit = now + Duration::minutes(session.duration_minutes.into());
     let changes = Changes { connected: true, ..Changes::default() };
     if repo::transition(conn, session, SessionEvent::Connect, &changes, Some(limit), now).await?.is_none() {
@@ -246,7 +251,11 @@ pub async fn fail(
 }
 
 /// The time limit's warning is due: the conference hears it, the end follows [`WARNING`] later.
-pub async fn warn(conn: &mut PgConnection, session: &SessionRow, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn warn(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     requests::announce_time_warning(conn, session, now).await?;
     repo::set_warned(conn, session.id, now + WARNING, now).await?;
     let data = json!({"duration_minutes": session.duration_minutes, "ends_at": now + WARNING});
@@ -254,7 +263,11 @@ pub async fn warn(conn: &mut PgConnection, session: &SessionRow, now: DateTime<U
 }
 
 /// The time limit passed: `completed` (`time_limit`), and the conference ended by its SID.
-pub async fn time_limit(conn: &mut PgConnection, session: &SessionRow, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn time_limit(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     if complete(conn, session, Actor::System("sessions"), "time_limit", now).await? {
         requests::end_call(conn, session, now).await?;
     }

@@ -8,7 +8,9 @@ use crate::effects::{self, AttemptQuery};
 use crate::error::ApiQuery;
 use crate::state::AppState;
 use crate::twilio::twiml::{Conference, Dial, DialTarget};
-use crate::twilio::{AnnouncementFetch, ConferenceEvent, TwilioWebhook, Twiml, VoiceRequest, WebhookError, WebhookReply};
+use crate::twilio::{
+    AnnouncementFetch, ConferenceEvent, TwilioWebhook, Twiml, VoiceRequest, WebhookError, WebhookReply,
+};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use futures::FutureExt;
@@ -81,7 +83,10 @@ pub async fn announce(hook: TwilioWebhook<AnnouncementFetch>) -> Response {
 }
 
 /// `POST /webhooks/twilio/conferences/events`.
-pub async fn conference_events(State(state): State<AppState>, hook: TwilioWebhook<ConferenceEvent>) -> Response {
+pub async fn conference_events(
+    State(state): State<AppState>,
+    hook: TwilioWebhook<ConferenceEvent>,
+) -> Response {
     let s = state.clone();
     let response = hook
         .once(&state.db, move |conn, event| {

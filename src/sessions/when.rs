@@ -11,12 +11,16 @@ use chrono_tz::Tz;
 const LOCAL_FORMATS: [&str; 2] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"];
 
 /// The instant `scheduled_at` names, with the zone it was given in; or the field errors.
-pub fn resolve(scheduled_at: &str, timezone: Option<&str>) -> Result<(DateTime<Utc>, Option<Tz>), FieldError> {
+pub fn resolve(
+    scheduled_at: &str,
+    timezone: Option<&str>,
+) -> Result<(DateTime<Utc>, Option<Tz>), FieldError> {
     let zone = match timezone.map(str::trim) {
         None | Some("") => None,
-        Some(name) => Some(name.parse::<Tz>().map_err(|_| {
-            FieldError::new("timezone", "must be an IANA time zone such as Europe/Paris")
-        })?),
+        Some(name) => Some(
+            name.parse::<Tz>()
+                .map_err(|_| FieldError::new("timezone", "must be an IANA time zone such as Europe/Paris"))?,
+        ),
     };
     let text = scheduled_at.trim();
     if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
@@ -62,7 +66,10 @@ mod tests {
         assert_eq!(resolve("2026-12-01T18:00:00+01:00", None).expect("ok").0, at("2026-12-01T17:00:00Z"));
         let (instant, zone) = resolve("2026-12-01T18:00:00", Some("Europe/Paris")).expect("ok");
         assert_eq!((instant, zone), (at("2026-12-01T17:00:00Z"), Some(chrono_tz::Europe::Paris)));
-        assert_eq!(resolve("2026-07-01T18:00", Some("Europe/Paris")).expect("ok").0, at("2026-07-01T16:00:00Z"));
+        assert_eq!(
+            resolve("2026-07-01T18:00", Some("Europe/Paris")).expect("ok").0,
+            at("2026-07-01T16:00:00Z")
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 
 use super::machine::SessionStatus;
 use super::model::SessionRow;
-use super::service::{self, Outcome, StartError};
 use super::repo;
+use super::service::{self, Outcome, StartError};
 use crate::audit::Actor;
 use crate::state::AppState;
 use crate::worker::Worker;
@@ -67,7 +67,9 @@ async fn act(conn: &mut PgConnection, session: SessionRow, now: DateTime<Utc>) -
         SessionStatus::Initiating | SessionStatus::Ringing => {
             service::no_answer(conn, &session, actor, "dial_timeout", now).await?;
         }
-        SessionStatus::InProgress if session.warned_at.is_none() => service::warn(conn, &session, now).await?,
+        SessionStatus::InProgress if session.warned_at.is_none() => {
+            service::warn(conn, &session, now).await?
+        }
         SessionStatus::InProgress => service::time_limit(conn, &session, now).await?,
         _ => repo::clear_deadline(conn, session.id, now).await?,
     }

@@ -238,7 +238,8 @@ async fn update_conference(
     let name = file.strip_suffix(".json").unwrap_or(&file).to_owned();
     let fields = form(&body);
     fake.conference_updates.lock().expect("lock").push((name.clone(), fields.clone()));
-    let is_sid = name.len() == 34 && name.starts_with("CF") && name[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    let is_sid =
+        name.len() == 34 && name.starts_with("CF") && name[2..].bytes().all(|b| b.is_ascii_hexdigit());
     if !is_sid {
         return error(404, 20404, &format!("The requested resource {file} was not found"));
     }

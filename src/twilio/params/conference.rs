@@ -35,7 +35,7 @@ impl WebhookPayload for ConferenceEvent {
         Reader::run(params, |r| {
             let conference_sid = r.sid("ConferenceSid");
             let account_sid = r.sid("AccountSid");
-            let friendly_name = r.required("FriendlyName").map(|n| super::reader::strip_controls(n));
+            let friendly_name = r.required("FriendlyName").map(super::reader::strip_controls);
             let event = r.required("StatusCallbackEvent").map(|e| e.chars().take(64).collect());
             let call_sid = r.optional_sid("CallSid");
             let call_sid_ending_conference = r.optional_sid("CallSidEndingConference");
