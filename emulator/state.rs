@@ -154,6 +154,8 @@ pub struct Emulator {
     pub calls: Mutex<Vec<CallRecord>>,
     /// Messages.
     pub messages: Mutex<Vec<MessageRecord>>,
+    /// Conferences.
+    pub conferences: Mutex<Vec<super::conference::ConferenceRecord>>,
     /// Request log.
     pub log: Mutex<Vec<Exchange>>,
     counter: AtomicU64,
@@ -175,6 +177,7 @@ impl Emulator {
             scripts: Mutex::default(),
             calls: Mutex::default(),
             messages: Mutex::default(),
+            conferences: Mutex::default(),
             log: Mutex::default(),
             counter: AtomicU64::new(1),
         })
