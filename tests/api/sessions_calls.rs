@@ -322,3 +322,72 @@ async fn a_drop_while_ringing_hangs_up_both_legs(pool: PgPool) {
     let twiml = answer(&s, &client, CLIENT_NUMBER).await;
     assert!(twiml.contains("<Hangup"), "{twiml}");
 }
+
+#[sqlx::test]
+async fn nobody_answering_within_the_dial_timeout_is_no_answer_and_ringing_legs_are_hung_up(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_silent").await;
+    s.call(Method::POST, "/api/calls/ord_silent/start", &s.reader, None).await;
+    deliver(&s.app).await;
+    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
+    leg_status(&s, &client, CLIENT_NUMBER, "ringing", "1").await;
+    leg_status(&s, &reader, READER_NUMBER, "ringing", "1").await;
+    let worker = s.app.worker("session-deadlines");
+    // The tenant's dial timeout (20 s) and the margin (30 s) have not passed yet.
+    s.clock.advance(chrono::Duration::seconds(45));
+    assert_eq!(worker.run_once().await.expect("round"), 0);
+    s.clock.advance(chrono::Duration::seconds(10));
+    assert_eq!(worker.run_once().await.expect("round"), 1);
+    deliver(&s.app).await;
+    let session = s.session(&id).await;
+    assert_eq!(
+        (session["status"].as_str(), session["ended_reason"].as_str()),
+        (Some("no_answer"), Some("dial_timeout"))
+    );
+    let mut hung: Vec<String> = s.fake.updates().into_iter().map(|(sid, _)| sid).collect();
+    hung.sort();
+    let mut legs = vec![client.sid.clone(), reader.sid.clone()];
+    legs.sort();
+    assert_eq!(hung, legs);
+}
+
+#[sqlx::test]
+async fn conference_events_are_signed_checked_validated_and_deduplicated(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _, _) = in_progress(&s, "ord_hooks").await;
+    let name = format!("call-{id}");
+    let end = [
+        ("ConferenceSid", CONFERENCE),
+        ("AccountSid", ACCOUNT_SID),
+        ("FriendlyName", name.as_str()),
+        ("StatusCallbackEvent", "conference-end"),
+        ("SequenceNumber", "7"),
+    ];
+    let mut forged = crate::signing::Hook::new(EVENTS, &end);
+    forged.token = "not-the-auth-token";
+    forged.signed_url = Some(format!("{PUBLIC}{EVENTS}"));
+    assert_eq!(forged.send(&s.app).await.status(), 403);
+    let broken = post_signed(&s.app, EVENTS, &end[1..]).await;
+    assert_eq!(broken.status(), 422);
+    let problem: Value = broken.json().await.expect("json");
+    assert_eq!(problem["errors"][0]["field"], "ConferenceSid");
+    assert_eq!(s.session(&id).await["status"], "in_progress");
+    assert_eq!(post_signed(&s.app, EVENTS, &end).await.status(), 200);
+    assert_eq!(post_signed(&s.app, EVENTS, &end).await.status(), 200);
+    let receipts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_receipt WHERE key LIKE 'conference:%conference-end%'",
+    )
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("receipts");
+    assert_eq!(receipts, 1);
+    let completed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_event WHERE entity_id = $1 AND action = 'SESSION_COMPLETED'",
+    )
+    .bind(&id)
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("audit");
+    assert_eq!(completed, 1);
+    assert_eq!(s.session(&id).await["ended_reason"], "conference_ended");
+}
