@@ -60,10 +60,11 @@ pub async fn on_conference(
         "conference-start" | "announcement-end" => {}
         other => tracing::debug!(conference.sid = cf, event = other, "conference event not used"),
     }
-    // A conference that (re)appears after the session ended — a leg answered as it was dropped —
-    // is ended at once, by the same key as the drop's: one request at most.
-    if session.status.is_terminal() && matches!(event.event.as_str(), "conference-start" | "participant-join")
-    {
+    // A conference that (re)appears after the session was ended on purpose — a leg answered as it
+    // was dropped or declared unanswered — is ended at once, by the same key as the drop's: one
+    // request at most. A completed session's conference ended by itself.
+    let ended_on_purpose = session.status.is_terminal() && session.status != SessionStatus::Completed;
+    if ended_on_purpose && matches!(event.event.as_str(), "conference-start" | "participant-join") {
         requests::end_conference(conn, &session, cf, now).await?;
     }
     Ok(())

@@ -321,6 +321,14 @@ async fn a_drop_while_ringing_hangs_up_both_legs(pool: PgPool) {
     assert!(s.fake.conference_updates().is_empty());
     let twiml = answer(&s, &client, CLIENT_NUMBER).await;
     assert!(twiml.contains("<Hangup"), "{twiml}");
+    // A leg that joined as the drop happened: its conference is ended once, by its SID.
+    conference(&s, &id, "conference-start", None, "1").await;
+    conference(&s, &id, "participant-join", Some(&reader.sid), "2").await;
+    deliver(&s.app).await;
+    let updates = s.fake.conference_updates();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!((updates[0].0.as_str(), updates[0].1["Status"][0].as_str()), (CONFERENCE, "completed"));
+    assert_eq!(s.session(&id).await["status"], "dropped_by_monitor");
 }
 
 #[sqlx::test]
