@@ -310,3 +310,32 @@ async fn every_role_sees_and_does_exactly_what_the_roles_allow(pool: PgPool) {
     let started = s.call(Method::POST, "/api/calls/ord_mine/start", &s.reader, None).await;
     assert_eq!((started.0, started.1["status"].as_str()), (200, Some("initiating")));
 }
+
+#[sqlx::test]
+async fn the_list_filters_by_status_and_scheduled_instants_and_refuses_bad_values(pool: PgPool) {
+    use reqwest::Method;
+    let s = Sessions::new(pool).await;
+    let early = s.book("ord_a").await;
+    let (status, late) = s.schedule(Sessions::booking("ord_b", "2026-12-24T18:00:00Z")).await;
+    assert_eq!(status, 201);
+    s.call(Method::POST, &format!("/api/calls/{early}/cancel"), &s.admin, Some(json!({}))).await;
+    let ids = |page: Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|i| i.iter().filter_map(|x| x["id"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let scheduled = s.call(Method::GET, "/api/calls?status=scheduled", &s.monitor, None).await.1;
+    assert_eq!(ids(scheduled), [late["id"].as_str().expect("id")]);
+    let window = "/api/calls?scheduled_from=2026-11-23T00:00:00Z&scheduled_to=2026-11-24T00:00:00Z";
+    assert_eq!(ids(s.call(Method::GET, window, &s.admin, None).await.1), [early.clone()]);
+    let paged = s.call(Method::GET, "/api/calls?limit=1", &s.admin, None).await.1;
+    assert_eq!(ids(paged.clone()), [early]);
+    let cursor = paged["next_cursor"].as_str().expect("more");
+    let next = s.call(Method::GET, &format!("/api/calls?limit=1&cursor={cursor}"), &s.admin, None).await.1;
+    assert_eq!(ids(next), [late["id"].as_str().expect("id")]);
+    for (query, field) in [("status=done", "status"), ("scheduled_from=yesterday", "scheduled_from")] {
+        let (code, problem) = s.call(Method::GET, &format!("/api/calls?{query}"), &s.admin, None).await;
+        assert_eq!((code, problem["errors"][0]["field"].as_str()), (422, Some(field)), "{problem}");
+    }
+}
