@@ -157,6 +157,8 @@ pub struct Emulator {
     pub calls: Mutex<Vec<CallRecord>>,
     /// Messages.
     pub messages: Mutex<Vec<MessageRecord>>,
+    /// Conferences.
+    pub conferences: Mutex<Vec<super::conference::ConferenceRecord>>,
     /// Request log.
     pub log: Mutex<Vec<Exchange>>,
     counter: AtomicU64,
@@ -178,6 +180,7 @@ impl Emulator {
             scripts: Mutex::default(),
             calls: Mutex::default(),
             messages: Mutex::default(),
+            conferences: Mutex::default(),
             log: Mutex::default(),
             counter: AtomicU64::new(1),
         })

@@ -18,6 +18,7 @@
 //! - [`effects`]: exactly-once Twilio calls and messages, their ledger, pacing, reconciliation.
 //! - [`inbound`]: inbound calls (ring the owner, text back missed calls) and SMS conversations.
 //! - [`approvals`]: crises held for a duty officer's approval by phone; dispatch; expiry.
+//! - [`sessions`]: scheduled two-party calls (client and reader) in a Twilio conference.
 //! - [`system`]: the only path that skips the tenant scope (row-level security).
 //! - [`idempotency`], [`pagination`], [`filters`]: `Idempotency-Key` replays, list pages and typed
 //!   list filters for every domain.
@@ -48,6 +49,7 @@ pub mod openapi;
 pub mod outbox;
 pub mod pagination;
 pub mod redact;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod system;

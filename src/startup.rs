@@ -18,8 +18,8 @@ use crate::tenants::NumberDirectory;
 use crate::twilio::{ReceiptSweeper, TwilioClient};
 use crate::worker::Worker;
 use crate::{
-    approvals, audit, auth, db, effects, health, http, idempotency, inbound, openapi, outbox, tenants,
-    workers,
+    approvals, audit, auth, db, effects, health, http, idempotency, inbound, openapi, outbox, sessions,
+    tenants, workers,
 };
 use anyhow::Context;
 use axum::Router;
@@ -47,6 +47,7 @@ fn domains(directory: &Arc<NumberDirectory>, config: &Config) -> anyhow::Result<
     Ok(vec![
         Arc::new(approvals::Approvals::default()),
         Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound)?),
+        Arc::new(sessions::Sessions::default()),
     ])
 }
 

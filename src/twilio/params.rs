@@ -3,8 +3,10 @@
 //! 1600 characters, `NumMedia` inconsistent with the `MediaUrl{N}` present). Genuine but unusual
 //! values are modelled, never rejected, and unknown parameters stay available in [`FormParams`].
 
+mod conference;
 mod reader;
 
+pub use conference::{AnnouncementFetch, ConferenceEvent};
 pub use reader::FormParams;
 
 use super::types::{AccountSid, Address, CallSid, MessageSid, RecordingSid};

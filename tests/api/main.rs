@@ -23,6 +23,8 @@ mod openapi;
 mod outage;
 mod outbox;
 mod receiver;
+mod sessions;
+mod sessions_calls;
 mod shutdown;
 mod signing;
 mod simulate;
