@@ -85,7 +85,10 @@ async fn ready_recovers_after_the_database_comes_back(_opts: PgPoolOptions, conn
 }
 
 #[sqlx::test]
-async fn the_operator_api_answers_503_while_the_database_is_away(_opts: PgPoolOptions, connect: PgConnectOptions) {
+async fn the_operator_api_answers_503_while_the_database_is_away(
+    _opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
     let proxy = Proxy::start(connect.get_port()).await;
     let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
     let pool = PgPoolOptions::new()
@@ -103,6 +106,8 @@ async fn the_operator_api_answers_503_while_the_database_is_away(_opts: PgPoolOp
     assert_eq!(problem["code"], "unavailable");
 
     proxy.restore();
-    eventually(15, "the API recovers", || async { app.get_auth("/api/tenants", &root).await.status() == 200 })
-        .await;
+    eventually(15, "the API recovers", || async {
+        app.get_auth("/api/tenants", &root).await.status() == 200
+    })
+    .await;
 }
