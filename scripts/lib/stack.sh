@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/demo, scripts/api-check and scripts/api-fuzz (not run on its own): a
 # PostgreSQL (DATABASE_URL if set, else a throwaway cluster from scripts/dev-db), the server and
 # the Twilio emulator built once (debug profile; CARGO_TARGET_DIR is honoured) and started on

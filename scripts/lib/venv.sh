@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/api-check and scripts/api-fuzz: a Python virtualenv of pinned tools, kept
 # under the build directory (CARGO_TARGET_DIR or target/) and rebuilt only when its requirements
 # file changes. Needs python3 with the venv module (and pip from PyPI); nothing is installed
