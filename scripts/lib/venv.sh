@@ -9,6 +9,7 @@
 venv_for() {
   local name=$1 requirements=$2 dir stamp want
   dir=${CARGO_TARGET_DIR:-target}/py/$name
+  case $dir in /*) ;; *) dir=$PWD/$dir ;; esac # absolute: the tools may run elsewhere
   stamp=$dir/.requirements.sha256
   want=$(sha256sum "$requirements" | cut -d' ' -f1)
   if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
