@@ -74,9 +74,12 @@ impl Watch {
         match still_live(&self.state.db, self.session, now).await {
             Ok(true) => {}
             Ok(false) => return None,
-            Err(_) => return Some(Vec::new()),
+            Err(error) => return Some(self.failed(&error)),
         }
-        let Ok(marks) = self.marks().await else { return Some(Vec::new()) };
+        let marks = match self.marks().await {
+            Ok(marks) => marks,
+            Err(error) => return Some(self.failed(&error)),
+        };
         let id = encode_id(&marks);
         let mut events = Vec::new();
         match &self.previous {
@@ -96,6 +99,12 @@ impl Watch {
         Some(events)
     }
 
+    /// A failed poll is logged and retried at the next one; the stream stays open.
+    fn failed(&self, error: &sqlx::Error) -> Vec<Event> {
+        tracing::warn!(error = %crate::error::error_chain(error), "console events: poll failed");
+        Vec::new()
+    }
+
     async fn marks(&self) -> Result<Marks, sqlx::Error> {
         let mut marks = Marks::new();
         let Some(tenant) = self.tenant else { return Ok(marks) };
@@ -104,9 +113,9 @@ impl Watch {
             if page.watermark.is_empty() || marks.contains_key(page.topic) {
                 continue;
             }
-            let mark: Option<String> =
-                sqlx::query_scalar(page.watermark).bind(tenant.uuid()).fetch_one(&mut *tx).await?;
-            let digest = Sha256::digest(mark.unwrap_or_default().as_bytes());
+            let mark: Option<Option<String>> =
+                sqlx::query_scalar(page.watermark).bind(tenant.uuid()).fetch_optional(&mut *tx).await?;
+            let digest = Sha256::digest(mark.flatten().unwrap_or_default().as_bytes());
             marks.insert(page.topic, hex::encode(&digest[..8]));
         }
         tx.commit().await?;

@@ -41,7 +41,7 @@ pub struct Page {
     pub permission: &'static str,
     /// The server-sent event name announcing a change to what it shows.
     pub topic: &'static str,
-    /// SQL returning one text value that changes whenever what the page shows changes, for the
+    /// SQL returning at most one text value (no row or NULL counts as empty) that changes whenever what the page shows changes, for the
     /// tenant bound as `$1`; run in a tenant-scoped transaction.
     pub watermark: &'static str,
 }

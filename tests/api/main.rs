@@ -6,6 +6,7 @@ mod architecture;
 mod audit;
 mod call_order;
 mod cli;
+mod console;
 mod crises;
 mod domains;
 mod effects;
