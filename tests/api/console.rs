@@ -235,8 +235,7 @@ async fn the_event_stream_resumes_from_the_last_event_id(pool: PgPool) {
     // A reconnect announces at once what changed meanwhile.
     let resumed = events_until(&c.app, &cookie, Some(&id), "event: crises").await;
     assert!(!resumed.contains("event: ready"), "{resumed}");
-    let unchanged_id =
-        resumed.lines().filter_map(|l| l.strip_prefix("id: ")).last().expect("an id").to_owned();
+    let unchanged_id = resumed.lines().rev().find_map(|l| l.strip_prefix("id: ")).expect("an id").to_owned();
     let again = first_event(&c.app, &cookie, Some(&unchanged_id)).await;
     assert!(again.contains("event: ready") && !again.contains("event: crises"), "{again}");
 }
