@@ -7,6 +7,7 @@ mod audit;
 mod call_order;
 mod cli;
 mod console;
+mod console_browser;
 mod crises;
 mod domains;
 mod effects;
