@@ -36,6 +36,8 @@ struct Filters {
     entity_type: Option<String>,
     entity_id: Option<String>,
     action: Option<String>,
+    /// A superadmin names the tenant.
+    tenant: Option<String>,
 }
 
 async fn list(
@@ -52,6 +54,14 @@ async fn list(
         })
         .finish();
     let filters: Filters = serde_urlencoded::from_str(&raw).unwrap_or_default();
+    if user.tenant().is_none() && filters.tenant.is_none() {
+        let body = format!("{}<p>Name a tenant to see its events.</p>", filter_form(&user, &filters));
+        return html::page(
+            &user,
+            &pages,
+            View { title: "Audit", path: "/console/audit", topic: "", notice: None, body },
+        );
+    }
     let answer = match parse_query::<AuditQuery>(&raw) {
         Ok(query) => handlers::list(State(state.clone()), user.operator.clone(), ApiQuery(query)).await,
         Err(error) => Err(error),
@@ -60,8 +70,8 @@ async fn list(
         Ok(page) => page,
         Err(error) => return html::error(&user, &pages, &error),
     };
-    let mut body = verification(&state, &user).await;
-    body.push_str(&filter_form(&filters));
+    let mut body = verification(&state, &user, filters.tenant.as_deref()).await;
+    body.push_str(&filter_form(&user, &filters));
     let rows: Vec<String> = page.items.iter().map(|e| row(&user, e)).collect();
     body.push_str(&html::table(
         "Audit events, oldest first",
@@ -82,8 +92,8 @@ async fn list(
     )
 }
 
-async fn verification(state: &AppState, user: &ConsoleUser) -> String {
-    let Some(tenant) = user.tenant() else { return String::new() };
+async fn verification(state: &AppState, user: &ConsoleUser, named: Option<&str>) -> String {
+    let Ok(tenant) = super::query_tenant(state, &user.operator, named).await else { return String::new() };
     match verify_tenant(&state.db, tenant.uuid()).await {
         Ok(Ok(count)) => {
             format!("<p class=\"notice\" id=\"verify\">Chain intact: {count} events verified.</p>")
@@ -95,15 +105,17 @@ async fn verification(state: &AppState, user: &ConsoleUser) -> String {
     }
 }
 
-fn filter_form(f: &Filters) -> String {
+fn filter_form(user: &ConsoleUser, f: &Filters) -> String {
     let field = |name: &str, label: &str, value: &Option<String>| {
         format!(
             "<div><label for=\"{name}\">{label}</label><input id=\"{name}\" name=\"{name}\" value=\"{}\" maxlength=\"128\"></div>",
             esc(value.as_deref().unwrap_or(""))
         )
     };
+    let tenant =
+        if user.tenant().is_none() { field("tenant", "Tenant (slug)", &f.tenant) } else { String::new() };
     format!(
-        "<form method=\"get\" action=\"/console/audit\" class=\"filters\">{}{}{}<button type=\"submit\" class=\"secondary\">Filter</button></form>",
+        "<form method=\"get\" action=\"/console/audit\" class=\"filters\">{tenant}{}{}{}<button type=\"submit\" class=\"secondary\">Filter</button></form>",
         field("entity_type", "Entity type", &f.entity_type),
         field("entity_id", "Entity id", &f.entity_id),
         field("action", "Action", &f.action)

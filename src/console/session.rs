@@ -227,10 +227,15 @@ fn with_cookie(redirect: Redirect, cookie: &str) -> Response {
     response
 }
 
-/// Starts a session for a key.
+/// Starts a session for a key, and forgets sessions that expired over a day ago (signing in is
+/// rare enough to carry this small sweep).
 ///
 /// Unscoped (system path): a session belongs to a key, looked up before the tenant is known.
 async fn insert(db: &PgPool, token: &str, key_id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM console_session WHERE expires_at < $1")
+        .bind(now - chrono::Duration::days(1))
+        .execute(db)
+        .await?;
     sqlx::query(
         "INSERT INTO console_session (id, token_hash, key_id, csrf_token, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6)",

@@ -42,6 +42,8 @@ pub(super) fn section() -> Section {
 struct Filters {
     status: Option<String>,
     notice: Option<String>,
+    /// A superadmin names the tenant.
+    tenant: Option<String>,
 }
 
 async fn list(
@@ -56,9 +58,16 @@ async fn list(
         Some(status) => vec![status.as_str()],
         None => vec!["parked", "dead"],
     };
-    let mut body = status_filter(chosen.as_deref());
+    let tenant = filters.tenant.filter(|t| !t.is_empty());
+    let mut body = status_filter(&user, chosen.as_deref(), tenant.as_deref());
+    let shown = if user.tenant().is_none() && tenant.is_none() {
+        body.push_str("<p>Name a tenant to see its messages.</p>");
+        Vec::new()
+    } else {
+        shown
+    };
     for status in shown {
-        let answer = fetch(&state, &known, &user, status).await;
+        let answer = fetch(&state, &known, &user, status, tenant.as_deref()).await;
         let page = match answer {
             Ok(page) => page,
             Err(error) => return html::error(&user, &pages, &error),
@@ -83,8 +92,11 @@ async fn fetch(
     known: &KnownDestinations,
     user: &ConsoleUser,
     status: &str,
+    tenant: Option<&str>,
 ) -> ApiResult<ApiPage<OutboxMessage>> {
-    let query: ListQuery = parse_query(&format!("status={status}&limit=200"))?;
+    let mut pairs = vec![("status", status), ("limit", "200")];
+    pairs.extend(tenant.map(|t| ("tenant", t)));
+    let query: ListQuery = parse_query(&serde_urlencoded::to_string(pairs).unwrap_or_default())?;
     let answer = handlers::list(
         State(state.clone()),
         Extension(known.clone()),
@@ -132,14 +144,21 @@ fn row(user: &ConsoleUser, m: &OutboxMessage) -> String {
     )
 }
 
-fn status_filter(current: Option<&str>) -> String {
+fn status_filter(user: &ConsoleUser, current: Option<&str>, tenant: Option<&str>) -> String {
     let mut options = String::from("<option value=\"\">Parked and dead</option>");
     for status in STATES {
         let selected = if Some(status) == current { " selected" } else { "" };
         let _ = write!(options, "<option value=\"{status}\"{selected}>{status}</option>");
     }
+    let tenant = match user.tenant() {
+        Some(_) => String::new(),
+        None => format!(
+            "<div><label for=\"tenant\">Tenant (slug)</label><input id=\"tenant\" name=\"tenant\" value=\"{}\" required></div>",
+            esc(tenant.unwrap_or(""))
+        ),
+    };
     format!(
-        "<form method=\"get\" action=\"/console/notifications\" class=\"filters\"><div><label for=\"status\">State</label>\
+        "<form method=\"get\" action=\"/console/notifications\" class=\"filters\">{tenant}<div><label for=\"status\">State</label>\
          <select id=\"status\" name=\"status\">{options}</select></div><button type=\"submit\" class=\"secondary\">Show</button></form>"
     )
 }

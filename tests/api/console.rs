@@ -264,3 +264,60 @@ async fn events_until(app: &TestApp, cookie: &str, last: Option<&str>, needle: &
     }
     text
 }
+
+#[sqlx::test]
+async fn every_page_renders_and_a_reply_is_sent_through_the_api_rules(pool: PgPool) {
+    let c = console(pool, &[]).await;
+    let number = json!({"number": "+12025550100"});
+    assert_eq!(c.app.post_json("/api/tenants/city/numbers", &c.root, number).await.status(), 201);
+    let crisis = new_crisis(&c.app, &c.admin).await;
+    crate::inbound::sms(
+        &c.app,
+        "SM00000000000000000000000000000001",
+        "+12025550177",
+        "+12025550100",
+        "is it safe?",
+    )
+    .await;
+    let cookie = sign_in(&c.app, &c.admin).await;
+    let crisis_page = format!("/console/crises/{crisis}");
+    for path in
+        ["/console/calls", "/console/notifications", "/console/audit", "/console/tenants/city", &crisis_page]
+    {
+        let (status, page) = get_page(&c.app, &cookie, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        assert!(!page.contains("class=\"error\""), "{path}: {page}");
+    }
+    let (_, crisis_page) = get_page(&c.app, &cookie, &crisis_page).await;
+    assert!(crisis_page.contains("2026-11-23 10:00:00 EST"), "times in the tenant's timezone");
+    assert!(crisis_page.contains("CRISIS_RECEIVED") || crisis_page.contains("Audit trail"));
+    let (_, audit) = get_page(&c.app, &cookie, "/console/audit").await;
+    assert!(audit.contains("Chain intact"), "{audit}");
+
+    let (_, list) = get_page(&c.app, &cookie, "/console/conversations").await;
+    let start = list.find("href=\"/console/conversations/").expect("a conversation") + "href=\"".len();
+    let thread_path = list[start..].split('"').next().expect("path").to_owned();
+    let (_, thread) = get_page(&c.app, &cookie, &thread_path).await;
+    assert!(thread.contains("is it safe?") && thread.contains("Not opted out."), "{thread}");
+    let form = [("body", "Yes, stay inside."), ("csrf", &csrf_of(&thread))];
+    let response = post_form(&c.app, &cookie, &format!("{thread_path}/reply"), &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let back = response.headers()[LOCATION].to_str().expect("ascii").to_owned();
+    let (_, thread) = get_page(&c.app, &cookie, &back).await;
+    assert!(thread.contains("Yes, stay inside.") && thread.contains("Reply queued."), "{thread}");
+}
+
+#[sqlx::test]
+async fn a_superadmin_names_the_tenant_and_is_not_offered_tenant_actions(pool: PgPool) {
+    let c = console(pool, &[]).await;
+    let cookie = sign_in(&c.app, &c.root).await;
+    let (status, page) = get_page(&c.app, &cookie, "/console/notifications").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Name a tenant") && !page.contains("href=\"/console/crises\""), "{page}");
+    let (status, page) = get_page(&c.app, &cookie, "/console/audit?tenant=city").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Chain intact"), "{page}");
+    let (status, page) = get_page(&c.app, &cookie, "/console/tenants").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("href=\"/console/tenants/city\""), "{page}");
+}

@@ -44,10 +44,7 @@ async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(po
 
     // Sign in as an admin: the key goes in the form once.
     b.goto(&format!("{base}/console")).await.expect("goto");
-    b.wait().at_most(WAIT).for_element(Locator::Css("#key")).await.expect("sign-in form");
-    b.find(Locator::Css("#key")).await.expect("key field").send_keys(&c.admin).await.expect("typed");
-    b.find(Locator::Css("form.sign-in button")).await.expect("button").click().await.expect("clicked");
-    live(b).await;
+    sign_in_with(b, &c.admin).await;
     assert!(b.current_url().await.expect("url").path().starts_with("/console/crises"));
     let storage = b
         .execute("return [document.cookie, localStorage.length, sessionStorage.length];", vec![])
@@ -119,9 +116,7 @@ async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(po
     // posted from the monitor's own page (with its valid CSRF token) is refused.
     let other = new_crisis(&c.app, &c.admin).await;
     b.set_window_size(390, 844).await.expect("phone width");
-    b.find(Locator::Css("#key")).await.expect("key field").send_keys(&c.monitor).await.expect("typed");
-    b.find(Locator::Css("form.sign-in button")).await.expect("button").click().await.expect("clicked");
-    live(b).await;
+    sign_in_with(b, &c.monitor).await;
     b.wait().at_most(WAIT).for_element(Locator::Css(&format!("#crisis-{other}"))).await.expect("shown");
     assert!(b.find_all(Locator::Css("button[value=approve]")).await.expect("query").is_empty());
     screenshot(b, "console-monitor-phone").await;
@@ -151,6 +146,14 @@ async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(po
     for key in [&c.admin, &c.monitor] {
         assert!(!lines.contains(key.as_str()) && !lines.contains(&key[3..]), "a key in the logs");
     }
+}
+
+/// Pastes `key` into the sign-in form and waits for the first page's live updates.
+async fn sign_in_with(b: &Client, key: &str) {
+    b.wait().at_most(WAIT).for_element(Locator::Css("#key")).await.expect("sign-in form");
+    b.find(Locator::Css("#key")).await.expect("key field").send_keys(key).await.expect("typed");
+    b.find(Locator::Css("form.sign-in button")).await.expect("button").click().await.expect("clicked");
+    live(b).await;
 }
 
 /// Waits for the page's event stream to connect.

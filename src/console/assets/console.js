@@ -58,7 +58,16 @@
         var fresh = doc.getElementById("content");
         var content = document.getElementById("content");
         if (fresh && content) {
+          // Keep keyboard focus where it was when the same control is still there.
+          var focused = document.activeElement && content.contains(document.activeElement) ? document.activeElement : null;
+          var key = focused ? (focused.id || (focused.closest("form") && focused.closest("form").getAttribute("action") + "|" + (focused.value || ""))) : null;
           content.innerHTML = fresh.innerHTML;
+          if (key) {
+            var again = document.getElementById(key) || Array.prototype.find.call(content.querySelectorAll("form button"), function (b) {
+              return b.closest("form").getAttribute("action") + "|" + (b.value || "") === key;
+            });
+            if (again) { again.focus(); }
+          }
           body.dataset.refreshes = String(Number(body.dataset.refreshes || "0") + 1);
           live.textContent = "Updated at " + new Date().toLocaleTimeString();
           tick();
