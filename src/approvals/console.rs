@@ -115,10 +115,11 @@ fn decide_form(user: &ConsoleUser, c: &Crisis) -> String {
     format!(
         "<form method=\"post\" action=\"/console/crises/{id}/decide\" class=\"inline\">{csrf}\
          <label for=\"reason-{id}\">Reason</label><input id=\"reason-{id}\" name=\"reason\" maxlength=\"1000\">\
-         <button type=\"submit\" name=\"verdict\" value=\"approve\">Approve</button>\
-         <button type=\"submit\" name=\"verdict\" value=\"reject\" class=\"danger\">Reject</button></form>",
+         <button type=\"submit\" name=\"verdict\" value=\"approve\" aria-label=\"Approve {what}\">Approve</button>\
+         <button type=\"submit\" name=\"verdict\" value=\"reject\" class=\"danger\" aria-label=\"Reject {what}\">Reject</button></form>",
         id = c.id,
-        csrf = html::csrf_field(user)
+        csrf = html::csrf_field(user),
+        what = esc(&format!("{} at {}", c.kind, c.location)),
     )
 }
 

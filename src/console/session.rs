@@ -5,17 +5,17 @@
 //! A session is valid while it has not ended, not expired, and its key is not revoked — checked
 //! on every request, so revoking a key signs its sessions out at once on every replica.
 
-use super::{Pages, html};
+use super::html;
 use crate::auth::keys::{authenticate, hash_token};
 use crate::auth::{Operator, Role, me};
 use crate::ids::TenantId;
 use crate::state::AppState;
+use axum::Form;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -303,6 +303,3 @@ pub async fn still_live(db: &PgPool, session: Uuid, now: DateTime<Utc>) -> Resul
     .fetch_one(db)
     .await
 }
-
-/// Page handlers that need the navigation take it with the user.
-pub type Nav = Extension<Pages>;

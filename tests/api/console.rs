@@ -183,6 +183,25 @@ async fn a_decision_without_the_session_csrf_token_is_refused(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn a_crisis_is_rejected_with_its_reason(pool: PgPool) {
+    let c = console(pool, &[]).await;
+    let id = new_crisis(&c.app, &c.admin).await;
+    let cookie = sign_in(&c.app, &c.admin).await;
+    let (_, page) = get_page(&c.app, &cookie, &format!("/console/crises/{id}")).await;
+    let form = [("verdict", "reject"), ("reason", "false alarm"), ("csrf", &csrf_of(&page))];
+    let response = post_form(&c.app, &cookie, &format!("/console/crises/{id}/decide"), &form).await;
+    assert_eq!(response.headers()[LOCATION], "/console/crises?notice=rejected");
+    let crisis: Value =
+        c.app.get_auth(&format!("/api/crises/{id}"), &c.admin).await.json().await.expect("json");
+    assert_eq!(
+        (crisis["status"].as_str(), crisis["decision_reason"].as_str()),
+        (Some("rejected"), Some("false alarm"))
+    );
+    let again = post_form(&c.app, &cookie, &format!("/console/crises/{id}/decide"), &form).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT, "the API's state machine answers");
+}
+
+#[sqlx::test]
 async fn a_monitor_is_not_offered_decisions_and_a_forged_decision_is_refused(pool: PgPool) {
     let c = console(pool, &[]).await;
     let id = new_crisis(&c.app, &c.admin).await;
@@ -201,6 +220,12 @@ async fn a_monitor_is_not_offered_decisions_and_a_forged_decision_is_refused(poo
     assert_eq!(status_of(&c.app, &c.admin, &id).await, "pending_approval");
     let (status, _) = get_page(&c.app, &cookie, "/console/tenants/city").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the tenant page is refused");
+    let (_, notifications) = get_page(&c.app, &cookie, "/console/notifications?status=pending").await;
+    assert!(
+        notifications.contains("Pending")
+            && !notifications.contains("/redeliver")
+            && !notifications.contains("/cancel")
+    );
 }
 
 #[sqlx::test]
