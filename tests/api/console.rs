@@ -255,7 +255,10 @@ async fn the_event_stream_resumes_from_the_last_event_id(pool: PgPool) {
     let first = first_event(&c.app, &cookie, None).await;
     assert!(first.contains("event: ready"), "{first}");
     let id = first.lines().find_map(|l| l.strip_prefix("id: ")).expect("an id").to_owned();
-    assert!(id.contains("crises:") && id.contains("notifications:"), "{id}");
+    assert!(id.contains("crises:") && id.contains("notifications:") && id.contains("tenant:"), "{id}");
+    let monitor = sign_in(&c.app, &c.monitor).await;
+    let monitors = first_event(&c.app, &monitor, None).await;
+    assert!(monitors.contains("crises:") && !monitors.contains("tenant:"), "scoped to the role: {monitors}");
     new_crisis(&c.app, &c.admin).await;
     // A reconnect announces at once what changed meanwhile.
     let resumed = events_until(&c.app, &cookie, Some(&id), "event: crises").await;
