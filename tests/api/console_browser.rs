@@ -4,7 +4,7 @@
 //! the test sees every request the console makes; the app's log lines are captured too, so the
 //! test can say the key is in neither.
 
-use crate::console::{console, new_crisis};
+use crate::console::{Console, console, new_crisis};
 use crate::fixture::deliver;
 use crate::helpers::TestApp;
 use crate::receiver::{Receiver, secret_setting};
@@ -31,13 +31,8 @@ async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(po
     let secret = secret_setting();
     let vars = [("SWITCHBOARD_DISPATCH_URL", url.as_str()), ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str())];
     let c = console(pool, &vars).await;
-    assert_eq!(
-        c.app
-            .post_json("/api/tenants/city/numbers", &c.root, json!({"number": "+12025550100"}))
-            .await
-            .status(),
-        201
-    );
+    let number = json!({"number": "+12025550100"});
+    assert_eq!(c.app.post_json("/api/tenants/city/numbers", &c.root, number).await.status(), 201);
     let (seen, base) = proxy(&c.app).await;
     let browser = Browser::start().await;
     let b = &browser.client;
@@ -52,6 +47,16 @@ async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(po
         .expect("script");
     assert_eq!(storage, json!(["", 0, 0]), "no key (nor session) readable by scripts or kept in storage");
 
+    approve_a_crisis_that_appears_live(&c, b, &dispatcher).await;
+    redeliver_a_parked_message(&c, b, &base).await;
+    sign_out(&c, b).await;
+    as_a_monitor_no_decision_is_offered_or_accepted(&c, b).await;
+    browser.close().await;
+    nothing_carries_a_key(&c, &seen, &logs);
+}
+
+/// A crisis created through the API appears without a reload; approving it dispatches it.
+async fn approve_a_crisis_that_appears_live(c: &Console, b: &Client, dispatcher: &Receiver) {
     // A crisis created through the API appears without a reload.
     let id = new_crisis(&c.app, &c.admin).await;
     let row = format!("#crisis-{id}");
@@ -82,7 +87,10 @@ async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(po
         .map(|(_, body)| String::from_utf8_lossy(body).into())
         .collect();
     assert!(sent.iter().any(|n| n.contains("crisis.dispatch") && n.contains(&id)), "dispatched: {sent:?}");
+}
 
+/// A parked notification (no bot configured) is redelivered from its page.
+async fn redeliver_a_parked_message(c: &Console, b: &Client, base: &str) {
     // A parked notification (no bot configured) is redelivered from its page.
     crate::inbound::sms(
         &c.app,
@@ -102,7 +110,10 @@ async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(po
     b.find(Locator::Css(&redeliver)).await.expect("redeliver").click().await.expect("clicked");
     b.wait().at_most(WAIT).for_element(Locator::Css(".notice")).await.expect("a notice");
     assert_eq!(status_of_message(&c.app, &parked[0]).await, "pending");
+}
 
+/// Signing out: the session cookie no longer opens a page.
+async fn sign_out(c: &Console, b: &Client) {
     // Sign out: the session cookie no longer opens a page.
     let cookies = b.get_all_cookies().await.expect("cookies");
     let session = cookies.iter().find(|k| k.name() == "sb_console").expect("session cookie");
@@ -111,7 +122,10 @@ async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(po
     b.find(Locator::Css(".sign-out button")).await.expect("sign out").click().await.expect("clicked");
     b.wait().at_most(WAIT).for_element(Locator::Css("#key")).await.expect("the sign-in form again");
     assert_eq!(crate::console::get_page(&c.app, &cookie, "/console/crises").await.0, 303);
+}
 
+/// A monitor at phone width: crises shown, no decision offered, a forged one refused.
+async fn as_a_monitor_no_decision_is_offered_or_accepted(c: &Console, b: &Client) {
     // A monitor at phone width: the crisis is shown, no decision is offered, and a forged decision
     // posted from the monitor's own page (with its valid CSRF token) is refused.
     let other = new_crisis(&c.app, &c.admin).await;
@@ -131,9 +145,11 @@ async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(po
     let crisis: Value =
         c.app.get_auth(&format!("/api/crises/{other}"), &c.admin).await.json().await.expect("json");
     assert_eq!(crisis["status"], "pending_approval");
+}
 
+/// No request the console made carried a key but the two sign-ins' bodies; no log line has one.
+fn nothing_carries_a_key(c: &Console, seen: &Seen, logs: &LogCapture) {
     // No request the console made carried a key but the two sign-ins' bodies; no log line has one.
-    browser.close().await;
     let requests = seen.lock().expect("lock").clone();
     for key in [&c.admin, &c.monitor] {
         let carrying: Vec<&String> = requests.iter().filter(|r| r.contains(key.as_str())).collect();
