@@ -104,6 +104,7 @@ async fn redeliver_a_parked_message(c: &Console, b: &Client, base: &str) {
     let parked = parked_ids(&c.app).await;
     assert!(!parked.is_empty(), "the customer's message waits for a bot");
     b.goto(&format!("{base}/console/notifications")).await.expect("goto");
+    live(b).await;
     let redeliver = format!("#message-{} button", parked[0]);
     b.wait().at_most(WAIT).for_element(Locator::Css(&redeliver)).await.expect("a parked message");
     screenshot(b, "console-notifications").await;
@@ -173,13 +174,11 @@ async fn sign_in_with(b: &Client, key: &str) {
     live(b).await;
 }
 
-/// Waits for the page's event stream to connect.
+/// Waits for the page's event stream to connect and for the refresh that follows the connection
+/// (which replaces the page's content: an element found before it would go stale).
 async fn live(b: &Client) {
-    b.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("body[data-live=connected]"))
-        .await
-        .expect("live updates connect");
+    let connected = Locator::Css("body[data-live=connected][data-refreshes]");
+    b.wait().at_most(WAIT).for_element(connected).await.expect("live updates connect");
 }
 
 async fn parked_ids(app: &TestApp) -> Vec<String> {
