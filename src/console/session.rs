@@ -73,6 +73,14 @@ pub enum Refusal {
     Unavailable,
 }
 
+impl Refusal {
+    /// The database failed: logged here, once, and answered 503.
+    fn unavailable(error: &sqlx::Error) -> Refusal {
+        tracing::error!(error = %crate::error::error_chain(error), "console: the database failed");
+        Refusal::Unavailable
+    }
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
@@ -99,10 +107,7 @@ impl FromRequestParts<AppState> for ConsoleUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
         let token = session_token(&parts.headers).ok_or(Refusal::SignIn)?;
-        let user = find(&state.db, &token, state.clock.now()).await.map_err(|error| {
-            tracing::error!(error = %crate::error::error_chain(&error), "console session look-up failed");
-            Refusal::Unavailable
-        })?;
+        let user = find(&state.db, &token, state.clock.now()).await.map_err(|e| Refusal::unavailable(&e))?;
         let user = user.ok_or(Refusal::SignIn)?;
         if let Some(tenant) = user.operator.tenant {
             tracing::Span::current().record("tenant.id", tracing::field::display(tenant));
@@ -187,11 +192,11 @@ pub async fn sign_in(State(state): State<AppState>, Form(form): Form<SignIn>) ->
             let refused = "That key is not known or was revoked.";
             return html::sign_in(StatusCode::UNAUTHORIZED, None, Some(refused));
         }
-        Err(_) => return Refusal::Unavailable.into_response(),
+        Err(error) => return Refusal::unavailable(&error).into_response(),
     };
     let token = random_token();
-    if insert(&state.db, &token, operator.key_id, now).await.is_err() {
-        return Refusal::Unavailable.into_response();
+    if let Err(error) = insert(&state.db, &token, operator.key_id, now).await {
+        return Refusal::unavailable(&error).into_response();
     }
     tracing::info!(key.id = %operator.key_id, "console: signed in");
     let secure = state.config.server.public_base_url.as_ref().is_some_and(|u| u.scheme() == "https");
@@ -212,8 +217,8 @@ pub async fn sign_out(
     State(state): State<AppState>,
     ConsoleForm(user, Nothing {}): ConsoleForm<Nothing>,
 ) -> Response {
-    if end(&state.db, user.session_id, state.clock.now()).await.is_err() {
-        return Refusal::Unavailable.into_response();
+    if let Err(error) = end(&state.db, user.session_id, state.clock.now()).await {
+        return Refusal::unavailable(&error).into_response();
     }
     let cookie = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
     with_cookie(Redirect::to("/console/sign-in?signed_out=1"), &cookie)

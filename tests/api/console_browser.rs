@@ -14,6 +14,7 @@ use axum::response::Response;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -214,10 +215,13 @@ struct Browser {
 impl Browser {
     async fn start() -> Browser {
         let port = free_port();
+        // Its own process group, which the Chromium it starts joins: killing the group leaves no
+        // browser behind, even when the test panics before closing the session.
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver runs (scripts/test installs Debian's chromium and chromium-driver)");
         let profile = TempDir::new();
@@ -252,21 +256,26 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let _ = driver.kill();
+        kill_group(&mut driver);
         panic!("no WebDriver session: {last_error}");
     }
 
-    async fn close(mut self) {
+    async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        kill_group(&mut self.driver);
     }
+}
+
+/// Kills chromedriver and every process of its group (the browser).
+fn kill_group(driver: &mut Child) {
+    let _ = Command::new("kill").arg("-KILL").arg("--").arg(format!("-{}", driver.id())).status();
+    let _ = driver.kill();
+    let _ = driver.wait();
 }
 
 /// A fresh directory, removed afterwards.
