@@ -1,7 +1,7 @@
 //! The one place a domain plugs in. A domain (inbound calls, crisis approvals, and the ones to
 //! come) is one value implementing [`Domain`]: it hands startup its routes, the owner of the
-//! Twilio effects it requests, its workers and long-running tasks, its outbox destinations and its
-//! readiness checks. `startup.rs` lists the domains; nothing in `state`, `workers`, `http` or
+//! Twilio effects it requests, its workers and long-running tasks, its outbox destinations, its
+//! readiness checks and its operator console pages. `startup.rs` lists the domains; nothing in `state`, `workers`, `http` or
 //! `outbox` names one.
 //!
 //! Nothing defaults silently: a domain that requests Twilio effects must register an owner for
@@ -71,6 +71,11 @@ pub trait Domain: Send + Sync {
     /// Readiness checks of its own.
     fn readiness(&self, _db: &sqlx::PgPool) -> Vec<Arc<dyn ReadinessCheck>> {
         Vec::new()
+    }
+
+    /// Its pages in the operator console (routes under `/console/…` and navigation entries).
+    fn console(&self) -> Option<crate::console::Section> {
+        None
     }
 }
 

@@ -19,6 +19,8 @@
 //! - [`inbound`]: inbound calls (ring the owner, text back missed calls) and SMS conversations.
 //! - [`approvals`]: crises held for a duty officer's approval by phone; dispatch; expiry.
 //! - [`sessions`]: scheduled two-party calls (client and reader) in a Twilio conference.
+//! - [`console`]: the operator console at `/console` (sessions, CSRF, live updates; pages come
+//!   from the core modules and each domain).
 //! - [`system`]: the only path that skips the tenant scope (row-level security).
 //! - [`idempotency`], [`pagination`], [`filters`]: `Idempotency-Key` replays, list pages and typed
 //!   list filters for every domain.
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod effects;

@@ -18,7 +18,7 @@ use crate::tenants::NumberDirectory;
 use crate::twilio::{ReceiptSweeper, TwilioClient};
 use crate::worker::Worker;
 use crate::{
-    approvals, audit, auth, db, effects, health, http, idempotency, inbound, openapi, outbox, sessions,
+    approvals, audit, auth, console, db, effects, health, http, idempotency, inbound, openapi, outbox, sessions,
     tenants, workers,
 };
 use anyhow::Context;
@@ -142,6 +142,7 @@ impl Application {
             effects::router(owners),
         ];
         routers.extend(domains.iter().map(|d| d.router()));
+        routers.push(console_router(&registry, &domains));
         routers.extend(overrides.routes);
         let mut workers: Vec<Arc<dyn Worker>> = vec![
             Arc::new(outbox::OutboxWorker::new(&state, registry.clone())),
@@ -246,6 +247,12 @@ impl Application {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// The operator console: each domain's pages (what is happening now), then the core modules'.
+fn console_router(registry: &outbox::Registry, domains: &[Arc<dyn Domain>]) -> Router<AppState> {
+    let core = [outbox::console_section(registry), audit::console_section(), tenants::console_section()];
+    console::router(domains.iter().filter_map(|d| d.console()).chain(core).collect())
 }
 
 /// The readiness checks: the database, the migrations, configuration warnings, the outbox

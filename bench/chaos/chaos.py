@@ -235,8 +235,8 @@ def inject(world, seconds, stop):
         elif name == "receiver-down":
             world.fault("call-service receiver down for 60 s")
             world.receiver.down()
-            stop.wait(60)
-            world.receiver.up()
+            world.receiver_back = threading.Timer(60, world.receiver.up)
+            world.receiver_back.start()
 
 
 def settled(world):
@@ -420,6 +420,8 @@ def main():
         drive(world, args.seconds, stop)
         stop.set()
         faults.join()
+        if "receiver_back" in world.__dict__:
+            world.receiver_back.join()
         log("load over: healing and draining")
         drain(world, args.drain_secs)
         ok = report(world, invariants(world), args.seconds)

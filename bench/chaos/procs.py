@@ -241,6 +241,9 @@ class Replica(Process):
             "RUST_LOG": "warn",
             "SWITCHBOARD_SERVER__DRAIN_DELAY_SECS": "1",
             "SWITCHBOARD_OUTBOX__POLL_INTERVAL_MS": "200",
+            # A short retry schedule, so the drain at the end sees every notification delivered
+            # rather than waiting hours for a backoff step after the receiver's outage.
+            "SWITCHBOARD_OUTBOX__BACKOFF_MAX_SECS": "20",
             "SWITCHBOARD_EFFECTS__CALLS_PER_SECOND": "20",
             "SWITCHBOARD_EFFECTS__MESSAGES_PER_SECOND": "20",
             "SWITCHBOARD_EFFECTS__RECONCILE_WINDOW_SECS": "20",

@@ -83,11 +83,11 @@ pub async fn list(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CrisisDetail {
     #[serde(flatten)]
-    crisis: Crisis,
+    pub(super) crisis: Crisis,
     /// Its duty officer calls.
-    approval_calls: Vec<ApprovalCall>,
+    pub(super) approval_calls: Vec<ApprovalCall>,
     /// Its audit trail.
-    audit: Vec<AuditEvent>,
+    pub(super) audit: Vec<AuditEvent>,
 }
 
 /// `GET /api/crises/{id}`.
@@ -114,7 +114,7 @@ pub struct DecisionBody {
     /// Why (kept up to 1000 characters).
     #[serde(default)]
     #[schema(nullable)]
-    reason: Option<String>,
+    pub(super) reason: Option<String>,
 }
 
 /// `POST /api/crises/{id}/approve`.

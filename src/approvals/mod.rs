@@ -3,6 +3,7 @@
 //! API); the dispatch runs exactly once; undecided crises expire. Every crisis is its own durable
 //! record, every officer call is tied to exactly one crisis, every step is audited.
 
+mod console;
 pub mod expiry;
 mod handlers;
 pub mod machine;
@@ -62,6 +63,10 @@ impl Domain for Approvals {
 
     fn tasks(&self, state: &AppState, token: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
         vec![expiry::listen(state.clone(), self.wake.clone(), token).boxed()]
+    }
+
+    fn console(&self) -> Option<crate::console::Section> {
+        Some(console::section())
     }
 }
 

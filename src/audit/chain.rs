@@ -162,6 +162,42 @@ pub async fn audit_head(db: &PgPool, tenant: Uuid) -> Result<Option<(i64, Vec<u8
         .await
 }
 
+/// Events read per query when verifying.
+const VERIFY_PAGE: i64 = 5000;
+
+/// Recomputes a tenant's chain from the table and compares its end with the chain head: the
+/// number of events, or where and why it is broken (`audit verify`, the console's audit page).
+///
+/// Unscoped (system path).
+pub async fn verify_tenant(pool: &PgPool, tenant: Uuid) -> Result<Result<i64, String>, sqlx::Error> {
+    let mut verifier = Verifier::default();
+    let mut after = 0i64;
+    loop {
+        let events = audit_events_after(pool, tenant, after, VERIFY_PAGE).await?;
+        for event in &events {
+            if let Err(broken) = verifier.push(event) {
+                return Ok(Err(format!(
+                    "at sequence {} (event {}): {}",
+                    broken.sequence, broken.id, broken.reason
+                )));
+            }
+        }
+        match events.last() {
+            Some(last) if events.len() as i64 == VERIFY_PAGE => after = last.sequence,
+            _ => break,
+        }
+    }
+    let head = audit_head(pool, tenant).await?;
+    let (head_sequence, head_hash) = head.unwrap_or((0, GENESIS.to_vec()));
+    if head_sequence != verifier.count() || head_hash != verifier.head() {
+        return Ok(Err(format!(
+            "the chain ends at sequence {} but its head records {head_sequence} (events were removed)",
+            verifier.count()
+        )));
+    }
+    Ok(Ok(verifier.count()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! hot paths: it serializes a tenant's audited actions.
 
 pub mod chain;
+mod console;
 mod handlers;
 pub mod repo;
 
@@ -181,6 +182,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[openapi(paths(handlers::list))]
     struct Api;
     <Api as utoipa::OpenApi>::openapi()
+}
+
+/// The audit page of the operator console.
+pub fn console_section() -> crate::console::Section {
+    console::section()
 }
 
 /// `GET /api/audit`.

@@ -106,9 +106,9 @@ pub async fn list_conversations(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConversationDetail {
     #[serde(flatten)]
-    conversation: Conversation,
+    pub(super) conversation: Conversation,
     /// Its latest 200 messages.
-    messages: Vec<Message>,
+    pub(super) messages: Vec<Message>,
 }
 
 /// `GET /api/conversations/{id}` (the latest 200 messages).
@@ -135,11 +135,11 @@ pub async fn get_conversation(
 pub struct Reply {
     /// 1–1600 characters (may be empty with media).
     #[schema(max_length = 1600)]
-    body: String,
+    pub(super) body: String,
     /// At most 10 `https://` URLs.
     #[serde(default)]
     #[schema(max_items = 10)]
-    media: Vec<String>,
+    pub(super) media: Vec<String>,
 }
 
 #[utoipa::path(post, path = "/api/conversations/{id}/messages", tag = "inbound", operation_id = "reply",

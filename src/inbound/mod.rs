@@ -4,6 +4,7 @@
 
 mod api;
 pub mod calls;
+mod console;
 pub mod conversations;
 mod dial;
 mod docs;
@@ -75,6 +76,10 @@ impl Domain for Inbound {
 
     fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
         vec![Arc::new(PendingEffectsWorker::new(state, self.directory.clone(), self.pending.clone()))]
+    }
+
+    fn console(&self) -> Option<crate::console::Section> {
+        Some(console::section())
     }
 }
 

@@ -5,6 +5,7 @@
 //! the last attempt, `parked` when its destination is not configured, `cancelled` when the owning
 //! domain no longer wants it. The message id is stable across retries (receivers dedupe on it).
 
+mod console;
 mod handlers;
 pub mod http;
 pub mod repo;
@@ -91,11 +92,22 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// `/api/notifications…`.
 pub fn router(registry: &Registry) -> Router<AppState> {
-    let mut names: Vec<String> = registry.destination_names().map(str::to_owned).collect();
-    names.sort();
     Router::new()
         .route("/api/notifications", get(handlers::list))
         .route("/api/notifications/{id}/redeliver", post(handlers::redeliver))
         .route("/api/notifications/{id}/cancel", post(handlers::cancel))
-        .layer(axum::Extension(KnownDestinations(std::sync::Arc::new(names))))
+        .layer(axum::Extension(known_destinations(registry)))
+}
+
+/// The notifications page of the operator console.
+pub fn console_section(registry: &Registry) -> crate::console::Section {
+    let mut section = console::section();
+    section.router = section.router.layer(axum::Extension(known_destinations(registry)));
+    section
+}
+
+fn known_destinations(registry: &Registry) -> KnownDestinations {
+    let mut names: Vec<String> = registry.destination_names().map(str::to_owned).collect();
+    names.sort();
+    KnownDestinations(std::sync::Arc::new(names))
 }

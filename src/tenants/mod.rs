@@ -2,6 +2,7 @@
 //! text-back, duty officers, approval), its phone numbers, and the cached lookup of a called
 //! number for the webhooks.
 
+mod console;
 pub mod directory;
 mod docs;
 mod handlers;
@@ -36,6 +37,11 @@ pub const ROUTES: &[crate::openapi::Route] = &[
 /// The OpenAPI fragment of [`ROUTES`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
     <docs::Api as utoipa::OpenApi>::openapi()
+}
+
+/// The tenant page of the operator console.
+pub fn console_section() -> crate::console::Section {
+    console::section()
 }
 
 /// `/api/tenants…`; changes invalidate `directory` at once on this instance.

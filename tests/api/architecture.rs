@@ -10,6 +10,7 @@ const DOMAINS: &[&str] = &["inbound", "approvals"];
 /// Plumbing that every domain uses and that must never depend on one.
 const PLUMBING: &[&str] = &[
     "state", "workers", "worker", "outbox", "twilio", "http", "health", "effects", "domain", "system", "ids",
+    "console",
 ];
 
 /// Top-level module → the top-level modules its files name through `crate::`.

@@ -6,6 +6,8 @@ mod architecture;
 mod audit;
 mod call_order;
 mod cli;
+mod console;
+mod console_browser;
 mod crises;
 mod domains;
 mod effects;
