@@ -24,6 +24,7 @@ mod webhooks;
 mod when;
 pub mod worker;
 
+pub use access::sees;
 pub use owner::SessionsOwner;
 pub use service::DOMAIN;
 pub use worker::SessionWorker;
