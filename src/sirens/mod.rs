@@ -91,7 +91,10 @@ fn openapi() -> utoipa::openapi::OpenApi {
         ("siren.triggered", "a siren was raised on a call session"),
         ("siren.acknowledged", "a monitor acknowledged a siren"),
         ("siren.resolved", "a siren was resolved or called a false alarm"),
-        ("siren.escalated", "an emergency stayed active past the tenant's delay: the duty officers were texted"),
+        (
+            "siren.escalated",
+            "an emergency stayed active past the tenant's delay: the duty officers were texted",
+        ),
     ] {
         let (name, item) = notification(kind, "monitor team", when, "Siren");
         webhooks.paths.insert(name, item);

@@ -64,7 +64,9 @@ impl crate::pagination::Keyed for Siren {
 fn text(field: &str, value: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None if required => Err(ApiError::invalid(field, "is required")),
-        Some(v) if v.chars().count() > 1000 => Err(ApiError::invalid(field, "must be at most 1000 characters")),
+        Some(v) if v.chars().count() > 1000 => {
+            Err(ApiError::invalid(field, "must be at most 1000 characters"))
+        }
         v => Ok(v.map(str::to_owned)),
     }
 }

@@ -36,7 +36,11 @@ pub struct NewRow<'a> {
 }
 
 /// Inserts an active siren and marks its session `siren_triggered`.
-pub async fn insert(conn: &mut PgConnection, new: &NewRow<'_>, now: DateTime<Utc>) -> Result<Siren, sqlx::Error> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    new: &NewRow<'_>,
+    now: DateTime<Utc>,
+) -> Result<Siren, sqlx::Error> {
     let siren = sqlx::query_as(concat!(
         "INSERT INTO siren (id, tenant_id, session_id, alert_type, reason, status, triggered_by, triggered_role,
            escalate_at, created_at, updated_at)
@@ -81,10 +85,14 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Siren>, sq
 
 /// A session's sirens, oldest first.
 pub async fn of_session(conn: &mut PgConnection, session: Uuid) -> Result<Vec<Siren>, sqlx::Error> {
-    sqlx::query_as(concat!("SELECT ", columns!(), " FROM siren WHERE session_id = $1 ORDER BY created_at, id"))
-        .bind(session)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM siren WHERE session_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(session)
+    .fetch_all(conn)
+    .await
 }
 
 /// Whether a siren was ever raised on the session.

@@ -96,7 +96,8 @@ pub async fn trigger(
     };
     let new = NewRow { tenant, session, alert_type, reason, by: &by.label, role: by.role, escalate_at };
     let siren = repo::insert(conn, &new, now).await?;
-    let data = json!({"session_id": session, "alert_type": alert_type, "role": by.role, "escalate_at": escalate_at});
+    let data =
+        json!({"session_id": session, "alert_type": alert_type, "role": by.role, "escalate_at": escalate_at});
     audit(conn, &siren, by, "SIREN_TRIGGERED", data, now).await?;
     notify(conn, &siren, "siren.triggered", json!({}), now).await?;
     Ok(siren)
@@ -177,7 +178,12 @@ pub async fn escalate(conn: &mut PgConnection, siren: &Siren, now: DateTime<Utc>
         (false, true) => Some("the tenant has no active primary number to text from"),
         _ => None,
     };
-    let by = By { actor: Actor::System("sirens"), label: "system:escalation".into(), role: "system", request_id: None };
+    let by = By {
+        actor: Actor::System("sirens"),
+        label: "system:escalation".into(),
+        role: "system",
+        request_id: None,
+    };
     let data = json!({"officers_texted": texted, "waited_secs": waited, "problem": problem});
     audit(conn, siren, &by, "SIREN_ESCALATED", data, now).await?;
     let siren = repo::find(conn, siren.id).await?.ok_or(sqlx::Error::RowNotFound)?;
