@@ -18,9 +18,8 @@
 //! - [`effects`]: exactly-once Twilio calls and messages, their ledger, pacing, reconciliation.
 //! - [`inbound`]: inbound calls (ring the owner, text back missed calls) and SMS conversations.
 //! - [`approvals`]: crises held for a duty officer's approval by phone; dispatch; expiry.
-//! - [`sessions`]: scheduled two-party calls (client and reader) in a Twilio conference.
-//! - [`sirens`]: alerts raised on a session, acknowledged and resolved by the monitor team;
-//!   emergencies escalated to the duty officers.
+//! - [`sessions`]: scheduled two-party calls (client and reader) in a Twilio conference, and
+//!   the sirens raised on them (a domain of its own: `sessions::sirens`).
 //! - [`system`]: the only path that skips the tenant scope (row-level security).
 //! - [`idempotency`], [`pagination`], [`filters`]: `Idempotency-Key` replays, list pages and typed
 //!   list filters for every domain.
@@ -52,7 +51,6 @@ pub mod outbox;
 pub mod pagination;
 pub mod redact;
 pub mod sessions;
-pub mod sirens;
 pub mod startup;
 pub mod state;
 pub mod system;

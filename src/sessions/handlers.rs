@@ -40,7 +40,7 @@ async fn tenant_of(state: &AppState, operator: &Operator, named: Option<&str>) -
 /// The session with its legs and whether a siren was raised.
 async fn view(conn: &mut PgConnection, row: SessionRow) -> Result<Session, sqlx::Error> {
     let legs = repo::legs(conn, row.id).await?;
-    let triggered = crate::sirens::repo::triggered(conn, row.id).await?;
+    let triggered = crate::sessions::sirens::repo::triggered(conn, row.id).await?;
     Ok(Session { siren_triggered: triggered, ..Session::new(row, legs) })
 }
 
@@ -165,7 +165,7 @@ pub async fn get(
         .filter(|s| access::sees(&operator, s))
         .ok_or(ApiError::NotFound)?;
     let mut session = view(&mut tx, row).await?;
-    session.sirens = crate::sirens::repo::of_session(&mut tx, session.id).await?;
+    session.sirens = crate::sessions::sirens::repo::of_session(&mut tx, session.id).await?;
     tx.commit().await?;
     Ok(ApiJson(session))
 }

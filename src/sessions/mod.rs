@@ -20,6 +20,7 @@ mod owner;
 pub mod repo;
 mod requests;
 pub mod service;
+pub mod sirens;
 mod webhooks;
 mod when;
 pub mod worker;

@@ -328,7 +328,7 @@ pub struct Session {
     /// Whether a siren was ever raised on it.
     pub siren_triggered: bool,
     /// Its sirens, oldest first (on `GET /api/calls/{id}`; empty in lists).
-    pub sirens: Vec<crate::sirens::model::Siren>,
+    pub sirens: Vec<crate::sessions::sirens::model::Siren>,
 }
 
 impl Session {
