@@ -224,3 +224,96 @@ async fn the_escalation_delay_is_the_tenants(pool: PgPool) {
     s.clock.advance(chrono::Duration::seconds(31));
     assert_eq!(s.app.worker("siren-escalation").run_once().await.expect("round"), 1);
 }
+
+/// A writer collecting what the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[sqlx::test]
+async fn each_sensitive_action_logs_the_seed_format_and_nothing_personal(pool: PgPool) {
+    let (s, _, _) = setup(pool).await;
+    let id = s.book("ord_logged").await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    // The test runtime is single-threaded: the server's tasks log on this thread.
+    let guard = tracing::subscriber::set_default(subscriber);
+    let (status, siren) = raise(&s, &id, &s.client, "emergency").await;
+    assert_eq!(status, 201);
+    let siren_id = siren["id"].as_str().expect("id").to_owned();
+    let (status, _) = act(&s, &siren_id, "acknowledge", None).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        s.call(Method::POST, &format!("/api/calls/{id}/drop"), &s.client, Some(json!({"reason": "x"}))).await;
+    assert_eq!(status, 403);
+    drop(guard);
+
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["target"] == "switchboard::sensitive")
+        .collect();
+    let summary: Vec<(String, String, String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            for field in ["req_id", "actor_id", "role", "route", "entity", "entity_id", "event", "result"] {
+                assert!(l.get(field).is_some(), "{field} missing from {l}");
+            }
+            let f = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+            (f("role"), f("route"), f("entity"), f("event"), f("result"))
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "client".into(),
+                "POST /api/calls/{id}/siren".into(),
+                "siren".into(),
+                "trigger".into(),
+                "ok".into()
+            ),
+            (
+                "monitor".into(),
+                "POST /api/sirens/{id}/acknowledge".into(),
+                "siren".into(),
+                "acknowledge".into(),
+                "ok".into()
+            ),
+            (
+                "client".into(),
+                "POST /api/calls/{id}/drop".into(),
+                "session".into(),
+                "drop".into(),
+                "denied".into()
+            ),
+        ]
+    );
+    assert!(lines.iter().all(|l| !l["req_id"].as_str().unwrap_or_default().is_empty()));
+    // No phone number, token or URL anywhere in what was logged.
+    for secret in [
+        crate::sessions::CLIENT_NUMBER,
+        crate::sessions::READER_NUMBER,
+        s.client.as_str(),
+        s.monitor.as_str(),
+        "https://",
+    ] {
+        assert!(!text.contains(secret), "the logs contain {secret}");
+    }
+}

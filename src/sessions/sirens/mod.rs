@@ -45,7 +45,7 @@ impl Domain for Sirens {
     }
 
     fn router(&self) -> Router<AppState> {
-        router()
+        router().layer(axum::middleware::from_fn(super::sensitive::log))
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {
