@@ -70,6 +70,9 @@ pub struct TenantSettings {
     duty_officers: Option<Vec<E164>>,
     /// Any subset of `{risk_threshold (0–5), timeout_secs (10–86400)}`.
     approval: Option<ApprovalPatch>,
+    /// Seconds an `emergency` siren may stay active before the duty officers are texted (10–86400, default 120).
+    #[schema(minimum = 10, maximum = 86400)]
+    siren_escalate_after_secs: Option<i32>,
 }
 
 /// A change of the text-back settings.

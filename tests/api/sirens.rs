@@ -215,10 +215,12 @@ async fn an_emergency_acknowledged_in_time_texts_nobody(pool: PgPool) {
 #[sqlx::test]
 async fn the_escalation_delay_is_the_tenants(pool: PgPool) {
     let (s, _, _) = setup(pool.clone()).await;
-    sqlx::query("UPDATE tenant SET siren_escalate_after_secs = 30 WHERE slug = 'tarot'")
-        .execute(&pool)
-        .await
-        .expect("setting");
+    let patch = json!({"siren_escalate_after_secs": 30});
+    let response = s.app.patch_json("/api/tenants/tarot", &s.root, patch).await;
+    assert_eq!(response.status(), 200);
+    let refused =
+        s.app.patch_json("/api/tenants/tarot", &s.root, json!({"siren_escalate_after_secs": 5})).await;
+    assert_eq!(refused.status(), 422);
     let id = s.book("ord_fast").await;
     raise(&s, &id, &s.client, "emergency").await;
     s.clock.advance(chrono::Duration::seconds(31));
