@@ -319,3 +319,18 @@ async fn each_sensitive_action_logs_the_seed_format_and_nothing_personal(pool: P
         assert!(!text.contains(secret), "the logs contain {secret}");
     }
 }
+
+#[sqlx::test]
+async fn without_a_monitor_url_siren_notifications_are_parked_not_dropped(pool: PgPool) {
+    let s = Sessions::new(pool.clone()).await;
+    let id = s.book("ord_parked").await;
+    let (status, _) = raise(&s, &id, &s.client, "quality_issue").await;
+    assert_eq!(status, 201);
+    deliver(&s.app).await;
+    let parked: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, status FROM outbox_message WHERE destination = 'monitor'")
+            .fetch_all(&pool)
+            .await
+            .expect("outbox");
+    assert_eq!(parked, [("siren.triggered".to_owned(), "parked".to_owned())]);
+}
