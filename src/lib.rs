@@ -18,7 +18,8 @@
 //! - [`effects`]: exactly-once Twilio calls and messages, their ledger, pacing, reconciliation.
 //! - [`inbound`]: inbound calls (ring the owner, text back missed calls) and SMS conversations.
 //! - [`approvals`]: crises held for a duty officer's approval by phone; dispatch; expiry.
-//! - [`sessions`]: scheduled two-party calls (client and reader) in a Twilio conference.
+//! - [`sessions`]: scheduled two-party calls (client and reader) in a Twilio conference, and
+//!   the sirens raised on them (a domain of its own: `sessions::sirens`).
 //! - [`console`]: the operator console at `/console` (sessions, CSRF, live updates; pages come
 //!   from the core modules and each domain).
 //! - [`system`]: the only path that skips the tenant scope (row-level security).

@@ -48,6 +48,7 @@ fn domains(directory: &Arc<NumberDirectory>, config: &Config) -> anyhow::Result<
         Arc::new(approvals::Approvals::default()),
         Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound)?),
         Arc::new(sessions::Sessions::default()),
+        Arc::new(crate::sessions::sirens::Sirens),
     ])
 }
 

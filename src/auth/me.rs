@@ -35,6 +35,9 @@ pub const PERMISSIONS: &[(&str, &[Role], bool)] = &[
     ("sessions:start", &[Role::Admin, Role::Reader], true),
     ("sessions:end", &[Role::Reader, Role::Client], false),
     ("sessions:drop", &[Role::Admin, Role::Monitor], true),
+    ("sirens:trigger", &[Role::Admin, Role::Monitor, Role::Reader, Role::Client], true),
+    ("sirens:read", &[Role::Admin, Role::Monitor], true),
+    ("sirens:handle", &[Role::Admin, Role::Monitor], true),
 ];
 
 /// The permissions of a role.
@@ -96,7 +99,10 @@ mod tests {
 
     #[test]
     fn clients_and_readers_hold_only_their_sessions_permissions() {
-        assert_eq!(permissions(Role::Client), ["sessions:read", "sessions:end"]);
-        assert_eq!(permissions(Role::Reader), ["sessions:read", "sessions:start", "sessions:end"]);
+        assert_eq!(permissions(Role::Client), ["sessions:read", "sessions:end", "sirens:trigger"]);
+        assert_eq!(
+            permissions(Role::Reader),
+            ["sessions:read", "sessions:start", "sessions:end", "sirens:trigger"]
+        );
     }
 }

@@ -11,7 +11,7 @@ pub mod me;
 mod operator;
 pub mod scope;
 
-pub use operator::{Operator, Role};
+pub use operator::{Operator, Role, SeenOperator};
 
 use crate::error::{ApiError, ApiResult};
 use crate::ids::TenantId;

@@ -103,6 +103,11 @@ impl Operator {
     }
 }
 
+/// Where a request's authenticated key is written for a layer that logs after the handler (the
+/// sensitive-action log): present only on the routes that ask for it.
+#[derive(Debug, Clone, Default)]
+pub struct SeenOperator(pub std::sync::Arc<std::sync::OnceLock<(Uuid, Role)>>);
+
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
@@ -118,6 +123,9 @@ impl FromRequestParts<AppState> for Operator {
             keys::authenticate(&state.db, state.clock.now(), token).await?.ok_or(ApiError::Unauthorized)?;
         if let Some(tenant) = operator.tenant {
             tracing::Span::current().record("tenant.id", tracing::field::display(tenant));
+        }
+        if let Some(seen) = parts.extensions.get::<SeenOperator>() {
+            let _ = seen.0.set((operator.key_id, operator.role));
         }
         Ok(operator)
     }

@@ -21,6 +21,7 @@ const WELL_KNOWN: &[(&str, &str, &str)] = &[
     ("SWITCHBOARD_CALL_SERVICE_URL", "notify", "call_service_url"),
     ("SWITCHBOARD_BOT_URL", "notify", "bot_url"),
     ("SWITCHBOARD_DISPATCH_URL", "notify", "dispatch_url"),
+    ("SWITCHBOARD_MONITOR_URL", "notify", "monitor_url"),
     ("SWITCHBOARD_WEBHOOK_SECRET", "notify", "webhook_secret"),
 ];
 

@@ -33,6 +33,7 @@ pub(super) struct RawNotify {
     call_service_url: String,
     bot_url: String,
     dispatch_url: String,
+    monitor_url: String,
     webhook_secret: String,
 }
 
@@ -109,6 +110,8 @@ pub struct NotifyConfig {
     pub bot_url: Option<Url>,
     /// The dispatcher.
     pub dispatch_url: Option<Url>,
+    /// The monitor team (sirens).
+    pub monitor_url: Option<Url>,
     /// The decoded bytes of the `whsec_…` secret.
     pub webhook_secret: Option<SecretSlice<u8>>,
 }
@@ -131,6 +134,7 @@ impl NotifyConfig {
         let call_service_url = url("call_service_url", &raw.call_service_url);
         let bot_url = url("bot_url", &raw.bot_url);
         let dispatch_url = url("dispatch_url", &raw.dispatch_url);
+        let monitor_url = url("monitor_url", &raw.monitor_url);
         let webhook_secret = if raw.webhook_secret.is_empty() {
             None
         } else {
@@ -146,6 +150,6 @@ impl NotifyConfig {
                 }
             }
         };
-        NotifyConfig { call_service_url, bot_url, dispatch_url, webhook_secret }
+        NotifyConfig { call_service_url, bot_url, dispatch_url, monitor_url, webhook_secret }
     }
 }

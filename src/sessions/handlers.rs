@@ -9,7 +9,7 @@ use super::repo::{self, Filter};
 use super::service::{self, Outcome, StartError};
 use super::worker::DeadlineWake;
 use crate::audit::{Actor, query_tenant};
-use crate::auth::scope::tenant_tx;
+use crate::auth::scope::operator_tx;
 use crate::auth::{Operator, Role};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::idempotency::{Created, IdempotencyKey, Scope, create_once};
@@ -37,10 +37,11 @@ async fn tenant_of(state: &AppState, operator: &Operator, named: Option<&str>) -
     query_tenant(state, operator, named).await
 }
 
-/// The session with its legs.
+/// The session with its legs and whether a siren was raised.
 async fn view(conn: &mut PgConnection, row: SessionRow) -> Result<Session, sqlx::Error> {
     let legs = repo::legs(conn, row.id).await?;
-    Ok(Session::new(row, legs))
+    let triggered = crate::sessions::sirens::repo::triggered(conn, row.id).await?;
+    Ok(Session { siren_triggered: triggered, ..Session::new(row, legs) })
 }
 
 /// The session `id`, locked, if the operator may see it.
@@ -136,7 +137,7 @@ pub async fn list(
         client,
         reader,
     };
-    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let rows = repo::list(&mut tx, tenant, &filter, &keys).await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
@@ -158,12 +159,13 @@ pub async fn get(
 ) -> ApiResult<ApiJson<Session>> {
     Action::Read.allow(&operator)?;
     let tenant = tenant_of(&state, &operator, q.tenant.as_deref()).await?;
-    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let row = repo::find(&mut tx, tenant, id)
         .await?
         .filter(|s| access::sees(&operator, s))
         .ok_or(ApiError::NotFound)?;
-    let session = view(&mut tx, row).await?;
+    let mut session = view(&mut tx, row).await?;
+    session.sirens = crate::sessions::sirens::repo::of_session(&mut tx, session.id).await?;
     tx.commit().await?;
     Ok(ApiJson(session))
 }
@@ -206,7 +208,7 @@ pub async fn cancel(
     let reason = body.reason(false)?;
     let tenant = tenant_of(&state, &operator, q.tenant.as_deref()).await?;
     let now = state.clock.now();
-    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let row = visible(&mut tx, &operator, tenant, id).await?;
     if service::cancel(&mut tx, &row, actor(&operator), reason.as_deref(), now).await?.is_none() {
         return Err(ApiError::InvalidTransition(format!(
@@ -235,7 +237,7 @@ pub async fn start(
     Action::Start.allow(&operator)?;
     let tenant = tenant_of(&state, &operator, q.tenant.as_deref()).await?;
     let now = state.clock.now();
-    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let latest = repo::latest_of_order(&mut tx, tenant, &order_id).await?.ok_or(ApiError::NotFound)?;
     let row = visible(&mut tx, &operator, tenant, latest.id).await?;
     let outcome = service::start(&mut tx, row, actor(&operator), &operator_label(&operator), now).await;
@@ -296,7 +298,7 @@ async fn finish(
 ) -> ApiResult<ApiJson<Session>> {
     let tenant = tenant_of(&state, &operator, tenant.as_deref()).await?;
     let now = state.clock.now();
-    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let row = visible(&mut tx, &operator, tenant, id).await?;
     let status = row.status;
     let Some(Outcome::Moved(row) | Outcome::Already(row)) =

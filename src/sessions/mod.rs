@@ -19,11 +19,14 @@ mod notify;
 mod owner;
 pub mod repo;
 mod requests;
+pub mod sensitive;
 pub mod service;
+pub mod sirens;
 mod webhooks;
 mod when;
 pub mod worker;
 
+pub use access::sees;
 pub use owner::SessionsOwner;
 pub use service::DOMAIN;
 pub use worker::SessionWorker;
@@ -58,7 +61,7 @@ impl Domain for Sessions {
     }
 
     fn router(&self) -> Router<AppState> {
-        router().layer(Extension(self.wake.clone()))
+        router().layer(Extension(self.wake.clone())).layer(axum::middleware::from_fn(sensitive::log))
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {

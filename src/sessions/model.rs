@@ -325,6 +325,10 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// Whether a siren was ever raised on it.
+    pub siren_triggered: bool,
+    /// Its sirens, oldest first (on `GET /api/calls/{id}`; empty in lists).
+    pub sirens: Vec<crate::sessions::sirens::model::Siren>,
 }
 
 impl Session {
@@ -359,6 +363,8 @@ impl Session {
             ended_at: row.ended_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            siren_triggered: false,
+            sirens: Vec::new(),
         }
     }
 }

@@ -77,6 +77,9 @@ pub struct TenantSettings {
     /// Any subset of `{risk_threshold (0–5), timeout_secs (10–86400)}`.
     #[schema(nullable = false)]
     approval: Option<ApprovalPatch>,
+    /// Seconds an `emergency` siren may stay active before the duty officers are texted (10–86400, default 120).
+    #[schema(minimum = 10, maximum = 86400)]
+    siren_escalate_after_secs: Option<i32>,
 }
 
 /// A change of the text-back settings.

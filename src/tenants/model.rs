@@ -169,6 +169,10 @@ pub struct Settings {
     pub duty_officers: Vec<E164>,
     /// Crisis approval.
     pub approval: Approval,
+    /// An `emergency` siren still active this many seconds after it was raised texts the duty
+    /// officers (10–86400).
+    #[schema(minimum = 10, maximum = 86400)]
+    pub siren_escalate_after_secs: i32,
 }
 
 /// The stock text-back template.
@@ -191,6 +195,7 @@ impl Settings {
             text_back: TextBack { enabled: true, template: DEFAULT_TEMPLATE.into(), window_hours: 24 },
             duty_officers: Vec::new(),
             approval: Approval { risk_threshold: 4.0, timeout_secs: 900 },
+            siren_escalate_after_secs: 120,
         }
     }
 

@@ -37,6 +37,7 @@ fn apply_field(s: &mut Settings, field: &str, value: &Value) -> Result<(), Strin
         "text_back" => text_back(s, value)?,
         "duty_officers" => s.duty_officers = phones(value)?,
         "approval" => approval(s, value)?,
+        "siren_escalate_after_secs" => s.siren_escalate_after_secs = int(value, 10, 86_400)?,
         _ => return Err("is not a tenant field".into()),
     }
     Ok(())

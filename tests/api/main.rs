@@ -30,6 +30,8 @@ mod sessions_calls;
 mod shutdown;
 mod signing;
 mod simulate;
+mod sirens;
+mod sirens_parity;
 mod tenants;
 mod twilio_rest;
 mod twilio_webhooks;

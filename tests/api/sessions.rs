@@ -29,7 +29,7 @@ pub struct Sessions {
     pub foreign_admin: String,
 }
 
-async fn key(app: &TestApp, root: &str, tenant: &str, role: &str, subject: Option<&str>) -> String {
+pub async fn key(app: &TestApp, root: &str, tenant: &str, role: &str, subject: Option<&str>) -> String {
     let body = json!({"role": role, "subject": subject, "name": format!("{role} key")});
     let response = app.post_json(&format!("/api/tenants/{tenant}/keys"), root, body).await;
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
@@ -38,9 +38,15 @@ async fn key(app: &TestApp, root: &str, tenant: &str, role: &str, subject: Optio
 
 impl Sessions {
     pub async fn new(pool: PgPool) -> Sessions {
+        Self::with(pool, &[]).await
+    }
+
+    /// As [`Sessions::new`], with `extra` configuration.
+    pub async fn with(pool: PgPool, extra: &[(&str, &str)]) -> Sessions {
         // Both legs leave in one outbox round.
-        let pace = [("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "50")];
-        let (app, fake, clock) = on_fake_twilio(pool, &pace, vec![]).await;
+        let mut vars = vec![("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "50")];
+        vars.extend_from_slice(extra);
+        let (app, fake, clock) = on_fake_twilio(pool, &vars, vec![]).await;
         let root = app.superadmin().await;
         app.create_tenant(&root, "tarot").await;
         let number =

@@ -1,0 +1,336 @@
+//! Sirens: raised on a session, acknowledged and resolved by the monitor team (each transition
+//! and each refused one, who and when stored and audited), the signed `siren.*` notifications to
+//! the monitor destination, and the escalation of an emergency left active to the duty officers
+//! (once per officer with two instances running the worker; never when acknowledged in time).
+//! Who may do what is in `sirens_parity.rs`.
+
+use crate::fixture::{app_on, deliver};
+use crate::receiver::{Receiver, secret_setting, signature_is_valid};
+use crate::sessions::Sessions;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const OFFICER_1: &str = "+12025550161";
+const OFFICER_2: &str = "+12025550162";
+
+/// The sessions fixture with the monitor team's receiver and duty officers on `tarot`.
+async fn setup(pool: PgPool) -> (Sessions, Receiver, Vec<(&'static str, String)>) {
+    let (monitor, url) = Receiver::start().await;
+    let vars = vec![("SWITCHBOARD_MONITOR_URL", url), ("SWITCHBOARD_WEBHOOK_SECRET", secret_setting())];
+    let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let s = Sessions::with(pool, &borrowed).await;
+    let patch = json!({"duty_officers": [OFFICER_1, OFFICER_2]});
+    let response = s.app.patch_json("/api/tenants/tarot", &s.root, patch).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+    (s, monitor, vars)
+}
+
+async fn raise(s: &Sessions, id: &str, token: &str, alert_type: &str) -> (u16, Value) {
+    let body = json!({"alert_type": alert_type, "reason": "the client is distressed"});
+    s.call(Method::POST, &format!("/api/calls/{id}/siren"), token, Some(body)).await
+}
+
+async fn act(s: &Sessions, siren: &str, action: &str, body: Option<Value>) -> (u16, Value) {
+    s.call(Method::POST, &format!("/api/sirens/{siren}/{action}"), &s.monitor, body).await
+}
+
+/// The texts the fake Twilio was asked to send, by recipient.
+fn texts_to(s: &Sessions, to: &str) -> usize {
+    s.fake
+        .creates()
+        .iter()
+        .filter(|(path, params)| {
+            path == "message" && params.get("To").is_some_and(|v| v.iter().any(|t| t == to))
+        })
+        .count()
+}
+
+#[sqlx::test]
+async fn a_siren_moves_active_acknowledged_resolved_and_refuses_everything_else(pool: PgPool) {
+    let (s, monitor, _) = setup(pool.clone()).await;
+    let id = s.book("ord_siren").await;
+
+    let (status, siren) = raise(&s, &id, &s.client, "quality_issue").await;
+    assert_eq!(status, 201, "{siren}");
+    assert_eq!(siren["status"], "active");
+    assert_eq!(siren["triggered_role"], "client");
+    let siren_id = siren["id"].as_str().expect("id").to_owned();
+    let session = s.session(&id).await;
+    assert_eq!(session["siren_triggered"], true, "{session}");
+    assert_eq!(session["sirens"][0]["id"], siren_id.as_str());
+
+    let (status, acked) = act(&s, &siren_id, "acknowledge", None).await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["status"], "acknowledged");
+    assert!(acked["acknowledged_by"].as_str().is_some_and(|b| b.starts_with("operator:")));
+    assert_eq!(acked["acknowledged_at"], "2026-11-23T15:00:00Z");
+    let (status, again) = act(&s, &siren_id, "acknowledge", None).await;
+    assert_eq!((status, again["code"].as_str()), (409, Some("invalid_transition")), "{again}");
+
+    let resolve = json!({"resolution": "resolved", "note": "talked to the client"});
+    let (status, resolved) = act(&s, &siren_id, "resolve", Some(resolve.clone())).await;
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!(
+        (resolved["status"].as_str(), resolved["resolution_note"].as_str()),
+        (Some("resolved"), Some("talked to the client"))
+    );
+    assert!(resolved["resolved_by"].as_str().is_some() && resolved["resolved_at"].as_str().is_some());
+    for (action, body) in [("resolve", Some(resolve)), ("acknowledge", None)] {
+        let (status, refused) = act(&s, &siren_id, action, body).await;
+        assert_eq!((status, refused["code"].as_str()), (409, Some("invalid_transition")), "{refused}");
+    }
+
+    // Straight from active to a false alarm.
+    let (_, second) = raise(&s, &id, &s.reader, "technical_problem").await;
+    let second_id = second["id"].as_str().expect("id");
+    let (status, closed) = act(&s, second_id, "resolve", Some(json!({"resolution": "false_alarm"}))).await;
+    assert_eq!((status, closed["status"].as_str()), (200, Some("false_alarm")), "{closed}");
+
+    // The list, filtered.
+    let path = format!("/api/sirens?status=resolved&call_id={id}");
+    let (status, page) = s.call(Method::GET, &path, &s.monitor, None).await;
+    assert_eq!(status, 200, "{page}");
+    let ids: Vec<&str> =
+        page["items"].as_array().expect("items").iter().filter_map(|i| i["id"].as_str()).collect();
+    assert_eq!(ids, [siren_id.as_str()]);
+
+    // Audited with who.
+    let actions: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, actor_kind FROM audit_event WHERE entity_type = 'siren' AND entity_id = $1 ORDER BY sequence",
+    )
+    .bind(&siren_id)
+    .fetch_all(&pool)
+    .await
+    .expect("audit");
+    let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(names, ["SIREN_TRIGGERED", "SIREN_ACKNOWLEDGED", "SIREN_RESOLVED"]);
+    assert!(actions.iter().all(|(_, t)| t == "operator"));
+
+    // The monitor team heard each step, signed.
+    deliver(&s.app).await;
+    let requests = monitor.requests.lock().expect("lock").clone();
+    let kinds: Vec<String> = requests
+        .iter()
+        .map(|(headers, body)| {
+            assert!(signature_is_valid(headers, body), "unsigned notification");
+            let body: Value = serde_json::from_slice(body).expect("json");
+            format!("{}:{}", body["type"].as_str().unwrap_or(""), body["data"]["id"].as_str().unwrap_or(""))
+        })
+        .collect();
+    for kind in ["siren.triggered", "siren.acknowledged", "siren.resolved"] {
+        assert!(kinds.contains(&format!("{kind}:{siren_id}")), "{kind} missing from {kinds:?}");
+    }
+}
+
+#[sqlx::test]
+async fn a_bad_siren_is_422_naming_the_field(pool: PgPool) {
+    let (s, _, _) = setup(pool).await;
+    let id = s.book("ord_bad").await;
+    for (body, field) in [
+        (json!({"alert_type": "fire", "reason": "x"}), "alert_type"),
+        (json!({"alert_type": "emergency"}), "reason"),
+        (json!({"alert_type": "emergency", "reason": "x".repeat(1001)}), "reason"),
+    ] {
+        let (status, problem) =
+            s.call(Method::POST, &format!("/api/calls/{id}/siren"), &s.client, Some(body)).await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(problem.to_string().contains(field), "{problem}");
+    }
+    let (_, siren) = raise(&s, &id, &s.client, "emergency").await;
+    let path = format!("/api/sirens/{}/resolve", siren["id"].as_str().expect("id"));
+    let (status, problem) =
+        s.call(Method::POST, &path, &s.monitor, Some(json!({"resolution": "maybe"}))).await;
+    assert_eq!(status, 422, "{problem}");
+}
+
+#[sqlx::test]
+async fn an_emergency_left_active_texts_each_duty_officer_once_across_two_instances(pool: PgPool) {
+    let (s, monitor, vars) = setup(pool.clone()).await;
+    let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let base = s.fake.base.get().expect("base").clone();
+    let second = app_on(pool.clone(), &base, s.clock.clone(), &borrowed, vec![]).await;
+    let id = s.book("ord_emergency").await;
+    let (_, siren) = raise(&s, &id, &s.reader, "emergency").await;
+    let siren_id = siren["id"].as_str().expect("id").to_owned();
+    // A quality issue never escalates.
+    raise(&s, &id, &s.reader, "quality_issue").await;
+
+    // Not yet due.
+    s.clock.advance(chrono::Duration::seconds(119));
+    assert_eq!(s.app.worker("siren-escalation").run_once().await.expect("round"), 0);
+
+    s.clock.advance(chrono::Duration::seconds(2));
+    let (one, two) = (s.app.worker("siren-escalation"), second.worker("siren-escalation"));
+    let (a, b) = tokio::join!(one.run_once(), two.run_once());
+    assert_eq!(a.expect("round") + b.expect("round"), 1, "escalated once");
+    // A replayed round (another replica, a restart) finds nothing more to do.
+    let (a, b) = tokio::join!(one.run_once(), two.run_once());
+    assert_eq!(a.expect("round") + b.expect("round"), 0);
+    // Texts are paced: a round per second of the account's pace, from either instance.
+    for app in [&s.app, &second, &s.app, &second] {
+        deliver(app).await;
+        s.clock.advance(chrono::Duration::seconds(1));
+    }
+    assert_eq!((texts_to(&s, OFFICER_1), texts_to(&s, OFFICER_2)), (1, 1));
+
+    let escalated: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_event WHERE entity_id = $1 AND action = 'SIREN_ESCALATED'",
+    )
+    .bind(&siren_id)
+    .fetch_one(&pool)
+    .await
+    .expect("audit");
+    assert_eq!(escalated, 1);
+    let kinds: Vec<Value> = monitor
+        .requests
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(_, body)| serde_json::from_slice::<Value>(body).expect("json"))
+        .filter(|b| b["type"] == "siren.escalated")
+        .collect();
+    assert_eq!(kinds.len(), 1, "{kinds:?}");
+    assert_eq!(kinds[0]["data"]["officers_texted"], 2);
+    second.stop().await.expect("stop");
+}
+
+#[sqlx::test]
+async fn an_emergency_acknowledged_in_time_texts_nobody(pool: PgPool) {
+    let (s, _, _) = setup(pool.clone()).await;
+    let id = s.book("ord_calm").await;
+    let (_, siren) = raise(&s, &id, &s.client, "emergency").await;
+    s.clock.advance(chrono::Duration::seconds(60));
+    let (status, _) = act(&s, siren["id"].as_str().expect("id"), "acknowledge", None).await;
+    assert_eq!(status, 200);
+    s.clock.advance(chrono::Duration::seconds(600));
+    assert_eq!(s.app.worker("siren-escalation").run_once().await.expect("round"), 0);
+    for _ in 0..3 {
+        deliver(&s.app).await;
+        s.clock.advance(chrono::Duration::seconds(1));
+    }
+    assert_eq!((texts_to(&s, OFFICER_1), texts_to(&s, OFFICER_2)), (0, 0));
+}
+
+#[sqlx::test]
+async fn the_escalation_delay_is_the_tenants(pool: PgPool) {
+    let (s, _, _) = setup(pool.clone()).await;
+    let patch = json!({"siren_escalate_after_secs": 30});
+    let response = s.app.patch_json("/api/tenants/tarot", &s.root, patch).await;
+    assert_eq!(response.status(), 200);
+    let refused =
+        s.app.patch_json("/api/tenants/tarot", &s.root, json!({"siren_escalate_after_secs": 5})).await;
+    assert_eq!(refused.status(), 422);
+    let id = s.book("ord_fast").await;
+    raise(&s, &id, &s.client, "emergency").await;
+    s.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(s.app.worker("siren-escalation").run_once().await.expect("round"), 1);
+}
+
+/// A writer collecting what the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[sqlx::test]
+async fn each_sensitive_action_logs_the_seed_format_and_nothing_personal(pool: PgPool) {
+    let (s, _, _) = setup(pool).await;
+    let id = s.book("ord_logged").await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    // The test runtime is single-threaded: the server's tasks log on this thread.
+    let guard = tracing::subscriber::set_default(subscriber);
+    let (status, siren) = raise(&s, &id, &s.client, "emergency").await;
+    assert_eq!(status, 201);
+    let siren_id = siren["id"].as_str().expect("id").to_owned();
+    let (status, _) = act(&s, &siren_id, "acknowledge", None).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        s.call(Method::POST, &format!("/api/calls/{id}/drop"), &s.client, Some(json!({"reason": "x"}))).await;
+    assert_eq!(status, 403);
+    drop(guard);
+
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["target"] == "switchboard::sensitive")
+        .collect();
+    let summary: Vec<(String, String, String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            for field in ["req_id", "actor_id", "role", "route", "entity", "entity_id", "event", "result"] {
+                assert!(l.get(field).is_some(), "{field} missing from {l}");
+            }
+            let f = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+            (f("role"), f("route"), f("entity"), f("event"), f("result"))
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "client".into(),
+                "POST /api/calls/{id}/siren".into(),
+                "siren".into(),
+                "trigger".into(),
+                "ok".into()
+            ),
+            (
+                "monitor".into(),
+                "POST /api/sirens/{id}/acknowledge".into(),
+                "siren".into(),
+                "acknowledge".into(),
+                "ok".into()
+            ),
+            (
+                "client".into(),
+                "POST /api/calls/{id}/drop".into(),
+                "session".into(),
+                "drop".into(),
+                "denied".into()
+            ),
+        ]
+    );
+    assert!(lines.iter().all(|l| !l["req_id"].as_str().unwrap_or_default().is_empty()));
+    // No phone number, token or URL anywhere in what was logged.
+    for secret in [
+        crate::sessions::CLIENT_NUMBER,
+        crate::sessions::READER_NUMBER,
+        s.client.as_str(),
+        s.monitor.as_str(),
+        "https://",
+    ] {
+        assert!(!text.contains(secret), "the logs contain {secret}");
+    }
+}
+
+#[sqlx::test]
+async fn without_a_monitor_url_siren_notifications_are_parked_not_dropped(pool: PgPool) {
+    let s = Sessions::new(pool.clone()).await;
+    let id = s.book("ord_parked").await;
+    let (status, _) = raise(&s, &id, &s.client, "quality_issue").await;
+    assert_eq!(status, 201);
+    deliver(&s.app).await;
+    let parked: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, status FROM outbox_message WHERE destination = 'monitor'")
+            .fetch_all(&pool)
+            .await
+            .expect("outbox");
+    assert_eq!(parked, [("siren.triggered".to_owned(), "parked".to_owned())]);
+}
