@@ -1,0 +1,206 @@
+//! `POST /api/calls/{id}/recording/{start|pause|resume|stop}` and `GET /api/calls/{id}/recordings`.
+//! Roles: reader (its own sessions), monitor, admin, superadmin (naming `?tenant=`); a client
+//! gets 403. A control is accepted (202) when the machine allows it and no other is pending; the
+//! Twilio request leaves through the outbox, and the status moves when Twilio confirms.
+
+use super::delivery;
+use super::machine::{Control, RecordingState};
+use super::repo::{self, ControlRow, Recording};
+use crate::audit::{Actor, query_tenant};
+use crate::auth::scope::tenant_tx;
+use crate::auth::{Operator, Role};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::sessions::machine::{Party, SessionStatus};
+use crate::sessions::model::SessionRow;
+use crate::sessions::{access, repo as sessions, service};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// `?tenant=` (superadmin).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantQuery {
+    /// Superadmin: the tenant (id or slug).
+    tenant: Option<String>,
+}
+
+/// Where a session's recording stands.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordingControl {
+    /// What Twilio last confirmed.
+    pub recording_status: RecordingState,
+    /// What was asked and is not yet confirmed (`null` when nothing is pending).
+    pub recording_requested: Option<RecordingState>,
+    /// Twilio's error code when it refused the last control.
+    pub recording_error_code: Option<i64>,
+    /// When the consent notice played (the first start waits for it).
+    pub notice_played_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ControlRow> for RecordingControl {
+    fn from(row: &ControlRow) -> Self {
+        RecordingControl {
+            recording_status: RecordingState::parse(&row.status).unwrap_or(RecordingState::Stopped),
+            recording_requested: row.requested.as_deref().and_then(RecordingState::parse),
+            recording_error_code: row.error_code,
+            notice_played_at: row.notice_played_at,
+        }
+    }
+}
+
+/// The session's recordings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordingList {
+    /// Oldest first.
+    pub items: Vec<Recording>,
+}
+
+const ROLES: &[Role] = &[Role::Superadmin, Role::Admin, Role::Monitor, Role::Reader];
+
+/// 403 for a role that may never control or list recordings; the session (locked) if visible.
+async fn visible(
+    state: &AppState,
+    conn: &mut PgConnection,
+    operator: &Operator,
+    tenant: crate::ids::TenantId,
+    id: Uuid,
+) -> ApiResult<SessionRow> {
+    let _ = state;
+    let row = sessions::lock(conn, tenant, id).await?;
+    row.filter(|s| access::sees(operator, s)).ok_or(ApiError::NotFound)
+}
+
+/// `POST /api/calls/{id}/recording/{action}`.
+#[utoipa::path(post, path = "/api/calls/{id}/recording/{action}", tag = "calls", operation_id = "control_recording",
+    summary = "Start, pause, resume or stop a session's recording",
+    description = "Roles: reader (its sessions), monitor, admin (superadmin naming `tenant`); client 403. `action`: `start`, `pause`, `resume`, `stop`. 202 with `recording_status` (what Twilio confirmed) and `recording_requested`. The first start plays the consent notice to the conference and starts only after it ended. 409 `invalid_transition` when the machine refuses (resume after stop), 409 `conflict` while another control is pending, when the session was booked with `record: false`, or when it is not in progress.",
+    params(("id" = Uuid, Path), ("action" = String, Path), TenantQuery),
+    responses((status = 202, description = "Accepted", body = RecordingControl), (status = 409, response = inline(crate::openapi::ConflictResponse))))]
+pub async fn control(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiPath((id, action)): ApiPath<(Uuid, String)>,
+    ApiQuery(q): ApiQuery<TenantQuery>,
+) -> ApiResult<(StatusCode, ApiJson<RecordingControl>)> {
+    if !ROLES.contains(&operator.role) {
+        return Err(ApiError::Forbidden);
+    }
+    let control = Control::parse(&action).ok_or(ApiError::NotFound)?;
+    let tenant = query_tenant(&state, &operator, q.tenant.as_deref()).await?;
+    let now = state.clock.now();
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let session = visible(&state, &mut tx, &operator, tenant, id).await?;
+    if !session.record {
+        return Err(ApiError::Conflict("the session was booked with record: false".into()));
+    }
+    if session.status != SessionStatus::InProgress {
+        let status = session.status;
+        return Err(ApiError::Conflict(format!("the session is {status}: recording needs the call in progress")));
+    }
+    let mut row = repo::lock(&mut tx, session.tenant_id, session.id, now).await?;
+    if row.requested.is_some() {
+        return Err(ApiError::Conflict("another recording control is still pending".into()));
+    }
+    let from = RecordingState::parse(&row.status).unwrap_or(RecordingState::Stopped);
+    let Some(target) = control.target(from) else {
+        let (action, from) = (control.as_str(), from.as_str());
+        return Err(ApiError::InvalidTransition(format!("cannot {action} a recording that is {from}")));
+    };
+    row.requested = Some(target.as_str().to_owned());
+    row.error_code = None;
+    row.seq += 1;
+    request(&mut tx, &session, &mut row, control, now).await?;
+    repo::save(&mut tx, session.id, &row, now).await?;
+    let data = serde_json::json!({"action": control.as_str()});
+    service::audit(&mut tx, &session, Actor::Operator(operator.key_id), "SESSION_RECORDING_REQUESTED", data, now)
+        .await?;
+    tx.commit().await?;
+    crate::outbox::wake(&state);
+    Ok((StatusCode::ACCEPTED, ApiJson(RecordingControl::from(&row))))
+}
+
+/// Queues what the control needs: the consent notice before a session's first start, else the
+/// Twilio request itself.
+async fn request(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    row: &mut ControlRow,
+    control: Control,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    if control == Control::Start && row.notice_played_at.is_none() {
+        let Some(conference) = session.conference_sid.as_deref() else {
+            return Err(ApiError::Conflict("the session's conference is not known yet".into()));
+        };
+        row.notice_requested_at.get_or_insert(now);
+        delivery::request_notice(conn, session, conference, now).await?;
+        return Ok(());
+    }
+    if control == Control::Start {
+        return start(conn, session, row, now).await;
+    }
+    let Some(sid) = row.current_sid.clone() else {
+        return Err(ApiError::Conflict("the recording is not known yet".into()));
+    };
+    let call = recorded_leg(conn, session).await?.map(|(_, call)| call);
+    let call = call.ok_or_else(|| ApiError::Conflict("no leg of the session is connected".into()))?;
+    delivery::request_update(conn, session, row.seq, control, &call, &sid, now).await?;
+    Ok(())
+}
+
+/// Queues the start request on the leg to record.
+pub async fn start(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    row: &ControlRow,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let Some((party, call)) = recorded_leg(conn, session).await? else {
+        return Err(ApiError::Conflict("no leg of the session is connected".into()));
+    };
+    delivery::request_start(conn, session, row.seq, party, &call, now).await?;
+    Ok(())
+}
+
+/// The leg recorded: the reader's while connected (its audio holds both parties), else the
+/// client's.
+pub async fn recorded_leg(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+) -> Result<Option<(Party, String)>, sqlx::Error> {
+    let legs = sessions::legs(conn, session.id).await?;
+    let connected = |party: Party| {
+        legs.iter()
+            .find(|l| l.party == party && l.joined_at.is_some() && l.left_at.is_none())
+            .and_then(|l| l.call_sid.clone().map(|sid| (party, sid)))
+    };
+    Ok(connected(Party::Reader).or_else(|| connected(Party::Client)))
+}
+
+/// `GET /api/calls/{id}/recordings`.
+#[utoipa::path(get, path = "/api/calls/{id}/recordings", tag = "calls", operation_id = "list_recordings",
+    summary = "A session's recordings",
+    description = "Roles: reader (its sessions), monitor, admin (superadmin naming `tenant`); client 403. Each recording's status, duration, channels, start, end and when the consent notice played. Twilio's recording SID and media URL are never shown.",
+    params(("id" = Uuid, Path), TenantQuery),
+    responses((status = 200, description = "The recordings", body = RecordingList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<TenantQuery>,
+) -> ApiResult<ApiJson<RecordingList>> {
+    if !ROLES.contains(&operator.role) {
+        return Err(ApiError::Forbidden);
+    }
+    let tenant = query_tenant(&state, &operator, q.tenant.as_deref()).await?;
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let session = visible(&state, &mut tx, &operator, tenant, id).await?;
+    let items = repo::list(&mut tx, session.id).await?;
+    tx.commit().await?;
+    Ok(ApiJson(RecordingList { items }))
+}
