@@ -153,13 +153,20 @@ fn openapi() -> utoipa::openapi::OpenApi {
     let voice =
         "A session leg's TwiML: joins the session's conference (`call-{id}`), or hangs up if it ended.";
     let announce = "The time limit's one-minute warning, fetched by the conference (`AnnounceUrl`).";
-    let notice = "The consent notice the conference hears before a session's first recording (`AnnounceUrl`).";
+    let notice =
+        "The consent notice the conference hears before a session's first recording (`AnnounceUrl`).";
     let events = "Conference status callbacks (start, end, join, leave, announcement): bind the conference SID and move the session.";
     for (path, summary, description, params, attempt) in [
         ("/webhooks/twilio/sessions/{id}/voice", "Session leg", voice, &["id"][..], true),
         ("/webhooks/twilio/sessions/{id}/announce", "Session time warning", announce, &["id"][..], false),
         ("/webhooks/twilio/conferences/events", "Conference events", events, &[][..], false),
-        ("/webhooks/twilio/sessions/{id}/recording-notice", "Recording consent notice", notice, &["id"][..], false),
+        (
+            "/webhooks/twilio/sessions/{id}/recording-notice",
+            "Recording consent notice",
+            notice,
+            &["id"][..],
+            false,
+        ),
     ] {
         let operation = twilio_webhook(summary, description, params, attempt);
         doc.paths.add_path_operation(path, vec![HttpMethod::Post], operation);

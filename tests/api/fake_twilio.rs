@@ -46,6 +46,20 @@ pub struct FakeTwilio {
     pub base: Arc<std::sync::OnceLock<String>>,
     /// Every conference update received (`POST Conferences/{sid}.json`): (sid or name, form fields).
     pub conference_updates: Arc<Mutex<Vec<Update>>>,
+    /// Every recording request received (`POST Calls/{CA}/Recordings.json` to start,
+    /// `…/Recordings/{RE}.json` to update), in order.
+    pub recordings: Arc<Mutex<Vec<RecordingRequest>>>,
+}
+
+/// A received recording request.
+#[derive(Debug, Clone)]
+pub struct RecordingRequest {
+    /// The call whose recording it is.
+    pub call: String,
+    /// `None` for a start; the recording's SID for an update.
+    pub recording: Option<String>,
+    /// The form fields.
+    pub fields: HashMap<String, Vec<String>>,
 }
 
 fn form(body: &[u8]) -> HashMap<String, Vec<String>> {
@@ -73,6 +87,8 @@ impl FakeTwilio {
             .route("/2010-04-01/Accounts/{account}/Calls/{sid}", post(update_call))
             .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
             .route("/2010-04-01/Accounts/{account}/Conferences/{sid}", post(update_conference))
+            .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings.json", post(start_recording))
+            .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings/{rid}", post(update_recording))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         (fake, base)
@@ -92,6 +108,10 @@ impl FakeTwilio {
 
     pub fn conference_updates(&self) -> Vec<Update> {
         self.conference_updates.lock().expect("lock").clone()
+    }
+
+    pub fn recordings(&self) -> Vec<RecordingRequest> {
+        self.recordings.lock().expect("lock").clone()
     }
 
     pub fn seed(&self, kind: &str, sid: &str, to: &str, from: &str, body: &str) {
@@ -251,4 +271,54 @@ async fn update_conference(
     axum::Json(serde_json::json!({"sid": name, "friendly_name": "call", "status": status, "date_created": DATE,
         "date_updated": DATE, "region": "us1", "reason_conference_ended": null, "call_sid_ending_conference": null}))
         .into_response()
+}
+
+/// A recording resource as Twilio answers it.
+fn recording_json(account: &str, call: &str, sid: &str, status: &str) -> serde_json::Value {
+    serde_json::json!({"account_sid": account, "api_version": "2010-04-01", "call_sid": call,
+        "conference_sid": null, "date_created": DATE, "date_updated": DATE, "start_time": DATE,
+        "duration": null, "sid": sid, "price": null, "price_unit": "USD", "status": status, "channels": 2,
+        "source": "StartCallRecordingAPI", "error_code": null, "track": "both", "encryption_details": null,
+        "uri": format!("/2010-04-01/Accounts/{account}/Calls/{call}/Recordings/{sid}.json")})
+}
+
+/// `POST Calls/{CA}/Recordings.json`: recorded; refused when a `Refuse` mode is queued; else a
+/// new `in-progress` recording.
+async fn start_recording(
+    State(fake): State<FakeTwilio>,
+    Path((account, call)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let fields = form(&body);
+    let n = {
+        let mut recordings = fake.recordings.lock().expect("lock");
+        recordings.push(RecordingRequest { call: call.clone(), recording: None, fields });
+        recordings.len()
+    };
+    if let Mode::Refuse(code) = fake.next_mode() {
+        return error(400, code, "refused");
+    }
+    let sid = format!("RE{:032x}", 0xDEF0_0000u64 + n as u64);
+    (StatusCode::CREATED, axum::Json(recording_json(&account, &call, &sid, "in-progress"))).into_response()
+}
+
+/// `POST Calls/{CA}/Recordings/{RE}.json`: recorded; refused when a `Refuse` mode is queued; else
+/// the recording with the asked `Status`.
+async fn update_recording(
+    State(fake): State<FakeTwilio>,
+    Path((account, call, file)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    let sid = file.strip_suffix(".json").unwrap_or(&file).to_owned();
+    let fields = form(&body);
+    let status = first(&fields, "Status");
+    fake.recordings.lock().expect("lock").push(RecordingRequest {
+        call: call.clone(),
+        recording: Some(sid.clone()),
+        fields,
+    });
+    if let Mode::Refuse(code) = fake.next_mode() {
+        return error(400, code, "refused");
+    }
+    axum::Json(recording_json(&account, &call, &sid, &status)).into_response()
 }

@@ -23,6 +23,7 @@ mod openapi;
 mod outage;
 mod outbox;
 mod receiver;
+mod recordings;
 mod sessions;
 mod sessions_calls;
 mod shutdown;

@@ -53,24 +53,25 @@ impl From<&ControlRow> for RecordingControl {
     }
 }
 
-/// The session's recordings.
+/// The session's recording status and its recordings.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecordingList {
+    /// Where the recording stands.
+    #[serde(flatten)]
+    pub control: RecordingControl,
     /// Oldest first.
     pub items: Vec<Recording>,
 }
 
 const ROLES: &[Role] = &[Role::Superadmin, Role::Admin, Role::Monitor, Role::Reader];
 
-/// 403 for a role that may never control or list recordings; the session (locked) if visible.
+/// The session (locked) if the operator may see it.
 async fn visible(
-    state: &AppState,
     conn: &mut PgConnection,
     operator: &Operator,
     tenant: crate::ids::TenantId,
     id: Uuid,
 ) -> ApiResult<SessionRow> {
-    let _ = state;
     let row = sessions::lock(conn, tenant, id).await?;
     row.filter(|s| access::sees(operator, s)).ok_or(ApiError::NotFound)
 }
@@ -94,13 +95,15 @@ pub async fn control(
     let tenant = query_tenant(&state, &operator, q.tenant.as_deref()).await?;
     let now = state.clock.now();
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let session = visible(&state, &mut tx, &operator, tenant, id).await?;
+    let session = visible(&mut tx, &operator, tenant, id).await?;
     if !session.record {
         return Err(ApiError::Conflict("the session was booked with record: false".into()));
     }
     if session.status != SessionStatus::InProgress {
         let status = session.status;
-        return Err(ApiError::Conflict(format!("the session is {status}: recording needs the call in progress")));
+        return Err(ApiError::Conflict(format!(
+            "the session is {status}: recording needs the call in progress"
+        )));
     }
     let mut row = repo::lock(&mut tx, session.tenant_id, session.id, now).await?;
     if row.requested.is_some() {
@@ -117,8 +120,15 @@ pub async fn control(
     request(&mut tx, &session, &mut row, control, now).await?;
     repo::save(&mut tx, session.id, &row, now).await?;
     let data = serde_json::json!({"action": control.as_str()});
-    service::audit(&mut tx, &session, Actor::Operator(operator.key_id), "SESSION_RECORDING_REQUESTED", data, now)
-        .await?;
+    service::audit(
+        &mut tx,
+        &session,
+        Actor::Operator(operator.key_id),
+        "SESSION_RECORDING_REQUESTED",
+        data,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     crate::outbox::wake(&state);
     Ok((StatusCode::ACCEPTED, ApiJson(RecordingControl::from(&row))))
@@ -199,8 +209,17 @@ pub async fn list(
     }
     let tenant = query_tenant(&state, &operator, q.tenant.as_deref()).await?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
-    let session = visible(&state, &mut tx, &operator, tenant, id).await?;
+    let session = visible(&mut tx, &operator, tenant, id).await?;
     let items = repo::list(&mut tx, session.id).await?;
+    let control = match repo::find(&mut tx, session.id).await? {
+        Some(row) => RecordingControl::from(&row),
+        None => RecordingControl {
+            recording_status: RecordingState::Stopped,
+            recording_requested: None,
+            recording_error_code: None,
+            notice_played_at: None,
+        },
+    };
     tx.commit().await?;
-    Ok(ApiJson(RecordingList { items }))
+    Ok(ApiJson(RecordingList { control, items }))
 }

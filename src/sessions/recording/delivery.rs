@@ -77,7 +77,8 @@ pub async fn request_start(
     call: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let payload = json!({"session_id": session.id, "action": "start", "party": party.to_string(), "call_sid": call});
+    let payload =
+        json!({"session_id": session.id, "action": "start", "party": party.to_string(), "call_sid": call});
     enqueue(conn, session, seq, payload, now).await
 }
 
@@ -107,12 +108,21 @@ impl RecordingDestination {
         RecordingDestination { state: state.clone() }
     }
 
-    async fn send(&self, control: Control, call: &CallSid, payload: &serde_json::Value) -> Result<String, TwilioError> {
+    async fn send(
+        &self,
+        control: Control,
+        call: &CallSid,
+        payload: &serde_json::Value,
+    ) -> Result<String, TwilioError> {
         let twilio = &self.state.twilio;
         if control == Control::Start {
             let request = StartRecording {
                 recording_status_callback: Some(self.state.public_url("/webhooks/twilio/recordings/events")),
-                recording_status_callback_event: vec!["in-progress".into(), "completed".into(), "absent".into()],
+                recording_status_callback_event: vec![
+                    "in-progress".into(),
+                    "completed".into(),
+                    "absent".into(),
+                ],
                 recording_channels: Some("dual".into()),
                 recording_track: Some("both".into()),
             };

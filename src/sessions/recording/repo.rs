@@ -24,9 +24,13 @@ pub struct ControlRow {
     pub error_code: Option<i64>,
 }
 
-
 /// The session's control row, created if missing, locked until the caller commits.
-pub async fn lock(conn: &mut PgConnection, tenant: Uuid, session: Uuid, now: DateTime<Utc>) -> Result<ControlRow, sqlx::Error> {
+pub async fn lock(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    session: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ControlRow, sqlx::Error> {
     sqlx::query(
         "INSERT INTO session_recording_control (session_id, tenant_id, updated_at) VALUES ($1, $2, $3)
          ON CONFLICT (session_id) DO NOTHING",
@@ -40,13 +44,29 @@ pub async fn lock(conn: &mut PgConnection, tenant: Uuid, session: Uuid, now: Dat
         "SELECT status, requested, current_sid, seq, notice_requested_at, notice_played_at, error_code
          FROM session_recording_control WHERE session_id = $1 FOR UPDATE",
     )
-        .bind(session)
-        .fetch_one(conn)
-        .await
+    .bind(session)
+    .fetch_one(conn)
+    .await
+}
+
+/// The session's control row, if a control was ever asked.
+pub async fn find(conn: &mut PgConnection, session: Uuid) -> Result<Option<ControlRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, requested, current_sid, seq, notice_requested_at, notice_played_at, error_code
+         FROM session_recording_control WHERE session_id = $1",
+    )
+    .bind(session)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Writes the control row back.
-pub async fn save(conn: &mut PgConnection, session: Uuid, row: &ControlRow, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn save(
+    conn: &mut PgConnection,
+    session: Uuid,
+    row: &ControlRow,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE session_recording_control SET status = $2, requested = $3, current_sid = $4, seq = $5,
              notice_requested_at = $6, notice_played_at = $7, error_code = $8, updated_at = $9
