@@ -97,7 +97,9 @@ pub const ROUTES: &[crate::openapi::Route] = &[
     ("POST", "/api/calls/{id}/drop"),
     ("POST", "/api/calls/{id}/recording/{action}"),
     ("GET", "/api/calls/{id}/recordings"),
+    ("DELETE", "/api/calls/{id}/recordings/{rid}"),
     ("POST", "/webhooks/twilio/sessions/{id}/recording-notice"),
+    ("GET", "/media/recordings/{id}"),
     ("POST", "/webhooks/twilio/sessions/{id}/voice"),
     ("POST", "/webhooks/twilio/sessions/{id}/announce"),
     ("POST", "/webhooks/twilio/conferences/events"),
@@ -144,7 +146,9 @@ fn openapi() -> utoipa::openapi::OpenApi {
             handlers::end,
             handlers::drop_call,
             recording::control::control,
-            recording::control::list
+            recording::control::list,
+            recording::control::delete,
+            recording::media::media
         ),
         components(schemas(machine::SessionStatus, SessionNotification))
     )]
@@ -195,6 +199,8 @@ fn router() -> Router<AppState> {
         .route("/api/calls/{id}/drop", post(handlers::drop_call))
         .route("/api/calls/{id}/recording/{action}", post(recording::control))
         .route("/api/calls/{id}/recordings", get(recording::list))
+        .route("/api/calls/{id}/recordings/{rid}", axum::routing::delete(recording::delete))
+        .route("/media/recordings/{id}", get(recording::media))
         .route("/webhooks/twilio/sessions/{id}/voice", post(webhooks::voice))
         .route("/webhooks/twilio/sessions/{id}/recording-notice", post(recording::notice))
         .route("/webhooks/twilio/sessions/{id}/announce", post(webhooks::announce))

@@ -3,10 +3,10 @@
 //! gets 403. A control is accepted (202) when the machine allows it and no other is pending; the
 //! Twilio request leaves through the outbox, and the status moves when Twilio confirms.
 
-use super::delivery;
 use super::machine::{Control, RecordingState};
 use super::repo::{self, ControlRow, Recording};
-use crate::audit::{Actor, query_tenant};
+use super::{delivery, link};
+use crate::audit::{self, Actor, NewEvent, query_tenant};
 use crate::auth::scope::tenant_tx;
 use crate::auth::{Operator, Role};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
@@ -195,7 +195,7 @@ pub async fn recorded_leg(
 /// `GET /api/calls/{id}/recordings`.
 #[utoipa::path(get, path = "/api/calls/{id}/recordings", tag = "calls", operation_id = "list_recordings",
     summary = "A session's recordings",
-    description = "Roles: reader (its sessions), monitor, admin (superadmin naming `tenant`); client 403. Each recording's status, duration, channels, start, end and when the consent notice played. Twilio's recording SID and media URL are never shown.",
+    description = "Roles: reader (its sessions), monitor, admin (superadmin naming `tenant`); client 403. Each recording's status, duration, channels, start, end and when the consent notice played; a completed one carries `download_url`, a link valid one hour that needs no key (issuing it is audited, `RECORDING_LINK_ISSUED`). 503 when a link is due and `SWITCHBOARD_MEDIA__LINK_SECRET` is not configured. Twilio's recording SID and media URL are never shown.",
     params(("id" = Uuid, Path), TenantQuery),
     responses((status = 200, description = "The recordings", body = RecordingList)))]
 pub async fn list(
@@ -210,7 +210,26 @@ pub async fn list(
     let tenant = query_tenant(&state, &operator, q.tenant.as_deref()).await?;
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let session = visible(&mut tx, &operator, tenant, id).await?;
-    let items = repo::list(&mut tx, session.id).await?;
+    let mut items = repo::list(&mut tx, session.id).await?;
+    let now = state.clock.now();
+    let base = state.public_url("");
+    for item in items.iter_mut().filter(|i| i.status == "completed") {
+        let Some(url) = link::sign(&state.config.media, &base, item.id, now) else {
+            return Err(ApiError::Unavailable(
+                "recording links need SWITCHBOARD_MEDIA__LINK_SECRET (the same on every replica)".into(),
+            ));
+        };
+        item.download_url = Some(url);
+        let event = NewEvent {
+            actor: Actor::Operator(operator.key_id),
+            action: "RECORDING_LINK_ISSUED",
+            entity_type: "recording",
+            entity_id: item.id.to_string(),
+            request_id: None,
+            data: serde_json::json!({"session_id": session.id}),
+        };
+        audit::record(&mut tx, tenant, now, event).await?;
+    }
     let control = match repo::find(&mut tx, session.id).await? {
         Some(row) => RecordingControl::from(&row),
         None => RecordingControl {
@@ -222,4 +241,39 @@ pub async fn list(
     };
     tx.commit().await?;
     Ok(ApiJson(RecordingList { control, items }))
+}
+
+/// `DELETE /api/calls/{id}/recordings/{rid}`.
+#[utoipa::path(delete, path = "/api/calls/{id}/recordings/{rid}", tag = "calls", operation_id = "delete_recording",
+    summary = "Delete a recording",
+    description = "Role: admin (superadmin naming `tenant`). The recording is marked deleted at once (its links stop working, it leaves the list) and deleted at Twilio exactly once. Audited (`RECORDING_DELETED`). 404 for a recording the session does not have or already deleted.",
+    params(("id" = Uuid, Path), ("rid" = Uuid, Path), TenantQuery),
+    responses((status = 204, description = "Deleted")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    operator: Operator,
+    ApiPath((id, rid)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(q): ApiQuery<TenantQuery>,
+) -> ApiResult<StatusCode> {
+    if !matches!(operator.role, Role::Superadmin | Role::Admin) {
+        return Err(ApiError::Forbidden);
+    }
+    let tenant = query_tenant(&state, &operator, q.tenant.as_deref()).await?;
+    let now = state.clock.now();
+    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let session = visible(&mut tx, &operator, tenant, id).await?;
+    let sid = repo::mark_deleted(&mut tx, session.id, rid, now).await?.ok_or(ApiError::NotFound)?;
+    delivery::request_delete(&mut tx, tenant, rid, &sid, now).await?;
+    let event = NewEvent {
+        actor: Actor::Operator(operator.key_id),
+        action: "RECORDING_DELETED",
+        entity_type: "recording",
+        entity_id: rid.to_string(),
+        request_id: None,
+        data: serde_json::json!({"session_id": session.id}),
+    };
+    audit::record(&mut tx, tenant, now, event).await?;
+    tx.commit().await?;
+    crate::outbox::wake(&state);
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -207,9 +207,46 @@ async fn confirm(
     Ok(())
 }
 
+/// Deletes recording `sid` at Twilio, once (its key names the recording).
+pub async fn request_delete(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: Uuid,
+    sid: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let message = NewMessage {
+        kind: "twilio.recording_delete",
+        destination: RECORDING_DESTINATION,
+        payload: json!({"action": "delete", "recording_sid": sid}),
+        idempotency_key: format!("recording:{id}:delete"),
+        owner: None,
+        priority: priority::NORMAL,
+    };
+    outbox::enqueue(conn, tenant, now, message).await.map(|_| ())
+}
+
+impl RecordingDestination {
+    async fn delete(&self, message: &OutboxMessage) -> Delivery {
+        let sid = message.payload["recording_sid"].as_str().and_then(|s| RecordingSid::parse(s).ok());
+        let Some(sid) = sid else { return Delivery::Dead("no recording sid".into()) };
+        match self.state.twilio.delete_recording(&sid).await {
+            Ok(()) => Delivery::Delivered,
+            // Already gone at Twilio: nothing left to delete.
+            Err(TwilioError::Api { status: 404, .. }) => Delivery::Delivered,
+            Err(e @ TwilioError::Api { status, .. }) if status < 500 => Delivery::Dead(e.to_string()),
+            Err(TwilioError::NotConfigured) => Delivery::Park("twilio_not_configured".into()),
+            Err(e) => Delivery::Retry(e.to_string()),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Destination for RecordingDestination {
     async fn deliver(&self, message: &OutboxMessage) -> Delivery {
+        if message.payload["action"].as_str() == Some("delete") {
+            return self.delete(message).await;
+        }
         let control = message.payload["action"].as_str().and_then(Control::parse);
         let call = message.payload["call_sid"].as_str().and_then(|s| CallSid::parse(s).ok());
         let (Some(control), Some(call)) = (control, call) else {

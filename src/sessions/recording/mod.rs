@@ -8,10 +8,13 @@
 
 pub mod control;
 mod delivery;
+pub mod link;
 pub mod machine;
+pub mod media;
 mod repo;
 mod status;
 
-pub use control::{control, list};
+pub use control::{control, delete, list};
 pub use delivery::{RECORDING_DESTINATION, RecordingDestination};
+pub use media::media;
 pub use status::{notice, on_announcement_end, on_recording_status};

@@ -105,6 +105,9 @@ pub struct Recording {
     pub ended_at: Option<DateTime<Utc>>,
     /// When the consent notice played before it.
     pub notice_played_at: Option<DateTime<Utc>>,
+    /// A link to the audio valid one hour, no key needed (completed recordings only).
+    #[sqlx(skip)]
+    pub download_url: Option<String>,
 }
 
 /// Records a recording Twilio started (or reported first), once per SID.
@@ -171,5 +174,24 @@ pub async fn list(conn: &mut PgConnection, session: Uuid) -> Result<Vec<Recordin
     )
     .bind(session)
     .fetch_all(conn)
+    .await
+}
+
+/// Marks recording `id` of `session` deleted; its SID (to delete at Twilio), or `None` if there is
+/// no such undeleted recording.
+pub async fn mark_deleted(
+    conn: &mut PgConnection,
+    session: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE session_recording SET deleted_at = $3, updated_at = $3
+         WHERE id = $2 AND session_id = $1 AND deleted_at IS NULL RETURNING sid",
+    )
+    .bind(session)
+    .bind(id)
+    .bind(now)
+    .fetch_optional(conn)
     .await
 }
