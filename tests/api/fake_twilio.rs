@@ -49,7 +49,14 @@ pub struct FakeTwilio {
     /// Every recording request received (`POST Calls/{CA}/Recordings.json` to start,
     /// `…/Recordings/{RE}.json` to update), in order.
     pub recordings: Arc<Mutex<Vec<RecordingRequest>>>,
+    /// Every media fetch (`GET Recordings/{RE}`): (Authorization, Range).
+    pub media_fetches: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    /// Every recording deleted (`DELETE Recordings/{RE}.json`).
+    pub deleted: Arc<Mutex<Vec<String>>>,
 }
+
+/// The audio every recording's media URL serves.
+pub const AUDIO: &[u8] = b"RIFF\x24\x00\x00\x00WAVEfmt fake audio bytes of a recording";
 
 /// A received recording request.
 #[derive(Debug, Clone)]
@@ -88,6 +95,10 @@ impl FakeTwilio {
             .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
             .route("/2010-04-01/Accounts/{account}/Conferences/{sid}", post(update_conference))
             .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings.json", post(start_recording))
+            .route(
+                "/2010-04-01/Accounts/{account}/Recordings/{file}",
+                axum::routing::get(recording_media).delete(delete_recording),
+            )
             .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings/{rid}", post(update_recording))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -321,4 +332,35 @@ async fn update_recording(
         return error(400, code, "refused");
     }
     axum::Json(recording_json(&account, &call, &sid, &status)).into_response()
+}
+
+/// `GET Recordings/{RE}`: the audio, only with Basic auth; `Range: bytes=a-b` answers 206.
+async fn recording_media(State(fake): State<FakeTwilio>, headers: axum::http::HeaderMap) -> Response {
+    let header = |name: axum::http::header::HeaderName| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    let auth = header(axum::http::header::AUTHORIZATION).unwrap_or_default();
+    let range = header(axum::http::header::RANGE);
+    fake.media_fetches.lock().expect("lock").push((auth.clone(), range.clone()));
+    if !auth.starts_with("Basic ") {
+        return error(401, 20003, "Authenticate");
+    }
+    let span = range.as_deref().and_then(|r| r.strip_prefix("bytes=")).and_then(|r| r.split_once('-'));
+    if let Some((a, b)) = span.and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?))) {
+        let part = AUDIO[a..=b.min(AUDIO.len() - 1)].to_vec();
+        let content_range = format!("bytes {a}-{}/{}", a + part.len() - 1, AUDIO.len());
+        let headers = [("content-type", "audio/x-wav".to_owned()), ("content-range", content_range)];
+        return (StatusCode::PARTIAL_CONTENT, headers, part).into_response();
+    }
+    ([("content-type", "audio/x-wav")], AUDIO.to_vec()).into_response()
+}
+
+/// `DELETE Recordings/{RE}.json`: 204, recorded.
+async fn delete_recording(
+    State(fake): State<FakeTwilio>,
+    Path((_account, file)): Path<(String, String)>,
+) -> Response {
+    let sid = file.strip_suffix(".json").unwrap_or(&file).to_owned();
+    fake.deleted.lock().expect("lock").push(sid);
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -24,6 +24,7 @@ mod outage;
 mod outbox;
 mod receiver;
 mod recordings;
+mod recordings_links;
 mod sessions;
 mod sessions_calls;
 mod shutdown;

@@ -11,11 +11,14 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-async fn control(s: &Sessions, id: &str, action: &str, token: &str) -> (u16, Value) {
+/// The link secret of every test app (the same on every replica).
+pub const LINK_SECRET: &str = "link-secret-0123456789abcdef0123456789";
+
+pub async fn control(s: &Sessions, id: &str, action: &str, token: &str) -> (u16, Value) {
     s.call(Method::POST, &format!("/api/calls/{id}/recording/{action}"), token, None).await
 }
 
-async fn recordings(s: &Sessions, id: &str) -> Value {
+pub async fn recordings(s: &Sessions, id: &str) -> Value {
     let (status, body) = s.call(Method::GET, &format!("/api/calls/{id}/recordings"), &s.admin, None).await;
     assert_eq!(status, 200, "{body}");
     body
@@ -34,7 +37,7 @@ fn field(fields: &std::collections::HashMap<String, Vec<String>>, key: &str) -> 
 }
 
 /// Starts the session's first recording: the notice, its end, the start request.
-async fn started(s: &Sessions, id: &str) {
+pub async fn started(s: &Sessions, id: &str) {
     let (status, body) = control(s, id, "start", &s.reader).await;
     assert_eq!(status, 202, "{body}");
     deliver(&s.app).await;
@@ -43,8 +46,9 @@ async fn started(s: &Sessions, id: &str) {
     assert_eq!(recordings(s, id).await["recording_status"], "recording");
 }
 
-async fn recording_callback(s: &Sessions, call: &str, sid: &str, status: &str) -> reqwest::Response {
-    let url = format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{sid}");
+pub async fn recording_callback(s: &Sessions, call: &str, sid: &str, status: &str) -> reqwest::Response {
+    let base = s.fake.base.get().expect("listening");
+    let url = format!("{base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{sid}");
     let params = [
         ("AccountSid", ACCOUNT_SID),
         ("CallSid", call),
@@ -230,7 +234,8 @@ async fn status_callbacks_fill_the_recording_once_and_never_show_its_sid_or_url(
         "a recording that completed by itself is no longer recording"
     );
     let text = list.to_string();
-    assert!(!text.contains("api.twilio.com") && !text.contains(&re), "{text}");
+    let base = s.fake.base.get().expect("listening");
+    assert!(!text.contains(base.as_str()) && !text.contains("/Recordings/") && !text.contains(&re), "{text}");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM session_recording")
         .fetch_one(&s.app.state.db)
         .await

@@ -39,7 +39,10 @@ async fn key(app: &TestApp, root: &str, tenant: &str, role: &str, subject: Optio
 impl Sessions {
     pub async fn new(pool: PgPool) -> Sessions {
         // Both legs leave in one outbox round.
-        let pace = [("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "50")];
+        let pace = [
+            ("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "50"),
+            ("SWITCHBOARD_MEDIA__LINK_SECRET", crate::recordings::LINK_SECRET),
+        ];
         let (app, fake, clock) = on_fake_twilio(pool, &pace, vec![]).await;
         let root = app.superadmin().await;
         app.create_tenant(&root, "tarot").await;
