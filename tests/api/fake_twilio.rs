@@ -50,13 +50,16 @@ pub struct FakeTwilio {
     /// `…/Recordings/{RE}.json` to update), in order.
     pub recordings: Arc<Mutex<Vec<RecordingRequest>>>,
     /// Every media fetch (`GET Recordings/{RE}`): (Authorization, Range).
-    pub media_fetches: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    pub media_fetches: Arc<Mutex<Vec<MediaFetch>>>,
     /// Every recording deleted (`DELETE Recordings/{RE}.json`).
     pub deleted: Arc<Mutex<Vec<String>>>,
 }
 
 /// The audio every recording's media URL serves.
 pub const AUDIO: &[u8] = b"RIFF\x24\x00\x00\x00WAVEfmt fake audio bytes of a recording";
+
+/// A media fetch: (Authorization, Range).
+pub type MediaFetch = (String, Option<String>);
 
 /// A received recording request.
 #[derive(Debug, Clone)]
