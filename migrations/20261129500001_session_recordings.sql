@@ -43,3 +43,8 @@ CREATE POLICY session_recording_control_isolation ON session_recording_control T
 ALTER TABLE session_recording ENABLE ROW LEVEL SECURITY;
 CREATE POLICY session_recording_isolation ON session_recording TO switchboard_app
     USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id());
+
+-- Days a tenant keeps its session recordings (null: until deleted by hand); the
+-- `recording-retention` worker deletes older ones, at Twilio too.
+ALTER TABLE tenant ADD COLUMN recording_retention_days integer CHECK (recording_retention_days BETWEEN 1 AND 3650);
+CREATE INDEX session_recording_retention_idx ON session_recording (created_at) WHERE deleted_at IS NULL;

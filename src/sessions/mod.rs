@@ -71,7 +71,10 @@ impl Domain for Sessions {
     }
 
     fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
-        vec![Arc::new(SessionWorker::new(state, self.wake.clone()))]
+        vec![
+            Arc::new(SessionWorker::new(state, self.wake.clone())),
+            Arc::new(recording::RetentionWorker::new(state)),
+        ]
     }
 
     fn tasks(&self, state: &AppState, token: CancellationToken) -> Vec<BoxFuture<'static, ()>> {

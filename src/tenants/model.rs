@@ -169,6 +169,10 @@ pub struct Settings {
     pub duty_officers: Vec<E164>,
     /// Crisis approval.
     pub approval: Approval,
+    /// Session recordings older than this many days are deleted (at Twilio too); `None` keeps
+    /// them until deleted by hand.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub recording_retention_days: Option<i32>,
 }
 
 /// The stock text-back template.
@@ -191,6 +195,7 @@ impl Settings {
             text_back: TextBack { enabled: true, template: DEFAULT_TEMPLATE.into(), window_hours: 24 },
             duty_officers: Vec::new(),
             approval: Approval { risk_threshold: 4.0, timeout_secs: 900 },
+            recording_retention_days: None,
         }
     }
 

@@ -37,6 +37,9 @@ fn apply_field(s: &mut Settings, field: &str, value: &Value) -> Result<(), Strin
         "text_back" => text_back(s, value)?,
         "duty_officers" => s.duty_officers = phones(value)?,
         "approval" => approval(s, value)?,
+        "recording_retention_days" => {
+            s.recording_retention_days = if value.is_null() { None } else { Some(int(value, 1, 3650)?) }
+        }
         _ => return Err("is not a tenant field".into()),
     }
     Ok(())

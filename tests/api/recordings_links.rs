@@ -126,3 +126,26 @@ async fn expired_tampered_unknown_and_deleted_links_are_a_bare_403_and_delete_re
     assert_eq!(fetch(&s.app, &link, None).await.status(), 403);
     assert_eq!(recordings(&s, &id).await["items"], serde_json::json!([]));
 }
+
+#[sqlx::test]
+async fn the_retention_worker_deletes_recordings_older_than_the_tenants_setting(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, rid, link) = completed(&s).await;
+    let retention = s.app.worker("recording-retention");
+    assert_eq!(retention.run_once().await.expect("round"), 0, "no setting: kept");
+    let patch = serde_json::json!({"recording_retention_days": 0});
+    let response = s.app.patch_json("/api/tenants/tarot", &s.root, patch).await;
+    assert_eq!(response.status(), 422);
+    let patch = serde_json::json!({"recording_retention_days": 2});
+    let response = s.app.patch_json("/api/tenants/tarot", &s.root, patch).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+    s.clock.advance(chrono::Duration::days(1));
+    assert_eq!(retention.run_once().await.expect("round"), 0, "one day old: kept");
+    s.clock.advance(chrono::Duration::days(1) + chrono::Duration::seconds(1));
+    assert_eq!(retention.run_once().await.expect("round"), 1);
+    assert_eq!(retention.run_once().await.expect("round"), 0);
+    deliver(&s.app).await;
+    assert_eq!(s.fake.deleted.lock().expect("lock").len(), 1);
+    assert_eq!(recordings(&s, &id).await["items"], serde_json::json!([]));
+    let _ = (rid, link);
+}

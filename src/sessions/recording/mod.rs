@@ -12,9 +12,11 @@ pub mod link;
 pub mod machine;
 pub mod media;
 mod repo;
+mod retention;
 mod status;
 
 pub use control::{control, delete, list};
 pub use delivery::{RECORDING_DESTINATION, RecordingDestination};
 pub use media::media;
+pub use retention::RetentionWorker;
 pub use status::{notice, on_announcement_end, on_recording_status};
