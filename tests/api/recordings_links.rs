@@ -48,6 +48,18 @@ async fn a_link_streams_the_audio_with_ranges_on_any_replica_and_across_a_rotati
     assert_eq!(part.status(), 206);
     assert_eq!(part.headers()["content-range"], format!("bytes 0-3/{}", AUDIO.len()).as_str());
     assert_eq!(part.bytes().await.expect("bytes").as_ref(), &AUDIO[..4]);
+    let issued: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT actor_kind, entity_type, entity_id FROM audit_event WHERE action = 'RECORDING_LINK_ISSUED'",
+    )
+    .fetch_all(&s.app.state.db)
+    .await
+    .expect("audit");
+    assert!(
+        !issued.is_empty()
+            && issued
+                .iter()
+                .all(|(actor, kind, entity)| actor == "operator" && kind == "recording" && entity == &rid)
+    );
     let fetches = s.fake.media_fetches.lock().expect("lock").clone();
     assert!(fetches.iter().all(|(auth, _)| auth.starts_with("Basic ")));
     assert_eq!(fetches[1].1.as_deref(), Some("bytes=0-3"));
