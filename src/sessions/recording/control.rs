@@ -152,7 +152,11 @@ async fn request(
         return Ok(());
     }
     if control == Control::Start {
-        return start(conn, session, row, now).await;
+        let Some((party, call)) = recorded_leg(conn, session).await? else {
+            return Err(ApiError::Conflict("no leg of the session is connected".into()));
+        };
+        delivery::request_start(conn, session, row.seq, party, &call, now).await?;
+        return Ok(());
     }
     let Some(sid) = row.current_sid.clone() else {
         return Err(ApiError::Conflict("the recording is not known yet".into()));
@@ -160,20 +164,6 @@ async fn request(
     let call = recorded_leg(conn, session).await?.map(|(_, call)| call);
     let call = call.ok_or_else(|| ApiError::Conflict("no leg of the session is connected".into()))?;
     delivery::request_update(conn, session, row.seq, control, &call, &sid, now).await?;
-    Ok(())
-}
-
-/// Queues the start request on the leg to record.
-pub async fn start(
-    conn: &mut PgConnection,
-    session: &SessionRow,
-    row: &ControlRow,
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    let Some((party, call)) = recorded_leg(conn, session).await? else {
-        return Err(ApiError::Conflict("no leg of the session is connected".into()));
-    };
-    delivery::request_start(conn, session, row.seq, party, &call, now).await?;
     Ok(())
 }
 

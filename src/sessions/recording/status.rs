@@ -1,8 +1,8 @@
 //! What Twilio tells the recording: the consent notice's TwiML fetch, its `announcement-end`
 //! (which lets the first start go), and the recording status callbacks (the recording's rows).
 
-use super::control;
 use super::repo;
+use super::{control, delivery};
 use crate::audit::Actor;
 use crate::effects::RecordingChange;
 use crate::sessions::model::SessionRow;
@@ -38,11 +38,14 @@ pub async fn on_announcement_end(
     }
     row.notice_played_at = Some(now);
     let actor = Actor::Twilio(session.conference_sid.clone().unwrap_or_default());
-    if control::start(conn, session, &row, now).await.is_err() {
-        // Nobody is left to record: the request fails visibly.
-        row.requested = None;
-        let data = serde_json::json!({"action": "start", "reason": "no_leg"});
-        service::audit(conn, session, actor.clone(), "SESSION_RECORDING_FAILED", data, now).await?;
+    match control::recorded_leg(conn, session).await? {
+        Some((party, call)) => delivery::request_start(conn, session, row.seq, party, &call, now).await?,
+        None => {
+            // Nobody is left to record: the request fails visibly.
+            row.requested = None;
+            let data = serde_json::json!({"action": "start", "reason": "no_leg"});
+            service::audit(conn, session, actor.clone(), "SESSION_RECORDING_FAILED", data, now).await?;
+        }
     }
     repo::save(conn, session.id, &row, now).await?;
     service::audit(conn, session, actor, "SESSION_RECORDING_NOTICE_PLAYED", serde_json::json!({}), now).await
