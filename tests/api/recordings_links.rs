@@ -112,12 +112,25 @@ async fn expired_tampered_unknown_and_deleted_links_are_a_bare_403_and_delete_re
     let s = Sessions::new(pool).await;
     let (id, rid, link) = completed(&s).await;
 
-    // One changed character of the signature, another recording's id, no signature.
+    // One changed character of the signature, an unknown id, another tenant's id, no signature.
     let last = link.chars().last().expect("sig");
     let tampered = format!("{}{}", &link[..link.len() - 1], if last == '0' { '1' } else { '0' });
     let other = link.replace(&rid, &uuid::Uuid::new_v4().to_string());
+    // Another tenant's completed recording, addressed with this link's (valid) signature.
+    let foreign = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO session_recording (id, tenant_id, session_id, sid, party, status, media_url, created_at, updated_at)
+         SELECT $1, t.id, r.session_id, 'RE' || md5($1::text), r.party, 'completed', r.media_url, r.created_at, r.updated_at
+         FROM session_recording r, tenant t WHERE r.id = $2 AND t.slug = 'other'",
+    )
+    .bind(foreign)
+    .bind(uuid::Uuid::parse_str(&rid).expect("id"))
+    .execute(&s.app.state.db)
+    .await
+    .expect("a foreign recording");
+    let foreign = link.replace(&rid, &foreign.to_string());
     let bare = link.split('?').next().expect("path").to_owned();
-    for bad in [&tampered, &other, &bare] {
+    for bad in [&tampered, &other, &foreign, &bare] {
         let response = fetch(&s.app, bad, None).await;
         assert_eq!(response.status(), 403, "{bad}");
         assert!(response.bytes().await.expect("body").is_empty(), "403 says nothing");
