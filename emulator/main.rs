@@ -10,6 +10,7 @@ mod conference;
 mod control;
 mod doc;
 mod engine;
+mod recordings;
 mod rest;
 mod scenarios;
 mod state;

@@ -43,6 +43,10 @@ pub fn router() -> Router<Arc<Emulator>> {
         .route("/2010-04-01/Accounts/{account}/Calls/{sid}", get(fetch_call).post(update_call))
         .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings.json", post(create_recording))
         .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings/{recording}", post(update_recording))
+        .route(
+            "/2010-04-01/Accounts/{account}/Recordings/{file}",
+            get(super::recordings::media).delete(super::recordings::delete),
+        )
         .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
         .route("/2010-04-01/Accounts/{account}/Messages/{sid}", get(fetch_message))
         .route(
@@ -245,11 +249,7 @@ async fn create_recording(
     {
         return r;
     }
-    if emu.call(&call).is_none_or(|c| c.status != "in-progress") {
-        return error(400, 21220, "Requested resource is not eligible for recording");
-    }
-    (StatusCode::CREATED, axum::Json(recording_json(&emu, &call, &emu.sid("RE"), "in-progress")))
-        .into_response()
+    super::recordings::start(&emu, &headers, &account, &call, &body)
 }
 
 async fn update_recording(
@@ -269,6 +269,9 @@ async fn update_recording(
         return error(400, 21218, "Status must be paused, in-progress or stopped");
     };
     let sid = json_sid(&recording);
+    if let Some(answer) = super::recordings::update(&emu, sid, status) {
+        return answer;
+    }
     let sid = if sid == "Twilio.CURRENT" { emu.sid("RE") } else { sid.to_owned() };
     axum::Json(recording_json(&emu, &call, &sid, status)).into_response()
 }

@@ -3,6 +3,7 @@
 //! waits (with a deadline) for the outcome, prints a readable timeline — every webhook with our
 //! answer — and a verdict.
 
+mod recording;
 mod scheduled_call;
 
 use super::{timeline, wait};

@@ -159,6 +159,8 @@ pub struct Emulator {
     pub messages: Mutex<Vec<MessageRecord>>,
     /// Conferences.
     pub conferences: Mutex<Vec<super::conference::ConferenceRecord>>,
+    /// Recordings started through the REST API.
+    pub recordings: Mutex<Vec<super::recordings::RecordingRecord>>,
     /// Request log.
     pub log: Mutex<Vec<Exchange>>,
     counter: AtomicU64,
@@ -181,6 +183,7 @@ impl Emulator {
             calls: Mutex::default(),
             messages: Mutex::default(),
             conferences: Mutex::default(),
+            recordings: Mutex::default(),
             log: Mutex::default(),
             counter: AtomicU64::new(1),
         })

@@ -9,6 +9,7 @@
 mod effects;
 mod env;
 mod inbound;
+mod media;
 mod outbox;
 mod sections;
 mod twilio;
@@ -16,6 +17,7 @@ mod twilio;
 pub use effects::EffectsConfig;
 pub use env::setting_name;
 pub use inbound::InboundConfig;
+pub use media::MediaConfig;
 pub use outbox::{NotifyConfig, OutboxConfig, WorkersConfig};
 pub use sections::{DbConfig, LogConfig, LogFormat, ServerConfig};
 pub use twilio::{ApiCredentials, TwilioConfig};
@@ -58,6 +60,8 @@ pub struct Config {
     pub effects: EffectsConfig,
     /// Inbound webhooks while the database is away.
     pub inbound: InboundConfig,
+    /// Recording links.
+    pub media: MediaConfig,
 }
 
 /// Every problem found while loading the configuration, one line each.
@@ -101,8 +105,9 @@ impl Config {
         let notify = NotifyConfig::from_raw(raw.notify, &mut problems);
         let effects = EffectsConfig::from_raw(raw.effects, &mut problems);
         let inbound = InboundConfig::from_raw(raw.inbound);
+        let media = MediaConfig::from_raw(raw.media, &mut problems);
         if problems.is_empty() {
-            Ok(Config { server, db, log, twilio, workers, outbox, notify, effects, inbound })
+            Ok(Config { server, db, log, twilio, workers, outbox, notify, effects, inbound, media })
         } else {
             Err(ConfigError { problems })
         }

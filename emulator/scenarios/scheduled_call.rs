@@ -1,6 +1,8 @@
 //! `scheduled-call`: an admin books a call between a client and a reader, the reader starts it,
 //! both legs join the conference, the client hangs up and the session completes with its
-//! duration; a second session is dropped by a monitor, which ends the conference by its `CF…` SID.
+//! duration; a second session is recorded live (consent notice, pause, resume, stop, the signed
+//! link downloads the audio, delete), then dropped by a monitor, which ends the conference by its
+//! `CF…` SID.
 
 use super::Sim;
 use anyhow::Context;
@@ -21,7 +23,7 @@ async fn book(sim: &Sim, admin: &str, order: &str, client: &str, reader: &str) -
     let at = (chrono::Utc::now() + chrono::Duration::minutes(2))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let body = json!({"order_id": order, "client": {"subject": "client-1", "number": client},
-        "reader": {"subject": "reader-1", "number": reader}, "scheduled_at": at, "duration_minutes": 30});
+        "reader": {"subject": "reader-1", "number": reader}, "scheduled_at": at, "duration_minutes": 30, "record": true});
     let (status, session) = sim.api(reqwest::Method::POST, "/api/calls/schedule", admin, Some(body)).await?;
     anyhow::ensure!(status == 201, "booking answered {status}: {session}");
     println!("  {order} booked for {at}");
@@ -68,6 +70,7 @@ pub(super) async fn scheduled_call(sim: &Sim) -> anyhow::Result<String> {
     sim.api(reqwest::Method::POST, &format!("/api/calls/{order2}/start"), &admin, None).await?;
     let live = session_in(sim, &admin, &id2, "in_progress").await?;
     let cf2 = live["conference_sid"].as_str().unwrap_or_default().to_owned();
+    let recorded = super::recording::record_live(sim, &admin, &reader_key, &id2).await?;
     let body = json!({"reason": "inappropriate behaviour"});
     let (status, dropped) =
         sim.api(reqwest::Method::POST, &format!("/api/calls/{id2}/drop"), &monitor, Some(body)).await?;
@@ -92,7 +95,7 @@ pub(super) async fn scheduled_call(sim: &Sim) -> anyhow::Result<String> {
     })
     .await?;
     Ok(format!(
-        "completed in conference {cf} (client_left, {} s); the second dropped by a monitor via {cf2}",
+        "completed in conference {cf} (client_left, {} s); the second {recorded}, then dropped by a monitor via {cf2}",
         done["duration_sec"]
     ))
 }

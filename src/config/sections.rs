@@ -19,6 +19,7 @@ pub(super) struct Raw {
     pub notify: super::outbox::RawNotify,
     pub effects: super::effects::RawEffects,
     pub inbound: super::inbound::RawInbound,
+    pub media: super::media::RawMedia,
 }
 
 #[derive(Deserialize)]

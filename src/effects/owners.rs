@@ -58,6 +58,12 @@ pub struct RecordingChange {
     pub owner_id: String,
     /// The new status.
     pub status: RecordingStatus,
+    /// Seconds recorded, when Twilio says.
+    pub duration_secs: Option<i32>,
+    /// Channels, when Twilio says.
+    pub channels: Option<i32>,
+    /// Where the media is (private: never shown or logged).
+    pub url: Option<String>,
 }
 
 /// What a domain that creates calls or messages hears and decides. Every method runs in the

@@ -303,6 +303,9 @@ async fn apply_recording(
             call_sid: call_sid.map(str::to_owned),
             owner_id,
             status: cb.recording_status.clone(),
+            duration_secs: duration,
+            channels: cb.recording_channels.and_then(|c| i32::try_from(c).ok()),
+            url: cb.recording_url.clone(),
         };
         owner.on_recording_status(conn, &change).await?;
     }

@@ -57,7 +57,8 @@ pub async fn on_conference(
             left(conn, &session, party, actor, now).await?;
         }
         "conference-end" => ended(conn, &session, actor, now).await?,
-        "conference-start" | "announcement-end" => {}
+        "announcement-end" => super::recording::on_announcement_end(conn, &session, now).await?,
+        "conference-start" => {}
         other => tracing::debug!(conference.sid = cf, event = other, "conference event not used"),
     }
     // A conference that (re)appears after the session was ended on purpose — a leg answered as it

@@ -17,6 +17,7 @@ pub mod machine;
 pub mod model;
 mod notify;
 mod owner;
+pub mod recording;
 pub mod repo;
 mod requests;
 pub mod sensitive;
@@ -73,7 +74,10 @@ impl Domain for Sessions {
     }
 
     fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
-        vec![Arc::new(SessionWorker::new(state, self.wake.clone()))]
+        vec![
+            Arc::new(SessionWorker::new(state, self.wake.clone())),
+            Arc::new(recording::RetentionWorker::new(state)),
+        ]
     }
 
     fn tasks(&self, state: &AppState, token: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
@@ -81,7 +85,10 @@ impl Domain for Sessions {
     }
 
     fn destinations(&self, state: &AppState) -> Vec<(&'static str, Arc<dyn Destination>)> {
-        vec![(requests::CONFERENCE_DESTINATION, Arc::new(requests::ConferenceDestination::new(state)))]
+        vec![
+            (requests::CONFERENCE_DESTINATION, Arc::new(requests::ConferenceDestination::new(state))),
+            (recording::RECORDING_DESTINATION, Arc::new(recording::RecordingDestination::new(state))),
+        ]
     }
 }
 
@@ -94,6 +101,11 @@ pub const ROUTES: &[crate::openapi::Route] = &[
     ("POST", "/api/calls/{order_id}/start"),
     ("POST", "/api/calls/{id}/end"),
     ("POST", "/api/calls/{id}/drop"),
+    ("POST", "/api/calls/{id}/recording/{action}"),
+    ("GET", "/api/calls/{id}/recordings"),
+    ("DELETE", "/api/calls/{id}/recordings/{rid}"),
+    ("POST", "/webhooks/twilio/sessions/{id}/recording-notice"),
+    ("GET", "/media/recordings/{id}"),
     ("POST", "/webhooks/twilio/sessions/{id}/voice"),
     ("POST", "/webhooks/twilio/sessions/{id}/announce"),
     ("POST", "/webhooks/twilio/conferences/events"),
@@ -138,7 +150,11 @@ fn openapi() -> utoipa::openapi::OpenApi {
             handlers::cancel,
             handlers::start,
             handlers::end,
-            handlers::drop_call
+            handlers::drop_call,
+            recording::control::control,
+            recording::control::list,
+            recording::control::delete,
+            recording::media::media
         ),
         components(schemas(machine::SessionStatus, SessionNotification))
     )]
@@ -147,11 +163,20 @@ fn openapi() -> utoipa::openapi::OpenApi {
     let voice =
         "A session leg's TwiML: joins the session's conference (`call-{id}`), or hangs up if it ended.";
     let announce = "The time limit's one-minute warning, fetched by the conference (`AnnounceUrl`).";
+    let notice =
+        "The consent notice the conference hears before a session's first recording (`AnnounceUrl`).";
     let events = "Conference status callbacks (start, end, join, leave, announcement): bind the conference SID and move the session.";
     for (path, summary, description, params, attempt) in [
         ("/webhooks/twilio/sessions/{id}/voice", "Session leg", voice, &["id"][..], true),
         ("/webhooks/twilio/sessions/{id}/announce", "Session time warning", announce, &["id"][..], false),
         ("/webhooks/twilio/conferences/events", "Conference events", events, &[][..], false),
+        (
+            "/webhooks/twilio/sessions/{id}/recording-notice",
+            "Recording consent notice",
+            notice,
+            &["id"][..],
+            false,
+        ),
     ] {
         let operation = twilio_webhook(summary, description, params, attempt);
         doc.paths.add_path_operation(path, vec![HttpMethod::Post], operation);
@@ -178,7 +203,12 @@ fn router() -> Router<AppState> {
         .route("/api/calls/{order_id}/start", post(handlers::start))
         .route("/api/calls/{id}/end", post(handlers::end))
         .route("/api/calls/{id}/drop", post(handlers::drop_call))
+        .route("/api/calls/{id}/recording/{action}", post(recording::control))
+        .route("/api/calls/{id}/recordings", get(recording::list))
+        .route("/api/calls/{id}/recordings/{rid}", axum::routing::delete(recording::delete))
+        .route("/media/recordings/{id}", get(recording::media))
         .route("/webhooks/twilio/sessions/{id}/voice", post(webhooks::voice))
+        .route("/webhooks/twilio/sessions/{id}/recording-notice", post(recording::notice))
         .route("/webhooks/twilio/sessions/{id}/announce", post(webhooks::announce))
         .route("/webhooks/twilio/conferences/events", post(webhooks::conference_events))
 }

@@ -3,7 +3,7 @@
 use super::machine::SessionStatus;
 use super::{events, repo, requests};
 use crate::clock::Clock;
-use crate::effects::{CallChange, EffectOwner};
+use crate::effects::{CallChange, EffectOwner, RecordingChange};
 use crate::ids::TenantId;
 use sqlx::PgConnection;
 use std::sync::Arc;
@@ -18,6 +18,14 @@ pub struct SessionsOwner {
 impl EffectOwner for SessionsOwner {
     async fn on_call_status(&self, conn: &mut PgConnection, change: &CallChange) -> Result<(), sqlx::Error> {
         events::on_leg_status(conn, change, self.clock.now()).await
+    }
+
+    async fn on_recording_status(
+        &self,
+        conn: &mut PgConnection,
+        change: &RecordingChange,
+    ) -> Result<(), sqlx::Error> {
+        super::recording::on_recording_status(conn, change, self.clock.now()).await
     }
 
     /// A leg whose session is no longer dialling (dropped, timed out) is not created.

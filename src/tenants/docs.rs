@@ -53,6 +53,10 @@ pub struct TenantSettings {
     /// Whose phone rings; `null` for none.
     #[schema(nullable)]
     owner_number: Option<E164>,
+    /// Days session recordings are kept (1–3650), then deleted, at Twilio too; `null` (default)
+    /// keeps them until deleted by hand.
+    #[schema(nullable, minimum = 1, maximum = 3650)]
+    recording_retention_days: Option<i32>,
     /// Seconds the owner's phone rings: 5–600 (default 20).
     #[schema(minimum = 5, maximum = 600, nullable = false)]
     dial_timeout_secs: Option<i32>,

@@ -173,6 +173,10 @@ pub struct Settings {
     /// officers (10–86400).
     #[schema(minimum = 10, maximum = 86400)]
     pub siren_escalate_after_secs: i32,
+    /// Session recordings older than this many days are deleted (at Twilio too); `None` keeps
+    /// them until deleted by hand.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub recording_retention_days: Option<i32>,
 }
 
 /// The stock text-back template.
@@ -196,6 +200,7 @@ impl Settings {
             duty_officers: Vec::new(),
             approval: Approval { risk_threshold: 4.0, timeout_secs: 900 },
             siren_escalate_after_secs: 120,
+            recording_retention_days: None,
         }
     }
 

@@ -52,6 +52,7 @@ macro_rules! tenant_columns {
             "approval_timeout_secs, ",
             $p,
             "siren_escalate_after_secs, ",
+            "recording_retention_days, ",
             $p,
             "created_at, ",
             $p,
@@ -86,6 +87,7 @@ struct TenantRow {
     approval_risk_threshold: f64,
     approval_timeout_secs: i32,
     siren_escalate_after_secs: i32,
+    recording_retention_days: Option<i32>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -118,6 +120,7 @@ impl From<TenantRow> for Tenant {
                 timeout_secs: r.approval_timeout_secs,
             },
             siren_escalate_after_secs: r.siren_escalate_after_secs,
+            recording_retention_days: r.recording_retention_days,
         };
         Tenant { id: TenantId(r.id), settings, created_at: r.created_at, updated_at: r.updated_at }
     }
@@ -134,7 +137,7 @@ pub async fn insert_tenant(
         "INSERT INTO tenant (",
         tenant_columns!(""),
         ")
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20)
          RETURNING ",
         tenant_columns!("")
     );
@@ -155,7 +158,8 @@ pub async fn update_tenant(
            dial_timeout_secs = $7, business_hours = $8, holidays = $9, after_hours = $10,
            screen_forwarded_calls = $11, text_back_enabled = $12, text_back_template = $13,
            text_back_window_hours = $14, duty_officers = $15, approval_risk_threshold = $16,
-           approval_timeout_secs = $17, siren_escalate_after_secs = $18, updated_at = $19
+           approval_timeout_secs = $17, siren_escalate_after_secs = $18,
+           recording_retention_days = $19, updated_at = $20
          WHERE id = $1 RETURNING ",
         tenant_columns!("")
     );
@@ -185,6 +189,7 @@ fn bind_settings<'q>(query: TenantQuery<'q>, s: &'q Settings) -> TenantQuery<'q>
         .bind(s.approval.risk_threshold)
         .bind(s.approval.timeout_secs)
         .bind(s.siren_escalate_after_secs)
+        .bind(s.recording_retention_days)
 }
 
 /// One tenant, if visible.

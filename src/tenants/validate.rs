@@ -38,6 +38,9 @@ fn apply_field(s: &mut Settings, field: &str, value: &Value) -> Result<(), Strin
         "duty_officers" => s.duty_officers = phones(value)?,
         "approval" => approval(s, value)?,
         "siren_escalate_after_secs" => s.siren_escalate_after_secs = int(value, 10, 86_400)?,
+        "recording_retention_days" => {
+            s.recording_retention_days = if value.is_null() { None } else { Some(int(value, 1, 3650)?) }
+        }
         _ => return Err("is not a tenant field".into()),
     }
     Ok(())

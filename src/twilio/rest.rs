@@ -90,6 +90,8 @@ pub trait TwilioApi: Send + Sync {
         recording: &RecordingRef,
         update: &RecordingUpdate,
     ) -> Result<RecordingResource, TwilioError>;
+    /// `DELETE Recordings/{sid}.json`: the recording and its media are gone at Twilio.
+    async fn delete_recording(&self, recording: &super::types::RecordingSid) -> Result<(), TwilioError>;
     /// `POST Conferences/{sid or name}/Participants.json`.
     async fn add_participant(
         &self,

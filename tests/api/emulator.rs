@@ -66,6 +66,7 @@ pub(crate) async fn spawn_server(pool: PgPool, port: u16, emulator: &str) -> Tes
         ("TWILIO_API_BASE", emulator),
         ("SWITCHBOARD_WORKERS__ENABLED", "true"),
         ("SWITCHBOARD_OUTBOX__POLL_INTERVAL_MS", "200"),
+        ("SWITCHBOARD_MEDIA__LINK_SECRET", crate::recordings::LINK_SECRET),
     ]);
     spawn_with(config, Overrides { pool: Some(pool), ..Overrides::default() }).await
 }
@@ -105,6 +106,10 @@ async fn every_scenario_passes(pool: PgPool) {
             String::from_utf8_lossy(&output.stderr)
         );
         assert!(stdout.contains(&format!("PASS {scenario}")) && stdout.contains("timeline:"), "{stdout}");
+        if scenario == "scheduled-call" {
+            let recorded = ["consent notice plays", "the signed link downloads", "the link is refused"];
+            assert!(recorded.iter().all(|step| stdout.contains(step)), "{stdout}");
+        }
     }
 }
 

@@ -46,6 +46,30 @@ pub struct FakeTwilio {
     pub base: Arc<std::sync::OnceLock<String>>,
     /// Every conference update received (`POST Conferences/{sid}.json`): (sid or name, form fields).
     pub conference_updates: Arc<Mutex<Vec<Update>>>,
+    /// Every recording request received (`POST Calls/{CA}/Recordings.json` to start,
+    /// `…/Recordings/{RE}.json` to update), in order.
+    pub recordings: Arc<Mutex<Vec<RecordingRequest>>>,
+    /// Every media fetch (`GET Recordings/{RE}`): (Authorization, Range).
+    pub media_fetches: Arc<Mutex<Vec<MediaFetch>>>,
+    /// Every recording deleted (`DELETE Recordings/{RE}.json`).
+    pub deleted: Arc<Mutex<Vec<String>>>,
+}
+
+/// The audio every recording's media URL serves.
+pub const AUDIO: &[u8] = b"RIFF\x24\x00\x00\x00WAVEfmt fake audio bytes of a recording";
+
+/// A media fetch: (Authorization, Range).
+pub type MediaFetch = (String, Option<String>);
+
+/// A received recording request.
+#[derive(Debug, Clone)]
+pub struct RecordingRequest {
+    /// The call whose recording it is.
+    pub call: String,
+    /// `None` for a start; the recording's SID for an update.
+    pub recording: Option<String>,
+    /// The form fields.
+    pub fields: HashMap<String, Vec<String>>,
 }
 
 fn form(body: &[u8]) -> HashMap<String, Vec<String>> {
@@ -73,6 +97,12 @@ impl FakeTwilio {
             .route("/2010-04-01/Accounts/{account}/Calls/{sid}", post(update_call))
             .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
             .route("/2010-04-01/Accounts/{account}/Conferences/{sid}", post(update_conference))
+            .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings.json", post(start_recording))
+            .route(
+                "/2010-04-01/Accounts/{account}/Recordings/{file}",
+                axum::routing::get(recording_media).delete(delete_recording),
+            )
+            .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings/{rid}", post(update_recording))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         (fake, base)
@@ -92,6 +122,10 @@ impl FakeTwilio {
 
     pub fn conference_updates(&self) -> Vec<Update> {
         self.conference_updates.lock().expect("lock").clone()
+    }
+
+    pub fn recordings(&self) -> Vec<RecordingRequest> {
+        self.recordings.lock().expect("lock").clone()
     }
 
     pub fn seed(&self, kind: &str, sid: &str, to: &str, from: &str, body: &str) {
@@ -251,4 +285,85 @@ async fn update_conference(
     axum::Json(serde_json::json!({"sid": name, "friendly_name": "call", "status": status, "date_created": DATE,
         "date_updated": DATE, "region": "us1", "reason_conference_ended": null, "call_sid_ending_conference": null}))
         .into_response()
+}
+
+/// A recording resource as Twilio answers it.
+fn recording_json(account: &str, call: &str, sid: &str, status: &str) -> serde_json::Value {
+    serde_json::json!({"account_sid": account, "api_version": "2010-04-01", "call_sid": call,
+        "conference_sid": null, "date_created": DATE, "date_updated": DATE, "start_time": DATE,
+        "duration": null, "sid": sid, "price": null, "price_unit": "USD", "status": status, "channels": 2,
+        "source": "StartCallRecordingAPI", "error_code": null, "track": "both", "encryption_details": null,
+        "uri": format!("/2010-04-01/Accounts/{account}/Calls/{call}/Recordings/{sid}.json")})
+}
+
+/// `POST Calls/{CA}/Recordings.json`: recorded; refused when a `Refuse` mode is queued; else a
+/// new `in-progress` recording.
+async fn start_recording(
+    State(fake): State<FakeTwilio>,
+    Path((account, call)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let fields = form(&body);
+    let n = {
+        let mut recordings = fake.recordings.lock().expect("lock");
+        recordings.push(RecordingRequest { call: call.clone(), recording: None, fields });
+        recordings.len()
+    };
+    if let Mode::Refuse(code) = fake.next_mode() {
+        return error(400, code, "refused");
+    }
+    let sid = format!("RE{:032x}", 0xDEF0_0000u64 + n as u64);
+    (StatusCode::CREATED, axum::Json(recording_json(&account, &call, &sid, "in-progress"))).into_response()
+}
+
+/// `POST Calls/{CA}/Recordings/{RE}.json`: recorded; refused when a `Refuse` mode is queued; else
+/// the recording with the asked `Status`.
+async fn update_recording(
+    State(fake): State<FakeTwilio>,
+    Path((account, call, file)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    let sid = file.strip_suffix(".json").unwrap_or(&file).to_owned();
+    let fields = form(&body);
+    let status = first(&fields, "Status");
+    fake.recordings.lock().expect("lock").push(RecordingRequest {
+        call: call.clone(),
+        recording: Some(sid.clone()),
+        fields,
+    });
+    if let Mode::Refuse(code) = fake.next_mode() {
+        return error(400, code, "refused");
+    }
+    axum::Json(recording_json(&account, &call, &sid, &status)).into_response()
+}
+
+/// `GET Recordings/{RE}`: the audio, only with Basic auth; `Range: bytes=a-b` answers 206.
+async fn recording_media(State(fake): State<FakeTwilio>, headers: axum::http::HeaderMap) -> Response {
+    let header = |name: axum::http::header::HeaderName| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    let auth = header(axum::http::header::AUTHORIZATION).unwrap_or_default();
+    let range = header(axum::http::header::RANGE);
+    fake.media_fetches.lock().expect("lock").push((auth.clone(), range.clone()));
+    if !auth.starts_with("Basic ") {
+        return error(401, 20003, "Authenticate");
+    }
+    let span = range.as_deref().and_then(|r| r.strip_prefix("bytes=")).and_then(|r| r.split_once('-'));
+    if let Some((a, b)) = span.and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?))) {
+        let part = AUDIO[a..=b.min(AUDIO.len() - 1)].to_vec();
+        let content_range = format!("bytes {a}-{}/{}", a + part.len() - 1, AUDIO.len());
+        let headers = [("content-type", "audio/x-wav".to_owned()), ("content-range", content_range)];
+        return (StatusCode::PARTIAL_CONTENT, headers, part).into_response();
+    }
+    ([("content-type", "audio/x-wav")], AUDIO.to_vec()).into_response()
+}
+
+/// `DELETE Recordings/{RE}.json`: 204, recorded.
+async fn delete_recording(
+    State(fake): State<FakeTwilio>,
+    Path((_account, file)): Path<(String, String)>,
+) -> Response {
+    let sid = file.strip_suffix(".json").unwrap_or(&file).to_owned();
+    fake.deleted.lock().expect("lock").push(sid);
+    StatusCode::NO_CONTENT.into_response()
 }

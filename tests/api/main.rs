@@ -25,6 +25,8 @@ mod openapi;
 mod outage;
 mod outbox;
 mod receiver;
+mod recordings;
+mod recordings_links;
 mod sessions;
 mod sessions_calls;
 mod shutdown;

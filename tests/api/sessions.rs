@@ -44,7 +44,10 @@ impl Sessions {
     /// As [`Sessions::new`], with `extra` configuration.
     pub async fn with(pool: PgPool, extra: &[(&str, &str)]) -> Sessions {
         // Both legs leave in one outbox round.
-        let mut vars = vec![("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "50")];
+        let mut vars = vec![
+            ("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "50"),
+            ("SWITCHBOARD_MEDIA__LINK_SECRET", crate::recordings::LINK_SECRET),
+        ];
         vars.extend_from_slice(extra);
         let (app, fake, clock) = on_fake_twilio(pool, &vars, vec![]).await;
         let root = app.superadmin().await;

@@ -10,17 +10,17 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-const CONFERENCE: &str = "CF0123456789abcdef0123456789abcdef";
+pub const CONFERENCE: &str = "CF0123456789abcdef0123456789abcdef";
 const EVENTS: &str = "/webhooks/twilio/conferences/events";
 
 /// A leg as the fake received it: (TwiML path with its token, the token, the CallSid it made).
-struct Leg {
-    path: String,
-    token: String,
-    sid: String,
+pub struct Leg {
+    pub path: String,
+    pub token: String,
+    pub sid: String,
 }
 
-fn leg(s: &Sessions, to: &str) -> Leg {
+pub fn leg(s: &Sessions, to: &str) -> Leg {
     let creates = s.fake.creates();
     let (_, fields) = creates.iter().find(|(kind, f)| kind == "call" && f["To"][0] == to).expect("created");
     let path = fields["Url"][0].strip_prefix(PUBLIC).expect("absolute").to_owned();
@@ -50,7 +50,7 @@ async fn answer(s: &Sessions, leg: &Leg, to: &str) -> String {
 }
 
 /// A status callback of the leg's call.
-async fn leg_status(s: &Sessions, leg: &Leg, to: &str, status: &str, seq: &str) {
+pub async fn leg_status(s: &Sessions, leg: &Leg, to: &str, status: &str, seq: &str) {
     let path = format!("/webhooks/twilio/calls/events?attempt={}", leg.token);
     let params = [
         ("CallSid", leg.sid.as_str()),
@@ -65,7 +65,7 @@ async fn leg_status(s: &Sessions, leg: &Leg, to: &str, status: &str, seq: &str) 
 }
 
 /// A conference event for session `id`.
-async fn conference(s: &Sessions, id: &str, event: &str, call: Option<&str>, seq: &str) {
+pub async fn conference(s: &Sessions, id: &str, event: &str, call: Option<&str>, seq: &str) {
     let name = format!("call-{id}");
     let mut params = vec![
         ("ConferenceSid", CONFERENCE),
@@ -81,7 +81,7 @@ async fn conference(s: &Sessions, id: &str, event: &str, call: Option<&str>, seq
 }
 
 /// Books and starts `order` as the admin, delivers the creates and lets both legs answer and join.
-async fn in_progress(s: &Sessions, order: &str) -> (String, Leg, Leg) {
+pub async fn in_progress(s: &Sessions, order: &str) -> (String, Leg, Leg) {
     let id = s.book(order).await;
     let started = s.call(Method::POST, &format!("/api/calls/{order}/start"), &s.admin, None).await;
     assert_eq!(started.0, 200, "{}", started.1);

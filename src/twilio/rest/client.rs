@@ -228,11 +228,21 @@ const CREATE_MESSAGE: Op = Op { name: "create_message", creates: true };
 const LIST_MESSAGES: Op = Op { name: "list_messages", creates: false };
 const START_RECORDING: Op = Op { name: "start_recording", creates: true };
 const UPDATE_RECORDING: Op = Op { name: "update_recording", creates: false };
+const DELETE_RECORDING: Op = Op { name: "delete_recording", creates: false };
 const ADD_PARTICIPANT: Op = Op { name: "add_participant", creates: true };
 const UPDATE_CONFERENCE: Op = Op { name: "update_conference", creates: false };
 
 #[async_trait::async_trait]
 impl TwilioApi for TwilioClient {
+    async fn delete_recording(&self, recording: &crate::twilio::RecordingSid) -> Result<(), TwilioError> {
+        let path = format!("Recordings/{recording}.json");
+        match self.send::<serde_json::Value>(DELETE_RECORDING, Method::DELETE, &path, &[], None).await {
+            // Twilio answers 204 with no body: any success is the deletion.
+            Ok(_) | Err(TwilioError::Decode(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_call(&self, request: &CreateCall) -> Result<CallResource, TwilioError> {
         self.post(CREATE_CALL, "Calls.json", &request.form()).await
     }
