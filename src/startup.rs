@@ -18,8 +18,8 @@ use crate::tenants::NumberDirectory;
 use crate::twilio::{ReceiptSweeper, TwilioClient};
 use crate::worker::Worker;
 use crate::{
-    approvals, audit, auth, console, db, effects, health, http, idempotency, inbound, openapi, outbox, sessions,
-    tenants, workers,
+    approvals, audit, auth, console, db, effects, health, http, idempotency, inbound, openapi, outbox,
+    sessions, tenants, workers,
 };
 use anyhow::Context;
 use axum::Router;
