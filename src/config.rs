@@ -8,12 +8,14 @@
 
 mod effects;
 mod env;
+mod outbound;
 mod outbox;
 mod sections;
 mod twilio;
 
 pub use effects::EffectsConfig;
 pub use env::setting_name;
+pub use outbound::OutboundConfig;
 pub use outbox::{NotifyConfig, OutboxConfig, WorkersConfig};
 pub use sections::{DbConfig, LogConfig, LogFormat, ServerConfig};
 pub use twilio::{ApiCredentials, TwilioConfig};
@@ -54,6 +56,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Pacing and reconciliation of Twilio effects.
     pub effects: EffectsConfig,
+    /// The outbound queue.
+    pub outbound: OutboundConfig,
 }
 
 /// Every problem found while loading the configuration, one line each.
@@ -96,8 +100,9 @@ impl Config {
         let outbox = OutboxConfig::from_raw(raw.outbox, &mut problems);
         let notify = NotifyConfig::from_raw(raw.notify, &mut problems);
         let effects = EffectsConfig::from_raw(raw.effects, &mut problems);
+        let outbound = OutboundConfig::from_raw(raw.outbound, &mut problems);
         if problems.is_empty() {
-            Ok(Config { server, db, log, twilio, workers, outbox, notify, effects })
+            Ok(Config { server, db, log, twilio, workers, outbox, notify, effects, outbound })
         } else {
             Err(ConfigError { problems })
         }

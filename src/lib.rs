@@ -45,6 +45,7 @@ pub mod ids;
 pub mod inbound;
 pub mod net;
 pub mod openapi;
+pub mod outbound;
 pub mod outbox;
 pub mod pagination;
 pub mod redact;

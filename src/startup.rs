@@ -18,8 +18,8 @@ use crate::tenants::NumberDirectory;
 use crate::twilio::{ReceiptSweeper, TwilioClient};
 use crate::worker::Worker;
 use crate::{
-    approvals, audit, auth, db, effects, health, http, idempotency, inbound, openapi, outbox, tenants,
-    workers,
+    approvals, audit, auth, db, effects, health, http, idempotency, inbound, openapi, outbound, outbox,
+    tenants, workers,
 };
 use anyhow::Context;
 use axum::Router;
@@ -44,7 +44,11 @@ pub struct Overrides {
 
 /// The domains this binary runs. Adding a domain is one line here.
 fn domains(directory: &Arc<NumberDirectory>) -> Vec<Arc<dyn Domain>> {
-    vec![Arc::new(approvals::Approvals::default()), Arc::new(inbound::Inbound::new(directory.clone()))]
+    vec![
+        Arc::new(approvals::Approvals::default()),
+        Arc::new(inbound::Inbound::new(directory.clone())),
+        Arc::new(outbound::Outbound::default()),
+    ]
 }
 
 /// A built, not yet running, application.

@@ -70,6 +70,9 @@ pub struct TenantSettings {
     duty_officers: Option<Vec<E164>>,
     /// Any subset of `{risk_threshold (0–5), timeout_secs (10–86400)}`.
     approval: Option<ApprovalPatch>,
+    /// Live outbound calls at once, across every run (1–1000, default 3).
+    #[schema(minimum = 1, maximum = 1000)]
+    outbound_max_concurrent: Option<i32>,
 }
 
 /// A change of the text-back settings.

@@ -169,6 +169,9 @@ pub struct Settings {
     pub duty_officers: Vec<E164>,
     /// Crisis approval.
     pub approval: Approval,
+    /// Live outbound calls this business may have at once, across every run and replica (1–1000).
+    #[schema(minimum = 1, maximum = 1000)]
+    pub outbound_max_concurrent: i32,
 }
 
 /// The stock text-back template.
@@ -191,6 +194,7 @@ impl Settings {
             text_back: TextBack { enabled: true, template: DEFAULT_TEMPLATE.into(), window_hours: 24 },
             duty_officers: Vec::new(),
             approval: Approval { risk_threshold: 4.0, timeout_secs: 900 },
+            outbound_max_concurrent: 3,
         }
     }
 

@@ -51,6 +51,8 @@ macro_rules! tenant_columns {
             $p,
             "approval_timeout_secs, ",
             $p,
+            "outbound_max_concurrent, ",
+            $p,
             "created_at, ",
             $p,
             "updated_at"
@@ -83,6 +85,7 @@ struct TenantRow {
     duty_officers: Vec<String>,
     approval_risk_threshold: f64,
     approval_timeout_secs: i32,
+    outbound_max_concurrent: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -114,6 +117,7 @@ impl From<TenantRow> for Tenant {
                 risk_threshold: r.approval_risk_threshold,
                 timeout_secs: r.approval_timeout_secs,
             },
+            outbound_max_concurrent: r.outbound_max_concurrent,
         };
         Tenant { id: TenantId(r.id), settings, created_at: r.created_at, updated_at: r.updated_at }
     }
@@ -130,7 +134,7 @@ pub async fn insert_tenant(
         "INSERT INTO tenant (",
         tenant_columns!(""),
         ")
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
          RETURNING ",
         tenant_columns!("")
     );
@@ -151,7 +155,7 @@ pub async fn update_tenant(
            dial_timeout_secs = $7, business_hours = $8, holidays = $9, after_hours = $10,
            screen_forwarded_calls = $11, text_back_enabled = $12, text_back_template = $13,
            text_back_window_hours = $14, duty_officers = $15, approval_risk_threshold = $16,
-           approval_timeout_secs = $17, updated_at = $18
+           approval_timeout_secs = $17, outbound_max_concurrent = $18, updated_at = $19
          WHERE id = $1 RETURNING ",
         tenant_columns!("")
     );
@@ -180,6 +184,7 @@ fn bind_settings<'q>(query: TenantQuery<'q>, s: &'q Settings) -> TenantQuery<'q>
         .bind(s.duty_officers.iter().map(|n| n.as_str().to_owned()).collect::<Vec<_>>())
         .bind(s.approval.risk_threshold)
         .bind(s.approval.timeout_secs)
+        .bind(s.outbound_max_concurrent)
 }
 
 /// One tenant, if visible.

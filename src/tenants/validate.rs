@@ -37,6 +37,7 @@ fn apply_field(s: &mut Settings, field: &str, value: &Value) -> Result<(), Strin
         "text_back" => text_back(s, value)?,
         "duty_officers" => s.duty_officers = phones(value)?,
         "approval" => approval(s, value)?,
+        "outbound_max_concurrent" => s.outbound_max_concurrent = int(value, 1, 1000)?,
         _ => return Err("is not a tenant field".into()),
     }
     Ok(())
