@@ -20,7 +20,8 @@ macro_rules! run_columns {
 
 macro_rules! job_columns {
     () => {
-        "id, run_id, lead_id, number, name, timezone, data, status, outcome, reason, attempts, call_sid,
+        "id, run_id, lead_id, number, name, timezone, data, status, outcome, reason, attempts,
+         COALESCE(call_sid, (SELECT a.sid FROM twilio_attempt a WHERE a.token = outbound_job.attempt_token)) AS call_sid,
          dialled_at, ended_at, created_at"
     };
 }

@@ -22,6 +22,7 @@ mod inbound_owner;
 mod openapi;
 mod outage;
 mod outbound;
+mod outbound_control;
 mod outbound_support;
 mod outbound_upload;
 mod outbox;
