@@ -23,6 +23,7 @@ mod openapi;
 mod outage;
 mod outbound;
 mod outbound_control;
+mod outbound_crash;
 mod outbound_support;
 mod outbound_upload;
 mod outbox;

@@ -130,7 +130,7 @@ impl O {
             .expect("count")
     }
 
-    /// Creates at the fake whose calls were not ended yet: (token, sid, to).
+    /// Creates at the fake, bound to their SID, whose calls were not ended yet: (token, sid, to).
     pub async fn live_at_fake(&self) -> Vec<(String, String, String)> {
         let mut live = Vec::new();
         for (kind, fields) in self.fake.creates() {
@@ -144,7 +144,8 @@ impl O {
                 .fetch_one(&self.app.state.db)
                 .await
                 .expect("attempt");
-            let sid = sid.expect("bound");
+            // A create whose answer was lost is not bound until a callback or reconciliation.
+            let Some(sid) = sid else { continue };
             if !self.ended.lock().expect("lock").contains(&sid) {
                 live.push((token, sid, fields["To"][0].clone()));
             }
