@@ -15,7 +15,7 @@ use super::settle;
 use super::slots;
 use super::{DOMAIN, notify, repo};
 use crate::audit::{self, Actor, NewEvent};
-use crate::effects::{self, CallRequest, Owner, priority};
+use crate::effects::{self, CallRequest, Owner, pacing, priority};
 use crate::ids::TenantId;
 use crate::state::AppState;
 use crate::worker::Worker;
@@ -60,8 +60,8 @@ impl Dialer {
         .await
     }
 
-    /// One call for `tenant` if its caps allow; whether a job was taken (dialled or skipped).
-    async fn dial_one(&self, tenant: Uuid) -> Result<bool, sqlx::Error> {
+    /// One call for `tenant` if its caps and the pace allow.
+    async fn dial_one(&self, tenant: Uuid) -> Result<Turn, sqlx::Error> {
         let now = self.state.clock.now();
         let mut tx = self.state.db.begin().await?;
         sqlx::query("INSERT INTO outbound_business (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING")
@@ -77,7 +77,7 @@ impl Dialer {
         .bind(tenant)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(cap) = cap else { return Ok(false) };
+        let Some(cap) = cap else { return Ok(Turn::Idle) };
         let live: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM outbound_job WHERE tenant_id = $1 AND status = 'in_progress'",
         )
@@ -85,9 +85,9 @@ impl Dialer {
         .fetch_one(&mut *tx)
         .await?;
         if live >= i64::from(cap) {
-            return Ok(false);
+            return Ok(Turn::Idle);
         }
-        let Some(job) = next_job(&mut tx, tenant).await? else { return Ok(false) };
+        let Some(job) = next_job(&mut tx, tenant).await? else { return Ok(Turn::Idle) };
         let opted_out: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM opt_out WHERE tenant_id = $1 AND number = $2)")
                 .bind(tenant)
@@ -97,6 +97,9 @@ impl Dialer {
         if opted_out {
             skip(&mut tx, job.id, "opted_out", now).await?;
         } else {
+            if let Some(wait) = self.pace(now).await? {
+                return Ok(Turn::Paced(wait));
+            }
             self.request(&mut tx, TenantId(tenant), &job, now).await?;
         }
         sqlx::query("UPDATE outbound_business SET last_turn = nextval('outbound_turn') WHERE tenant_id = $1")
@@ -104,7 +107,26 @@ impl Dialer {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Turn::Taken)
+    }
+
+    /// Takes a token from the account's pace for a bulk create; how long to wait when there is
+    /// none, or while a more urgent call (an officer's, a text-back's) waits for one: bulk goes
+    /// behind them.
+    async fn pace(&self, now: DateTime<Utc>) -> Result<Option<chrono::Duration>, sqlx::Error> {
+        let urgent: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM outbox_message WHERE destination = 'twilio' AND kind = 'twilio.call'
+               AND status = 'pending' AND next_attempt_at <= $2 AND priority > $1)",
+        )
+        .bind(priority::BULK)
+        .bind(now)
+        .fetch_one(&self.state.db)
+        .await?;
+        if urgent {
+            return Ok(Some(chrono::Duration::milliseconds(100)));
+        }
+        let rate = self.state.config.effects.calls_per_second;
+        Ok(pacing::take(&self.state.db, "call", rate, now).await?.err())
     }
 
     /// Requests the job's call and takes its slot.
@@ -131,6 +153,7 @@ impl Dialer {
             timeout_secs: None,
             machine_detection: None,
             record: false,
+            prepaid: true,
         };
         let token = effects::request_call(conn, tenant, now, owner, &call).await?;
         sqlx::query(
@@ -148,15 +171,24 @@ impl Dialer {
         Ok(())
     }
 
-    /// Dials while any business has a queued job and a free slot, one call per business per pass.
+    /// Dials while any business has a queued job and a free slot and the pace allows, one call
+    /// per business per pass (round robin: the least recently served business goes first).
     async fn dial(&self) -> Result<u64, sqlx::Error> {
         let mut taken = 0;
         loop {
             let mut progressed = false;
             for tenant in self.businesses().await? {
-                if self.dial_one(tenant).await? {
-                    progressed = true;
-                    taken += 1;
+                match self.dial_one(tenant).await? {
+                    Turn::Taken => {
+                        progressed = true;
+                        taken += 1;
+                    }
+                    Turn::Idle => {}
+                    Turn::Paced(wait) => {
+                        self.wake_after(wait);
+                        progressed = false;
+                        break;
+                    }
                 }
             }
             if taken > 0 {
@@ -166,6 +198,16 @@ impl Dialer {
                 return Ok(taken);
             }
         }
+    }
+
+    /// Wakes this dialer when the next token is due (the poll finds it otherwise).
+    fn wake_after(&self, wait: chrono::Duration) {
+        let wake = self.wake.clone();
+        let wait = wait.to_std().unwrap_or_default().min(self.state.config.outbound.poll_interval);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            wake.notify_one();
+        });
     }
 
     /// Starts runs whose time came and fails runs that cannot go on.
@@ -265,6 +307,16 @@ pub(super) async fn finished(
     };
     audit::record(conn, tenant, now, event).await?;
     Ok(())
+}
+
+/// What one business's turn came to.
+enum Turn {
+    /// A job was dialled or skipped.
+    Taken,
+    /// Nothing to do for it now (caps full, nothing queued, another replica serving it).
+    Idle,
+    /// No token from the pace: the round ends; the next token is due after this long.
+    Paced(chrono::Duration),
 }
 
 /// The next job to dial for a business whose row the caller holds.

@@ -24,6 +24,7 @@ mod outage;
 mod outbound;
 mod outbound_control;
 mod outbound_crash;
+mod outbound_fair;
 mod outbound_support;
 mod outbound_upload;
 mod outbox;
