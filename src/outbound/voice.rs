@@ -85,3 +85,24 @@ pub fn script_twiml(script: &serde_json::Value, from: &str) -> Twiml {
         Err(_) => Twiml::new().say(NOT_VALID).hangup(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_script_has_its_twiml() {
+        let say = script_twiml(&json!({"say": "Hi & bye"}), "+12025550100").to_xml();
+        assert!(say.contains("<Say>Hi &amp; bye</Say><Hangup/>"), "{say}");
+        let connect = script_twiml(&json!({"connect": "+12025550111"}), "+12025550100").to_xml();
+        assert!(
+            connect.contains(r#"<Dial callerId="+12025550100"><Number>+12025550111</Number></Dial>"#),
+            "{connect}"
+        );
+        let url = script_twiml(&json!({"twiml_url": "https://example.com/t?a=1&b=2"}), "+1").to_xml();
+        assert!(url.contains("<Redirect>https://example.com/t?a=1&amp;b=2</Redirect>"), "{url}");
+        let broken = script_twiml(&json!({"sing": "la"}), "+1").to_xml();
+        assert!(broken.contains("not valid"), "{broken}");
+    }
+}

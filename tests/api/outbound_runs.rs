@@ -139,3 +139,33 @@ async fn live_calls_and_jobs_by_status_are_in_the_metrics(pool: PgPool) {
     assert!(text.contains("outbound_live_calls"), "{text}");
     assert!(text.contains("outbound_jobs{status=\"queued\"}"), "{text}");
 }
+
+#[sqlx::test]
+async fn a_suspended_business_runs_fail_and_a_repeated_create_makes_one_run(pool: PgPool) {
+    let o = setup(pool).await;
+    let body = json!({"name": "Once", "from_number": ACME_FROM, "script": {"connect": "+12025550111"}});
+    let send = || {
+        o.app
+            .client
+            .post(o.app.url("/api/outbound/runs"))
+            .bearer_auth(&o.acme)
+            .header("idempotency-key", "run-1")
+            .json(&body)
+            .send()
+    };
+    let first: Value = send().await.expect("sent").json().await.expect("json");
+    let second: Value = send().await.expect("sent").json().await.expect("json");
+    assert_eq!(first["id"], second["id"]);
+    let run = first["id"].as_str().expect("id").to_owned();
+    o.upload(&o.acme, &run, leads("L", 2, 100), false).await;
+    o.start(&o.acme, &run).await;
+    let suspend = json!({"status": "suspended"});
+    assert_eq!(o.app.patch_json("/api/tenants/acme", &o.root, suspend).await.status(), 200);
+    o.tick().await;
+    let view = o.run(&o.acme, &run).await;
+    assert_eq!(
+        (view["status"].as_str(), view["failure_reason"].as_str()),
+        (Some("failed"), Some("tenant_suspended"))
+    );
+    assert!(o.fake.creates().is_empty(), "a suspended business dials nothing");
+}
