@@ -11,6 +11,7 @@
 
 mod docs;
 mod handlers;
+mod intake;
 pub mod leads;
 pub mod machine;
 pub mod model;

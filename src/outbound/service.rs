@@ -105,6 +105,9 @@ fn refused(row: &RunRow, what: &str) -> ApiError {
     ApiError::InvalidTransition(format!("a {} run cannot be {what}", row.status.as_str()))
 }
 
+/// An audit action and its details.
+type Done = (&'static str, serde_json::Value);
+
 /// Applies `change` to the tenant's run `id` (404 for another tenant's), audited with `actor`.
 pub async fn change(
     state: &AppState,
@@ -117,52 +120,11 @@ pub async fn change(
     let mut tx = tenant_tx(&state.db, tenant).await?;
     let row = repo::lock_run(&mut tx, tenant, id).await?.ok_or(ApiError::NotFound)?;
     let (action, data) = match change {
-        Change::Start(at) => {
-            if row.status != RunStatus::Pending || row.start_at.is_some() {
-                return Err(refused(&row, "started"));
-            }
-            let at = at.filter(|at| *at > now).unwrap_or(now);
-            repo::set_start_at(&mut tx, id, at, now).await?;
-            if at <= now {
-                repo::transition(&mut tx, id, RunEvent::Start, None, now).await?;
-            }
-            ("OUTBOUND_RUN_STARTED", serde_json::json!({"at": at}))
-        }
-        Change::Pause | Change::Resume => {
-            let (event, action, what) = match change {
-                Change::Pause => (RunEvent::Pause, "OUTBOUND_RUN_PAUSED", "paused"),
-                _ => (RunEvent::Resume, "OUTBOUND_RUN_RESUMED", "resumed"),
-            };
-            if row.cancel_requested || !repo::transition(&mut tx, id, event, None, now).await? {
-                return Err(refused(&row, what));
-            }
-            (action, serde_json::json!({}))
-        }
-        Change::Cancel => {
-            if row.status.is_terminal() || row.cancel_requested {
-                return Err(refused(&row, "cancelled"));
-            }
-            repo::request_cancel(&mut tx, id, now).await?;
-            let queued = repo::cancel_queued(&mut tx, id, now).await?;
-            let withdrawn = slots::stop_live(&mut tx, tenant, id, false, now).await?;
-            if row.status == RunStatus::Pending {
-                repo::transition(&mut tx, id, RunEvent::Cancelled, None, now).await?;
-                super::worker::finished(&mut tx, tenant, id, "cancelled", serde_json::json!({}), now).await?;
-            }
-            (
-                "OUTBOUND_RUN_CANCEL_REQUESTED",
-                serde_json::json!({"queued_cancelled": queued, "withdrawn": withdrawn}),
-            )
-        }
-        Change::Stop => {
-            if !repo::transition(&mut tx, id, RunEvent::Stop, None, now).await? {
-                return Err(refused(&row, "stopped"));
-            }
-            let queued = repo::cancel_queued(&mut tx, id, now).await?;
-            let withdrawn = slots::stop_live(&mut tx, tenant, id, true, now).await?;
-            super::worker::finished(&mut tx, tenant, id, "stopped", serde_json::json!({}), now).await?;
-            ("OUTBOUND_RUN_STOPPED", serde_json::json!({"queued_cancelled": queued, "withdrawn": withdrawn}))
-        }
+        Change::Start(at) => start(&mut tx, &row, at, now).await?,
+        Change::Pause => pause_or_resume(&mut tx, &row, RunEvent::Pause, now).await?,
+        Change::Resume => pause_or_resume(&mut tx, &row, RunEvent::Resume, now).await?,
+        Change::Cancel => cancel(&mut tx, tenant, &row, now).await?,
+        Change::Stop => stop(&mut tx, tenant, &row, now).await?,
     };
     record(&mut tx, tenant, actor, action, ("outbound_run", id), data, now).await?;
     let row = repo::find_run(&mut tx, tenant, id).await?.ok_or(ApiError::NotFound)?;
@@ -170,6 +132,81 @@ pub async fn change(
     tx.commit().await?;
     crate::outbox::wake(state);
     Ok(run)
+}
+
+/// Starts a pending run now, or sets its start time (it stays `pending` until then).
+async fn start(
+    conn: &mut PgConnection,
+    row: &RunRow,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> ApiResult<Done> {
+    if row.status != RunStatus::Pending || row.start_at.is_some() {
+        return Err(refused(row, "started"));
+    }
+    let at = at.filter(|at| *at > now).unwrap_or(now);
+    repo::set_start_at(conn, row.id, at, now).await?;
+    if at <= now {
+        repo::transition(conn, row.id, RunEvent::Start, None, now).await?;
+    }
+    Ok(("OUTBOUND_RUN_STARTED", serde_json::json!({"at": at})))
+}
+
+/// Pauses a running run or resumes a paused one (not once a cancel was asked).
+async fn pause_or_resume(
+    conn: &mut PgConnection,
+    row: &RunRow,
+    event: RunEvent,
+    now: DateTime<Utc>,
+) -> ApiResult<Done> {
+    let (action, what) = match event {
+        RunEvent::Pause => ("OUTBOUND_RUN_PAUSED", "paused"),
+        _ => ("OUTBOUND_RUN_RESUMED", "resumed"),
+    };
+    if row.cancel_requested || !repo::transition(conn, row.id, event, None, now).await? {
+        return Err(refused(row, what));
+    }
+    Ok((action, serde_json::json!({})))
+}
+
+/// Graceful cancel: queued jobs and creates not yet sent are cancelled, live calls finish (the
+/// dialer ends the run when none is left; a pending run ends at once).
+async fn cancel(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    row: &RunRow,
+    now: DateTime<Utc>,
+) -> ApiResult<Done> {
+    if row.status.is_terminal() || row.cancel_requested {
+        return Err(refused(row, "cancelled"));
+    }
+    repo::request_cancel(conn, row.id, now).await?;
+    let queued = repo::cancel_queued(conn, row.id, now).await?;
+    let withdrawn = slots::stop_live(conn, tenant, row.id, false, now).await?;
+    if row.status == RunStatus::Pending {
+        repo::transition(conn, row.id, RunEvent::Cancelled, None, now).await?;
+        super::worker::finished(conn, tenant, row.id, "cancelled", serde_json::json!({}), now).await?;
+    }
+    Ok((
+        "OUTBOUND_RUN_CANCEL_REQUESTED",
+        serde_json::json!({"queued_cancelled": queued, "withdrawn": withdrawn}),
+    ))
+}
+
+/// Stop-queue: the run is `stopped` at once, queued jobs cancelled, live calls hung up.
+async fn stop(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    row: &RunRow,
+    now: DateTime<Utc>,
+) -> ApiResult<Done> {
+    if !repo::transition(conn, row.id, RunEvent::Stop, None, now).await? {
+        return Err(refused(row, "stopped"));
+    }
+    let queued = repo::cancel_queued(conn, row.id, now).await?;
+    let withdrawn = slots::stop_live(conn, tenant, row.id, true, now).await?;
+    super::worker::finished(conn, tenant, row.id, "stopped", serde_json::json!({}), now).await?;
+    Ok(("OUTBOUND_RUN_STOPPED", serde_json::json!({"queued_cancelled": queued, "withdrawn": withdrawn})))
 }
 
 /// Cancels one job: a queued one at once; a live one is withdrawn (create not yet sent) or hung
@@ -184,6 +221,7 @@ pub async fn cancel_job(
     let now = state.clock.now();
     let mut tx = tenant_tx(&state.db, tenant).await?;
     repo::find_run(&mut tx, tenant, run).await?.ok_or(ApiError::NotFound)?;
+    slots::lock_attempts(&mut tx, tenant, run, Some(job)).await?;
     let found = repo::lock_job(&mut tx, tenant, run, job).await?.ok_or(ApiError::NotFound)?;
     let how = match found.status {
         JobStatus::Queued => {

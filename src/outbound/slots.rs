@@ -205,6 +205,29 @@ pub async fn attempt_sid(
     Ok(sid.flatten())
 }
 
+/// Locks the attempts of a run's live jobs (or of one job) before the jobs themselves: a status
+/// callback locks an attempt, then its job, so taking them in the same order here means a stop
+/// racing a callback waits instead of deadlocking.
+pub async fn lock_attempts(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    run: Uuid,
+    job: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT 1 FROM twilio_attempt WHERE token IN (
+           SELECT attempt_token FROM outbound_job
+           WHERE tenant_id = $1 AND run_id = $2 AND status = 'in_progress' AND ($3::uuid IS NULL OR id = $3))
+         ORDER BY token FOR UPDATE",
+    )
+    .bind(tenant.uuid())
+    .bind(run)
+    .bind(job)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Stops every `in_progress` job of a run (locked one by one); how many were withdrawn.
 pub async fn stop_live(
     conn: &mut PgConnection,
@@ -213,6 +236,7 @@ pub async fn stop_live(
     hang_up: bool,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
+    lock_attempts(conn, tenant, run, None).await?;
     let held: Vec<Held> = sqlx::query_as(
         "SELECT id, tenant_id, run_id, status, attempt_token, call_sid, attempts, hangup_requested
          FROM outbound_job WHERE tenant_id = $1 AND run_id = $2 AND status = 'in_progress' ORDER BY id FOR UPDATE",

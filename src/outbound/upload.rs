@@ -6,7 +6,7 @@
 
 use super::handlers::ADMIN;
 use super::leads::{self, MAX_LEADS_PER_RUN, Parsed, UploadError};
-use super::repo;
+use super::{intake, repo};
 use crate::audit::{self, Actor, NewEvent};
 use crate::auth::Operator;
 use crate::auth::scope::tenant_tx;
@@ -105,12 +105,12 @@ pub async fn upload(
             run.status.as_str()
         )));
     }
-    let before = repo::job_count(&mut tx, id).await?;
+    let before = intake::job_count(&mut tx, id).await?;
     if before + parsed.leads.len() as i64 > MAX_LEADS_PER_RUN {
         return Err(ApiError::invalid("leads", format!("a run holds at most {MAX_LEADS_PER_RUN} leads")));
     }
-    let added = repo::insert_leads(&mut tx, tenant, id, &parsed.leads, now).await?;
-    let total = repo::job_count(&mut tx, id).await?;
+    let added = intake::insert_leads(&mut tx, tenant, id, &parsed.leads, now).await?;
+    let total = intake::job_count(&mut tx, id).await?;
     let event = NewEvent {
         actor: Actor::Operator(operator.key_id),
         action: "OUTBOUND_LEADS_UPLOADED",
