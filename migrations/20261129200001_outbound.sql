@@ -74,7 +74,8 @@ CREATE INDEX outbound_job_queue_idx ON outbound_job (run_id, seq) WHERE status =
 CREATE INDEX outbound_job_live_idx ON outbound_job (tenant_id, run_id) WHERE status = 'in_progress';
 CREATE INDEX outbound_job_lease_idx ON outbound_job (slot_expires_at) WHERE status = 'in_progress';
 CREATE INDEX outbound_job_number_idx ON outbound_job (run_id, number);
-CREATE INDEX outbound_job_list_idx ON outbound_job (run_id, created_at, id);
+-- Upload order: the jobs list's keyset, and unique (positions are given under the run's lock).
+CREATE UNIQUE INDEX outbound_job_seq_idx ON outbound_job (run_id, seq);
 
 DO $$
 DECLARE t text;

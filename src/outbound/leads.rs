@@ -205,6 +205,12 @@ pub fn from_csv(body: &[u8]) -> Result<Parsed, UploadError> {
                 continue;
             }
         };
+        // PostgreSQL cannot store a NUL character in text or jsonb.
+        if record.iter().any(|value| value.contains('\0')) {
+            parsed.bad_rows.push(row);
+            parsed.errors.push(FieldError::new(format!("leads[{row}]"), "must not contain a NUL character"));
+            continue;
+        }
         let mut extra = Map::new();
         for (i, value) in record.iter().enumerate() {
             if !known.contains(&Some(i)) && !value.is_empty() {

@@ -241,6 +241,9 @@ pub struct Job {
     pub id: Uuid,
     /// The run.
     pub run_id: Uuid,
+    /// Its place in the run's upload order (the list's sort key).
+    #[serde(skip)]
+    pub seq: i64,
     /// The lead's id in the uploader's system.
     pub lead_id: String,
     /// The number (E.164).
@@ -273,6 +276,6 @@ pub struct Job {
 
 impl Keyed for Job {
     fn sort_key(&self) -> Cursor {
-        Cursor { at: self.created_at, id: self.id.to_string() }
+        Cursor { at: self.created_at, id: self.seq.to_string() }
     }
 }

@@ -18,7 +18,7 @@ macro_rules! run_columns {
 
 macro_rules! job_columns {
     () => {
-        "id, run_id, lead_id, number, name, timezone, data, status, outcome, reason, attempts,
+        "id, run_id, seq, lead_id, number, name, timezone, data, status, outcome, reason, attempts,
          COALESCE(call_sid, (SELECT a.sid FROM twilio_attempt a WHERE a.token = outbound_job.attempt_token)) AS call_sid,
          dialled_at, ended_at, created_at"
     };
@@ -221,27 +221,27 @@ pub async fn request_cancel(
     Ok(())
 }
 
-/// The run's jobs after the cursor (upload order), optionally of one status.
+/// The run's jobs after the cursor in upload order (the cursor's id is the upload position),
+/// optionally of one status.
 pub async fn list_jobs(
     conn: &mut PgConnection,
     tenant: TenantId,
     run: Uuid,
     status: Option<JobStatus>,
-    keys: &Keyset<Uuid>,
+    keys: &Keyset<i64>,
 ) -> Result<Vec<Job>, sqlx::Error> {
-    let (at, id) = keys.after.unzip();
+    let after = keys.after.as_ref().map(|(_, seq)| *seq);
     sqlx::query_as(concat!(
         "SELECT ",
         job_columns!(),
         " FROM outbound_job WHERE tenant_id = $1 AND run_id = $2 AND ($3::text IS NULL OR status = $3)
-           AND ($4::timestamptz IS NULL OR (created_at, id) > ($4, $5))
-         ORDER BY created_at, id LIMIT $6"
+           AND ($4::bigint IS NULL OR seq > $4)
+         ORDER BY seq LIMIT $5"
     ))
     .bind(tenant.uuid())
     .bind(run)
     .bind(status.map(JobStatus::as_str))
-    .bind(at)
-    .bind(id)
+    .bind(after)
     .bind(keys.fetch())
     .fetch_all(conn)
     .await

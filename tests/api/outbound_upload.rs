@@ -133,3 +133,28 @@ async fn an_upload_larger_than_the_general_body_limit_is_taken_up_to_its_own(poo
     assert_eq!(response.status(), 413);
     assert_eq!(o.run(&o.acme, &run).await["total"], 500);
 }
+
+#[sqlx::test]
+async fn jobs_are_listed_in_upload_order_page_by_page(pool: PgPool) {
+    let o = setup(pool).await;
+    let run = o.create_run(&o.acme, ACME_FROM, None).await;
+    o.upload(&o.acme, &run, leads("L", 3, 100), false).await;
+    o.upload_csv(&o.acme, &run, "lead_id,number\nC0,+14155550300\nC1,+14155550301\n", false).await;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let mut path = format!("/api/outbound/runs/{run}/jobs?limit=2");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = o.app.get_auth(&path, &o.acme).await.json().await.expect("json");
+        for job in page["items"].as_array().expect("items") {
+            seen.push(job["lead_id"].as_str().expect("lead").to_owned());
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, vec!["L0", "L1", "L2", "C0", "C1"]);
+}
