@@ -3,7 +3,7 @@
 //! decide, is looked at here: its lease is first extended (so one replica handles it at a time,
 //! and no lock is held across the request to Twilio), then
 //! - a call with a known SID is fetched: ended → the job ends with the call's status; live → it
-//!   keeps its slot for another lease;
+//!   keeps its slot for another lease (and is hung up if a stop asked for it);
 //! - a refused, withdrawn, parked or undeliverable create ends the job `failed` (its slot freed);
 //! - a create still queued, sending or being reconciled stays with the effects machinery, which
 //!   binds it or proves it absent; the job keeps its slot meanwhile.
@@ -34,7 +34,9 @@ enum Verdict {
     Ended(String, crate::twilio::CallStatus),
     /// The create will never happen (or must wait for an operator): fail with this reason.
     Fail(&'static str),
-    /// Still live or still being reconciled: keep the slot.
+    /// Still live at Twilio: keep the slot (and hang it up if a stop asked for it).
+    Live(String),
+    /// Still being reconciled, or Twilio could not be asked: keep the slot.
     Keep,
 }
 
@@ -77,7 +79,7 @@ async fn judge(state: &AppState, job: &Stale) -> Verdict {
         let Ok(parsed) = CallSid::parse(sid) else { return Verdict::Fail("call_sid_invalid") };
         return match state.twilio.fetch_call(&parsed).await {
             Ok(call) if call.status.is_terminal() => Verdict::Ended(sid.clone(), call.status),
-            Ok(_) => Verdict::Keep,
+            Ok(_) => Verdict::Live(sid.clone()),
             Err(TwilioError::Api { status: 404, .. }) => Verdict::Fail("call_not_found_at_twilio"),
             Err(e) => {
                 tracing::warn!(error = %e, "fetching a stale outbound call failed; retried after the lease");
@@ -105,6 +107,13 @@ async fn apply(state: &AppState, job: &Stale, verdict: Verdict) -> Result<bool, 
     }
     let ended = match verdict {
         Verdict::Keep => false,
+        Verdict::Live(sid) => {
+            // A stop whose hang-up waited for the SID, bound since without a callback.
+            if held.hangup_requested {
+                slots::hang_up_call(&mut tx, &held, &sid, now).await?;
+            }
+            false
+        }
         Verdict::Fail(reason) => slots::end(&mut tx, job.id, "failed", "failed", Some(reason), now).await?,
         Verdict::Ended(sid, status) => {
             // The ledger learns the status the callback would have brought.

@@ -94,3 +94,33 @@ async fn a_call_whose_end_is_never_reported_frees_its_slot_after_the_lease(pool:
     .expect("job");
     assert_eq!(talking_job, "in_progress", "a call still live keeps its slot");
 }
+
+#[sqlx::test]
+async fn a_stopped_call_found_only_by_reconciliation_is_hung_up_after_the_lease(pool: PgPool) {
+    let o = setup(pool).await;
+    let run = o.create_run(&o.acme, ACME_FROM, Some(1)).await;
+    o.upload(&o.acme, &run, leads("L", 2, 100), false).await;
+    o.start(&o.acme, &run).await;
+    o.fake.push(Mode::LoseAnswer);
+    o.tick().await; // the create's answer is lost: its outcome is unknown
+    let response =
+        o.app.post_json("/api/outbound/stop-queue", &o.acme, serde_json::json!({"run_id": run})).await;
+    assert_eq!(response.status(), 200);
+    // No callback ever comes; reconciliation finds the call at Twilio and binds it.
+    o.clock.advance(chrono::Duration::seconds(121));
+    deliver(&o.app).await;
+    let sid = o.fake.existing.lock().expect("lock")[0].1.clone();
+    o.fake.set_status(&sid, "in-progress");
+    assert!(o.fake.updates().is_empty());
+    o.clock.advance(chrono::Duration::seconds(300));
+    o.tick().await;
+    deliver(&o.app).await;
+    let hung: Vec<String> = o.fake.updates().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(hung, vec![sid.clone()], "the stopped call is hung up once its SID is known");
+    o.fake.set_status(&sid, "completed");
+    o.clock.advance(chrono::Duration::seconds(301));
+    o.tick().await;
+    let view = o.run(&o.acme, &run).await;
+    assert_eq!((view["in_progress"].as_i64(), view["cancelled"].as_i64()), (Some(0), Some(2)));
+    assert_eq!(o.fake.creates().len(), 1);
+}
