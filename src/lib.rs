@@ -18,6 +18,7 @@
 //! - [`effects`]: exactly-once Twilio calls and messages, their ledger, pacing, reconciliation.
 //! - [`inbound`]: inbound calls (ring the owner, text back missed calls) and SMS conversations.
 //! - [`approvals`]: crises held for a duty officer's approval by phone; dispatch; expiry.
+//! - [`outbound`]: runs of leads dialled at a per-business cap, paced, cancellable, exactly once.
 //! - [`system`]: the only path that skips the tenant scope (row-level security).
 //! - [`idempotency`], [`pagination`], [`filters`]: `Idempotency-Key` replays, list pages and typed
 //!   list filters for every domain.

@@ -40,7 +40,7 @@ enum Verdict {
     Keep,
 }
 
-/// Settles up to [`BATCH`] jobs; how many ended.
+/// Settles up to [`BATCH`] jobs; how many ended. Unscoped (system path): spans tenants.
 pub async fn settle(state: &AppState, lease: chrono::Duration) -> anyhow::Result<u64> {
     let now = state.clock.now();
     // Claim by extending the lease: another replica's settle skips these until it runs out again.

@@ -38,6 +38,7 @@ struct Found {
     script: serde_json::Value,
 }
 
+/// Unscoped (system path): a webhook knows its tenant only from the job, whose token it must carry.
 async fn answer(
     state: AppState,
     job: String,

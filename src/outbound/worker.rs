@@ -46,7 +46,8 @@ impl Dialer {
             .unwrap_or(chrono::Duration::minutes(5))
     }
 
-    /// Businesses with queued jobs in running runs, least recently served first.
+    /// Businesses with queued jobs in running runs, least recently served first. Unscoped
+    /// (system path): the dialer spans tenants.
     async fn businesses(&self) -> Result<Vec<Uuid>, sqlx::Error> {
         sqlx::query_scalar(
             "SELECT t.tenant_id FROM (
@@ -210,7 +211,7 @@ impl Dialer {
         });
     }
 
-    /// Starts runs whose time came and fails runs that cannot go on.
+    /// Starts runs whose time came and fails runs that cannot go on. Unscoped (system path).
     async fn start_and_fail(&self, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
         let started = sqlx::query(
             "UPDATE outbound_run SET status = 'running', started_at = COALESCE(started_at, $1), updated_at = $1
@@ -250,7 +251,7 @@ impl Dialer {
         tx.commit().await
     }
 
-    /// Ends runs with nothing left to dial or wait for.
+    /// Ends runs with nothing left to dial or wait for. Unscoped (system path).
     async fn finish(&self, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
         let done: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
             "UPDATE outbound_run r SET status = CASE WHEN r.cancel_requested THEN 'cancelled' ELSE 'completed' END,
