@@ -115,9 +115,12 @@ impl Dialer {
     /// none, or while a more urgent call (an officer's, a text-back's) waits for one: bulk goes
     /// behind them.
     async fn pace(&self, now: DateTime<Utc>) -> Result<Option<chrono::Duration>, sqlx::Error> {
+        // Waiting for the pace = a pending create not sent yet, due now or deferred a moment for a
+        // token (a create retried hours later, or one being reconciled, does not hold bulk back).
         let urgent: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM outbox_message WHERE destination = 'twilio' AND kind = 'twilio.call'
-               AND status = 'pending' AND next_attempt_at <= $2 AND priority > $1)",
+            "SELECT EXISTS (SELECT 1 FROM outbox_message o JOIN twilio_attempt a ON a.outbox_id = o.id
+               WHERE o.destination = 'twilio' AND o.kind = 'twilio.call' AND o.status = 'pending'
+                 AND o.priority > $1 AND a.state = 'queued' AND o.next_attempt_at <= $2 + interval '10 seconds')",
         )
         .bind(priority::BULK)
         .bind(now)

@@ -4,7 +4,10 @@
 use crate::fixture::deliver;
 use crate::outbound_support::{ACME_FROM, BRAVO_FROM, leads, setup_with};
 use sqlx::PgPool;
+use switchboard::auth::scope::tenant_tx;
 use switchboard::clock::Clock;
+use switchboard::effects::{self, CallRequest, Owner, priority};
+use switchboard::tenants::TenantId;
 
 #[sqlx::test]
 async fn a_second_business_gets_every_other_token_of_the_pace(pool: PgPool) {
@@ -44,20 +47,38 @@ async fn bulk_dialling_waits_while_an_urgent_call_waits_for_the_pace(pool: PgPoo
     let acme = o.create_run(&o.acme, ACME_FROM, None).await;
     o.upload(&o.acme, &acme, leads("A", 3, 100), false).await;
     o.start(&o.acme, &acme).await;
-    // An urgent call is waiting in the outbox (say, a duty officer's).
-    sqlx::query(
-        "INSERT INTO outbox_message (id, tenant_id, kind, destination, payload, idempotency_key, priority, status,
-           next_attempt_at, created_at, updated_at)
-         SELECT gen_random_uuid(), id, 'twilio.call', 'twilio', '{}', 'urgent-1', 10, 'pending', $1, $1, $1
-         FROM tenant WHERE slug = 'acme'",
-    )
-    .bind(o.clock.now())
-    .execute(&o.app.state.db)
-    .await
-    .expect("urgent call");
+    // An urgent call waits for the pace (a duty officer's, say), deferred a moment for a token.
+    let tenant: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenant WHERE slug = 'acme'")
+        .fetch_one(&o.app.state.db)
+        .await
+        .expect("tenant");
+    let mut tx = tenant_tx(&o.app.state.db, TenantId(tenant)).await.expect("tx");
+    let owner = Owner {
+        domain: "crises",
+        id: uuid::Uuid::new_v4().to_string(),
+        idempotency_key: "urgent-1".into(),
+        priority: priority::URGENT,
+    };
+    let call = CallRequest {
+        to: "+12025550111".into(),
+        from: ACME_FROM.into(),
+        path: "/webhooks/twilio/crises/x/voice".into(),
+        events: vec![],
+        timeout_secs: None,
+        machine_detection: None,
+        record: false,
+        prepaid: false,
+    };
+    effects::request_call(&mut tx, TenantId(tenant), o.clock.now(), owner, &call).await.expect("request");
+    tx.commit().await.expect("commit");
+    sqlx::query("UPDATE outbox_message SET next_attempt_at = next_attempt_at + interval '1 second' WHERE idempotency_key = 'urgent-1'")
+        .execute(&o.app.state.db)
+        .await
+        .expect("deferred");
     o.app.worker("outbound").run_once().await.expect("dialer");
     assert_eq!(o.live().await, 0, "bulk waits behind the urgent call");
-    deliver(&o.app).await; // the urgent call leaves (here: dead, it has no attempt)
+    o.clock.advance(chrono::Duration::seconds(1));
+    deliver(&o.app).await; // the urgent call leaves (here: cancelled, its crisis does not exist)
     o.tick().await;
     assert_eq!(o.fake.creates().len(), 1);
 }
