@@ -81,6 +81,7 @@ async fn a_run_whose_number_is_removed_fails_with_the_reason(pool: PgPool) {
 async fn runs_are_listed_with_their_counts_and_a_bad_filter_is_named(pool: PgPool) {
     let o = setup(pool).await;
     let first = o.create_run(&o.acme, ACME_FROM, None).await;
+    o.clock.advance(chrono::Duration::seconds(1)); // listed oldest first
     let second = o.create_run(&o.acme, ACME_FROM, Some(1)).await;
     o.upload(&o.acme, &second, leads("L", 2, 100), false).await;
     o.start(&o.acme, &second).await;
