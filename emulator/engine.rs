@@ -4,6 +4,7 @@
 //! screening, the action callback), Conference, Record, Redirect, Hangup, Reject. Messages go
 //! queued → sent → delivered, or fail with the recipient's scripted error.
 
+use super::conference;
 use super::doc::{self, Node};
 use super::state::{CallRecord, Emulator, MessageRecord, lock};
 use std::collections::VecDeque;
@@ -264,10 +265,17 @@ async fn dial(emu: &Emulator, parent: &Leg, verb: &Node, url: &str) -> (String, 
         return ("failed".into(), None, 0);
     };
     if noun.name == "Conference" {
-        let room = noun.text.trim().to_owned();
-        emu.update_call(&parent.sid, |c| c.conference = Some(room));
-        emu.clock.sleep(parent.talk_secs).await;
-        return ("completed".into(), None, parent.talk_secs as u64);
+        let started = emu.clock.now();
+        let room = conference::join(emu, &parent.sid, noun).await;
+        // In the room until this person hangs up or the conference ends around them.
+        let until = started + chrono::Duration::milliseconds((parent.talk_secs * 1000.0) as i64);
+        while conference::present(emu, &room, &parent.sid) && emu.clock.now() < until {
+            let left = (until - emu.clock.now()).num_milliseconds().max(0) as f64 / 1000.0;
+            emu.clock.sleep(left.min(0.5)).await;
+        }
+        conference::leave(emu, &room, &parent.sid).await;
+        let duration = (emu.clock.now() - started).num_seconds().max(0) as u64;
+        return ("completed".into(), None, duration);
     }
     let number = noun.text.trim().to_owned();
     let script = emu.script(&number);

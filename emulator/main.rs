@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod clock;
+mod conference;
 mod control;
 mod doc;
 mod engine;

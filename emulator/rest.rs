@@ -75,6 +75,7 @@ fn authorize(
         params,
         status: if ok { 200 } else { 401 },
         response: String::new(),
+        at: chrono::Utc::now().to_rfc3339(),
     });
     (!ok).then(|| error(401, 20003, "Authenticate"))
 }
@@ -179,16 +180,6 @@ async fn list_calls(
         "previous_page_uri": null, "first_page_uri": format!("/2010-04-01/Accounts/{account}/Calls.json?PageSize=50&Page=0"),
         "uri": format!("/2010-04-01/Accounts/{account}/Calls.json")}))
     .into_response()
-}
-
-/// A conference's SID: the one named in the path, or one made up from its friendly name.
-fn conference_sid(conference: &str) -> String {
-    let name = json_sid(conference);
-    if name.starts_with("CF") && name.len() == 34 {
-        name.to_owned()
-    } else {
-        format!("CF{:032x}", name.len())
-    }
 }
 
 fn json_sid(sid: &str) -> &str {
@@ -376,11 +367,13 @@ async fn add_participant(
         return error(400, 21201, "To and From are required");
     };
     let sid = emu.sid("CA");
+    let ends = first(&f, "EndConferenceOnExit") == Some("true");
+    let room = super::conference::ensure_with(&emu, json_sid(&conference), &sid, ends);
     let mut record = CallRecord::new(&emu, &sid, from, to, "outbound-api", "in-progress");
     record.start_time = Some(emu.now_rfc2822());
-    record.conference = Some(conference.clone());
+    record.conference = Some(room.clone());
     lock(&emu.calls).push(record);
-    let body = json!({"account_sid": emu.config.account_sid, "call_sid": sid, "conference_sid": conference_sid(&conference),
+    let body = json!({"account_sid": emu.config.account_sid, "call_sid": sid, "conference_sid": room,
         "status": "connected", "start_conference_on_enter": true, "end_conference_on_exit": false, "muted": false, "hold": false,
         "coaching": false, "call_sid_to_coach": null, "label": null, "queue_time": "0",
         "date_created": emu.now_rfc2822(), "date_updated": emu.now_rfc2822(),
@@ -397,21 +390,30 @@ async fn update_conference(
     if let Some(r) = authorize(&emu, &headers, &account, format!("POST Conferences/{conference}"), &body) {
         return r;
     }
-    let name = json_sid(&conference).to_owned();
-    let status = first(&form(&body), "Status").unwrap_or("in-progress").to_owned();
-    if status == "completed" {
-        let now = emu.now_rfc2822();
-        for call in lock(&emu.calls).iter_mut().filter(|c| c.conference.as_deref() == Some(&name)) {
-            call.status = "completed".into();
-            call.end_time = Some(now.clone());
-        }
+    // Addressed by SID only: a friendly name (or an unknown SID) is Twilio's 404.
+    let Some(found) = super::conference::by_sid(&emu, json_sid(&conference)) else {
+        return error(404, 20404, &format!("The requested resource /Conferences/{conference} was not found"));
+    };
+    let f = form(&body);
+    let ending = first(&f, "Status") == Some("completed");
+    if ending {
+        let emu = emu.clone();
+        let sid = found.sid.clone();
+        tokio::spawn(
+            async move { super::conference::end(&emu, &sid, "conference-ended-via-api", None).await },
+        );
+    }
+    if let Some(url) = first(&f, "AnnounceUrl").map(str::to_owned) {
+        let emu = emu.clone();
+        let sid = found.sid.clone();
+        tokio::spawn(async move { super::conference::announce(&emu, &sid, &url).await });
     }
     let now = emu.now_rfc2822();
-    let ended = status == "completed";
-    let base = format!("/2010-04-01/Accounts/{account}/Conferences/{name}");
-    axum::Json(json!({"sid": conference_sid(&name), "friendly_name": name, "status": status, "account_sid": emu.config.account_sid,
+    let status = if ending { "completed" } else { found.status.as_str() };
+    let base = format!("/2010-04-01/Accounts/{account}/Conferences/{}", found.sid);
+    axum::Json(json!({"sid": found.sid, "friendly_name": found.name, "status": status, "account_sid": emu.config.account_sid,
         "date_created": now, "date_updated": now, "api_version": "2010-04-01", "region": "us1", "uri": format!("{base}.json"),
         "subresource_uris": {"participants": format!("{base}/Participants.json"), "recordings": format!("{base}/Recordings.json")},
-        "reason_conference_ended": ended.then_some("conference-ended-via-api"), "call_sid_ending_conference": null}))
+        "reason_conference_ended": ending.then_some("conference-ended-via-api"), "call_sid_ending_conference": null}))
     .into_response()
 }

@@ -3,6 +3,8 @@
 //! waits (with a deadline) for the outcome, prints a readable timeline — every webhook with our
 //! answer — and a verdict.
 
+mod scheduled_call;
+
 use super::{timeline, wait};
 use anyhow::{Context, anyhow};
 use serde_json::{Value, json};
@@ -10,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Every scenario, in the order `scripts/demo` runs them.
-pub const SCENARIOS: [&str; 7] = [
+pub const SCENARIOS: [&str; 8] = [
     "answered-call",
     "missed-call",
     "after-hours",
@@ -18,13 +20,14 @@ pub const SCENARIOS: [&str; 7] = [
     "crisis-approval",
     "crisis-expiry",
     "concurrent-crises",
+    "scheduled-call",
 ];
 
 /// `simulate <scenario>`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
     /// answered-call, missed-call, after-hours, sms-conversation, crisis-approval, crisis-expiry,
-    /// concurrent-crises.
+    /// concurrent-crises, scheduled-call.
     #[arg(required_unless_present = "list")]
     scenario: Option<String>,
     /// Print the scenarios' names, one a line, and exit.
@@ -241,6 +244,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "crisis-approval" => crisis_approval(&sim).await,
         "crisis-expiry" => crisis_expiry(&sim).await,
         "concurrent-crises" => concurrent_crises(&sim).await,
+        "scheduled-call" => scheduled_call::scheduled_call(&sim).await,
         other => Err(anyhow!("unknown scenario {other} (one of: {})", SCENARIOS.join(", "))),
     };
     sim.timeline().await.ok();

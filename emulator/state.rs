@@ -138,6 +138,9 @@ pub struct Exchange {
     pub status: u16,
     /// The answer's body.
     pub response: String,
+    /// When it was answered, by the wall clock (RFC 3339): fault harnesses line answers up with
+    /// the faults they injected.
+    pub at: String,
 }
 
 /// Everything the emulator knows.
@@ -154,6 +157,8 @@ pub struct Emulator {
     pub calls: Mutex<Vec<CallRecord>>,
     /// Messages.
     pub messages: Mutex<Vec<MessageRecord>>,
+    /// Conferences.
+    pub conferences: Mutex<Vec<super::conference::ConferenceRecord>>,
     /// Request log.
     pub log: Mutex<Vec<Exchange>>,
     counter: AtomicU64,
@@ -175,6 +180,7 @@ impl Emulator {
             scripts: Mutex::default(),
             calls: Mutex::default(),
             messages: Mutex::default(),
+            conferences: Mutex::default(),
             log: Mutex::default(),
             counter: AtomicU64::new(1),
         })
@@ -237,6 +243,7 @@ impl Emulator {
             params: params.to_vec(),
             status,
             response: response.clone(),
+            at: chrono::Utc::now().to_rfc3339(),
         });
         (status, response)
     }

@@ -8,6 +8,7 @@
 
 mod effects;
 mod env;
+mod inbound;
 mod outbound;
 mod outbox;
 mod sections;
@@ -15,6 +16,7 @@ mod twilio;
 
 pub use effects::EffectsConfig;
 pub use env::setting_name;
+pub use inbound::InboundConfig;
 pub use outbound::OutboundConfig;
 pub use outbox::{NotifyConfig, OutboxConfig, WorkersConfig};
 pub use sections::{DbConfig, LogConfig, LogFormat, ServerConfig};
@@ -56,6 +58,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Pacing and reconciliation of Twilio effects.
     pub effects: EffectsConfig,
+    /// Inbound webhooks while the database is away.
+    pub inbound: InboundConfig,
     /// The outbound queue.
     pub outbound: OutboundConfig,
 }
@@ -101,8 +105,9 @@ impl Config {
         let notify = NotifyConfig::from_raw(raw.notify, &mut problems);
         let effects = EffectsConfig::from_raw(raw.effects, &mut problems);
         let outbound = OutboundConfig::from_raw(raw.outbound, &mut problems);
+        let inbound = InboundConfig::from_raw(raw.inbound);
         if problems.is_empty() {
-            Ok(Config { server, db, log, twilio, workers, outbox, notify, effects, outbound })
+            Ok(Config { server, db, log, twilio, workers, outbox, notify, effects, inbound, outbound })
         } else {
             Err(ConfigError { problems })
         }

@@ -19,6 +19,7 @@
 //! - [`inbound`]: inbound calls (ring the owner, text back missed calls) and SMS conversations.
 //! - [`approvals`]: crises held for a duty officer's approval by phone; dispatch; expiry.
 //! - [`outbound`]: runs of leads dialled at a per-business cap, paced, cancellable, exactly once.
+//! - [`sessions`]: scheduled two-party calls (client and reader) in a Twilio conference.
 //! - [`system`]: the only path that skips the tenant scope (row-level security).
 //! - [`idempotency`], [`pagination`], [`filters`]: `Idempotency-Key` replays, list pages and typed
 //!   list filters for every domain.
@@ -50,6 +51,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod pagination;
 pub mod redact;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod system;

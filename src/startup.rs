@@ -19,7 +19,7 @@ use crate::twilio::{ReceiptSweeper, TwilioClient};
 use crate::worker::Worker;
 use crate::{
     approvals, audit, auth, db, effects, health, http, idempotency, inbound, openapi, outbound, outbox,
-    tenants, workers,
+    sessions, tenants, workers,
 };
 use anyhow::Context;
 use axum::Router;
@@ -43,12 +43,13 @@ pub struct Overrides {
 }
 
 /// The domains this binary runs. Adding a domain is one line here.
-fn domains(directory: &Arc<NumberDirectory>) -> Vec<Arc<dyn Domain>> {
-    vec![
+fn domains(directory: &Arc<NumberDirectory>, config: &Config) -> anyhow::Result<Vec<Arc<dyn Domain>>> {
+    Ok(vec![
         Arc::new(approvals::Approvals::default()),
-        Arc::new(inbound::Inbound::new(directory.clone())),
+        Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound)?),
+        Arc::new(sessions::Sessions::default()),
         Arc::new(outbound::Outbound::default()),
-    ]
+    ])
 }
 
 /// A built, not yet running, application.
@@ -76,7 +77,7 @@ impl Application {
     pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let directory = Arc::new(NumberDirectory::new(clock.clone()));
-        let mut domains = domains(&directory);
+        let mut domains = domains(&directory, &config)?;
         domains.extend(overrides.domains);
         let owners = Arc::new(domain::check_effects(&domains, &clock)?);
         let pool = match overrides.pool {

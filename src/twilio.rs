@@ -13,8 +13,8 @@ pub mod webhook;
 mod wire_enum;
 
 pub use params::{
-    CallStatusCallback, DialResult, FormParams, GatherResult, InboundSms, Media, MessageStatusCallback,
-    RecordingStatusCallback, VoiceRequest, WebhookPayload,
+    AnnouncementFetch, CallStatusCallback, ConferenceEvent, DialResult, FormParams, GatherResult, InboundSms,
+    Media, MessageStatusCallback, RecordingStatusCallback, VoiceRequest, WebhookPayload,
 };
 pub use receipts::{ReceiptSweeper, WebhookError, WebhookReply};
 pub use rest::{TwilioApi, TwilioClient, TwilioError};

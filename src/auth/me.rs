@@ -29,6 +29,12 @@ pub const PERMISSIONS: &[(&str, &[Role], bool)] = &[
     ("conversations:reply", &[Role::Admin, Role::Monitor], false),
     ("opt_outs:read", &[Role::Admin, Role::Monitor], false),
     ("opt_outs:delete", &[Role::Admin], false),
+    ("sessions:schedule", &[Role::Admin], true),
+    ("sessions:read", &[Role::Admin, Role::Monitor, Role::Reader, Role::Client], true),
+    ("sessions:cancel", &[Role::Admin], true),
+    ("sessions:start", &[Role::Admin, Role::Reader], true),
+    ("sessions:end", &[Role::Reader, Role::Client], false),
+    ("sessions:drop", &[Role::Admin, Role::Monitor], true),
 ];
 
 /// The permissions of a role.
@@ -89,8 +95,8 @@ mod tests {
     }
 
     #[test]
-    fn clients_and_readers_hold_no_operator_permission_yet() {
-        assert!(permissions(Role::Client).is_empty());
-        assert!(permissions(Role::Reader).is_empty());
+    fn clients_and_readers_hold_only_their_sessions_permissions() {
+        assert_eq!(permissions(Role::Client), ["sessions:read", "sessions:end"]);
+        assert_eq!(permissions(Role::Reader), ["sessions:read", "sessions:start", "sessions:end"]);
     }
 }

@@ -18,6 +18,7 @@ pub(super) struct Raw {
     pub outbox: super::outbox::RawOutbox,
     pub notify: super::outbox::RawNotify,
     pub effects: super::effects::RawEffects,
+    pub inbound: super::inbound::RawInbound,
     pub outbound: super::outbound::RawOutbound,
 }
 

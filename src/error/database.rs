@@ -1,7 +1,8 @@
 //! Which database errors are the caller's fault. PostgreSQL's class 22 ("data exception":
 //! invalid byte sequence, invalid text representation, numeric value out of range, string too
 //! long, …) means a value the request carried could not be stored or compared; the edge should
-//! have refused it, and where it did not, the client still gets a 422, never a 500.
+//! have refused it, and where it did not, the client still gets a 422, never a 500. A database
+//! that cannot be reached (down, restarting, partitioned) is a 503 the client may retry.
 
 use super::{ApiError, FieldError};
 
@@ -20,7 +21,29 @@ pub fn from_sqlx(error: sqlx::Error) -> ApiError {
             tracing::warn!(db.sqlstate = code.as_deref(), "the database refused a value of the request");
             ApiError::Validation(vec![FieldError::new(DATABASE_FIELD, message)])
         }
+        None if is_unavailable(&error) => {
+            tracing::warn!(error = %super::error_chain(&error), "the database cannot be reached");
+            ApiError::Unavailable("the database cannot be reached; retry shortly".into())
+        }
         None => ApiError::Database(error),
+    }
+}
+
+/// Whether `error` means the database could not be reached (retrying later can succeed), rather
+/// than that it refused the statement.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08 (connection exception), 57P01–57P03 (shutdown, cannot connect now), 53300.
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "53300")
+        }
+        _ => false,
     }
 }
 
@@ -60,7 +83,7 @@ mod tests {
 
     #[test]
     fn an_error_without_a_sqlstate_stays_internal() {
-        assert!(matches!(from_sqlx(sqlx::Error::PoolTimedOut), ApiError::Database(_)));
+        assert!(matches!(from_sqlx(sqlx::Error::PoolTimedOut), ApiError::Unavailable(_)));
         assert!(matches!(from_sqlx(sqlx::Error::RowNotFound), ApiError::Database(_)));
     }
 }

@@ -55,7 +55,7 @@ macro_rules! call_columns {
 }
 
 /// A new call (a repeat of the same ringing webhook inserts nothing).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct NewCall {
     /// The call.
     pub sid: String,

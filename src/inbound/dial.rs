@@ -37,7 +37,7 @@ pub async fn dial_status(
         Err(e) if pending::is_unavailable(&e) => {
             tracing::warn!(call.sid = %sid, "the dial result waits for the database");
             let twiml = answer_from_cache(&state, &directory, &sid, &result);
-            pending.push(PendingEffect::DialResult { key, sid, result });
+            pending.push(PendingEffect::DialResult { key, sid, result }).await;
             twiml.into_response()
         }
         Err(e) => failure_response(&e, DialResult::ANSWERS_TWIML),

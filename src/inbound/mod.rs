@@ -12,15 +12,18 @@ mod outcome;
 mod owner;
 pub mod pending;
 mod sms;
+mod spool;
 mod status;
 pub mod textback;
 pub mod voice;
 
 pub use owner::InboundOwner;
 pub use pending::{PendingEffect, PendingEffects, PendingEffectsWorker};
+pub use spool::{FILE_NAME as SPOOL_FILE, SpoolError};
 pub use textback::DOMAIN;
 
 use crate::clock::Clock;
+use crate::config::InboundConfig;
 use crate::domain::{Domain, Effects};
 use crate::state::AppState;
 use crate::tenants::NumberDirectory;
@@ -38,9 +41,14 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    /// The domain, routing calls through `directory`.
-    pub fn new(directory: Arc<NumberDirectory>) -> Self {
-        Inbound { directory, pending: Arc::default() }
+    /// The domain, routing calls through `directory`, keeping what waits for the database in
+    /// memory and, when `config` names a spool, on disk (replaying what it holds).
+    pub fn new(directory: Arc<NumberDirectory>, config: &InboundConfig) -> Result<Self, SpoolError> {
+        let pending = match &config.spool_dir {
+            Some(dir) => PendingEffects::with_spool(dir)?,
+            None => PendingEffects::in_memory(),
+        };
+        Ok(Inbound { directory, pending: Arc::new(pending) })
     }
 }
 

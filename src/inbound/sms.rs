@@ -50,7 +50,7 @@ pub async fn sms(
         Ok(reply) => reply.into_response(),
         Err(e) if is_unavailable(&e) => {
             tracing::warn!(message.sid = %sms.message_sid, "the message waits for the database");
-            pending.push(PendingEffect::Sms { key, sms });
+            pending.push(PendingEffect::Sms { key, sms }).await;
             Twiml::new().into_response()
         }
         Err(e) => failure_response(&e, InboundSms::ANSWERS_TWIML),

@@ -14,9 +14,10 @@ use crate::tenants::{NumberDirectory, NumberRoute, Route};
 use crate::twilio::{CallStatus, TwilioWebhook, Twiml, VoiceRequest, WebhookError};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// A status callback of a number's call, as kept when the database is away.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StatusUpdate {
     /// The parameters.
     pub call: VoiceRequest,
@@ -42,14 +43,14 @@ impl StatusUpdate {
 pub(super) async fn status_update(
     state: &AppState,
     directory: &NumberDirectory,
-    pending: &PendingEffects,
+    pending: &Arc<PendingEffects>,
     update: StatusUpdate,
 ) -> Response {
     match apply_status(state, directory, &update).await {
         Ok(()) => crate::outbox::wake(state),
         Err(e) if is_unavailable(&e) => {
             tracing::warn!(call.sid = %update.call.call_sid, "the status callback waits for the database");
-            pending.push(PendingEffect::CallStatus(update));
+            pending.push(PendingEffect::CallStatus(update)).await;
         }
         Err(e) => return crate::twilio::receipts::failure_response(&e, false),
     }

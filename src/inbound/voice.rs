@@ -155,7 +155,7 @@ pub async fn call(
         Ok(()) => crate::outbox::wake(&state),
         Err(e) => {
             tracing::warn!(error = %error_chain(&e), "the call's record waits for the database");
-            pending.push(PendingEffect::Ringing(call));
+            pending.push(PendingEffect::Ringing(call)).await;
         }
     }
     twiml.into_response()

@@ -3,8 +3,10 @@
 //! 1600 characters, `NumMedia` inconsistent with the `MediaUrl{N}` present). Genuine but unusual
 //! values are modelled, never rejected, and unknown parameters stay available in [`FormParams`].
 
+mod conference;
 mod reader;
 
+pub use conference::{AnnouncementFetch, ConferenceEvent};
 pub use reader::FormParams;
 
 use super::types::{AccountSid, Address, CallSid, MessageSid, RecordingSid};
@@ -30,7 +32,7 @@ pub trait WebhookPayload: Sized + Send + 'static {
 }
 
 /// The common part of every voice request (each TwiML fetch).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VoiceRequest {
     /// The call.
     pub call_sid: CallSid,
@@ -139,7 +141,7 @@ impl WebhookPayload for CallStatusCallback {
 }
 
 /// The `<Dial action>` callback: how the dialled leg ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DialResult {
     /// The voice parameters of the parent call.
     pub call: VoiceRequest,
@@ -263,7 +265,7 @@ impl WebhookPayload for RecordingStatusCallback {
 }
 
 /// One media attachment of an MMS.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Media {
     /// Where Twilio stores it (personal data: never logged).
     pub url: String,
@@ -272,7 +274,7 @@ pub struct Media {
 }
 
 /// An inbound SMS or MMS.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InboundSms {
     /// The message (`MessageSid`, or the legacy `SmsSid`).
     pub message_sid: MessageSid,

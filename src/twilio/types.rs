@@ -232,6 +232,21 @@ impl Address {
     }
 }
 
+/// Written as the value Twilio sent and read back through [`Address::parse`] (the inbound spool
+/// keeps webhooks this way).
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = <std::borrow::Cow<'de, str> as Deserialize>::deserialize(d)?;
+        Ok(Address::parse(&value))
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

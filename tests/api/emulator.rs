@@ -261,7 +261,19 @@ async fn rest_answers_parse_with_our_client_and_follow_twilios_schemas(pool: PgP
             .await;
     conforms(&paused, "api.v2010.account.call.call_recording", RECORDING_NULLS)
         .expect("updated recording schema");
-    let conference = rest(post.clone(), "Conferences/room-1.json".into(), &[("Status", "completed")]).await;
+    // A conference is addressed by its SID; its friendly name gets Twilio's 404.
+    let by_name = http
+        .post(format!("{base}/Conferences/room-1.json"))
+        .basic_auth(ACCOUNT_SID, Some(AUTH_TOKEN))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("Status=completed")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(by_name.status(), 404);
+    assert_eq!(by_name.json::<Value>().await.expect("json")["code"], 20404);
+    let room = participant["conference_sid"].as_str().expect("conference sid").to_owned();
+    let conference = rest(post.clone(), format!("Conferences/{room}.json"), &[("Status", "completed")]).await;
     conforms(&conference, "api.v2010.account.conference", CONFERENCE_NULLS).expect("conference schema");
     let hung_up = rest(post.clone(), format!("Calls/{}.json", created.sid), &[("Status", "completed")]).await;
     conforms(&hung_up, "api.v2010.account.call", CALL_NULLS).expect("updated call schema");

@@ -44,6 +44,10 @@ pub struct FakeTwilio {
     pub updates: Arc<Mutex<Vec<Update>>>,
     /// Call statuses set by a test (`GET Calls/{sid}.json` answers them; `queued` otherwise).
     pub statuses: Arc<Mutex<HashMap<String, String>>>,
+    /// Where it listens (`TWILIO_API_BASE`), for a second app on the same fake.
+    pub base: Arc<std::sync::OnceLock<String>>,
+    /// Every conference update received (`POST Conferences/{sid}.json`): (sid or name, form fields).
+    pub conference_updates: Arc<Mutex<Vec<Update>>>,
 }
 
 fn form(body: &[u8]) -> HashMap<String, Vec<String>> {
@@ -65,10 +69,12 @@ impl FakeTwilio {
         let fake = FakeTwilio::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        fake.base.set(base.clone()).expect("a new fake");
         let app = Router::new()
             .route("/2010-04-01/Accounts/{account}/Calls.json", post(create_call).get(list_calls))
             .route("/2010-04-01/Accounts/{account}/Calls/{sid}", post(update_call).get(fetch_call))
             .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
+            .route("/2010-04-01/Accounts/{account}/Conferences/{sid}", post(update_conference))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         (fake, base)
@@ -84,6 +90,10 @@ impl FakeTwilio {
 
     pub fn updates(&self) -> Vec<Update> {
         self.updates.lock().expect("lock").clone()
+    }
+
+    pub fn conference_updates(&self) -> Vec<Update> {
+        self.conference_updates.lock().expect("lock").clone()
     }
 
     pub fn seed(&self, kind: &str, sid: &str, to: &str, from: &str, body: &str) {
@@ -243,5 +253,27 @@ async fn list_messages(State(fake): State<FakeTwilio>, Query(q): Query<HashMap<S
         .map(|(sid, to, from, body)| message_json(sid, to, from, body))
         .collect();
     axum::Json(serde_json::json!({"messages": messages, "page": 0, "page_size": 50, "next_page_uri": null}))
+        .into_response()
+}
+
+/// `POST Conferences/{sid}.json`: recorded; answers the conference resource for a `CF…` SID, and
+/// Twilio's 404/20404 for anything else (a friendly name is not an address Twilio accepts here).
+async fn update_conference(
+    State(fake): State<FakeTwilio>,
+    Path((_account, file)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let name = file.strip_suffix(".json").unwrap_or(&file).to_owned();
+    let fields = form(&body);
+    fake.conference_updates.lock().expect("lock").push((name.clone(), fields.clone()));
+    let is_sid =
+        name.len() == 34 && name.starts_with("CF") && name[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_sid {
+        return error(404, 20404, &format!("The requested resource {file} was not found"));
+    }
+    let status = first(&fields, "Status");
+    let status = if status.is_empty() { "in-progress".to_owned() } else { status };
+    axum::Json(serde_json::json!({"sid": name, "friendly_name": "call", "status": status, "date_created": DATE,
+        "date_updated": DATE, "region": "us1", "reason_conference_ended": null, "call_sid_ending_conference": null}))
         .into_response()
 }

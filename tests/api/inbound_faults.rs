@@ -1,8 +1,11 @@
 //! Inbound webhooks when things arrive out of order or the database is away (issue 20): a dial
 //! result stands on its own, and nothing already answered is dropped during an outage.
 
+use crate::fixture::app_on;
 use crate::helpers::{ACCOUNT_SID, eventually};
-use crate::inbound::{ACME_MAIN, CALLER, S, deliver, dial_result, post, ring, setup, sid, sms, sms_sent};
+use crate::inbound::{
+    ACME_MAIN, CALLER, S, deliver, dial_result, post, ring, setup, setup_with, sid, sms, sms_sent,
+};
 use crate::outage::Proxy;
 use crate::xml::parse;
 use sqlx::PgPool;
@@ -16,13 +19,18 @@ const PENDING_WORKER: &str = "inbound-pending-effects";
 
 /// The app behind a TCP proxy to the test's database, which the test cuts and restores.
 async fn setup_behind_proxy(connect: &PgConnectOptions) -> (S, Proxy) {
+    setup_behind_proxy_with(connect, &[]).await
+}
+
+/// [`setup_behind_proxy`] with `extra` configuration.
+async fn setup_behind_proxy_with(connect: &PgConnectOptions, extra: &[(&str, &str)]) -> (S, Proxy) {
     let proxy = Proxy::start(connect.get_port()).await;
     let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(1))
         .connect_lazy_with(via_proxy);
-    (setup(pool).await, proxy)
+    (setup_with(pool, extra).await, proxy)
 }
 
 /// Runs the pending worker until a round succeeds (the pool reconnects after the outage).
@@ -141,4 +149,74 @@ async fn an_sms_while_the_database_is_down_is_stored_once_when_it_returns(
     for name in ["inbound_buffered_effects", "inbound_buffer_dropped_total"] {
         assert!(metrics.contains(name), "{name} is exported");
     }
+}
+
+/// A scratch directory (a replica's disk), removed when dropped.
+struct Disk(std::path::PathBuf);
+
+impl Disk {
+    fn new() -> Self {
+        Disk(std::env::temp_dir().join(format!("switchboard-spool-{}", uuid::Uuid::new_v4())))
+    }
+
+    fn dir(&self, name: &str) -> (std::path::PathBuf, String) {
+        let dir = self.0.join(name);
+        let text = dir.to_str().expect("a UTF-8 temporary path").to_owned();
+        (dir, text)
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        // Best effort: a leftover temporary directory fails nothing.
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+#[sqlx::test]
+async fn with_a_spool_a_replica_killed_during_an_outage_loses_nothing_it_answered(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let disk = Disk::new();
+    let (spool, spool_var) = disk.dir("replica");
+    let (s, proxy) =
+        setup_behind_proxy_with(&connect, &[("SWITCHBOARD_INBOUND__SPOOL_DIR", &spool_var)]).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await; // caches the routing
+    proxy.cut();
+    ring(&s.app, &sid(2), ACME_MAIN).await;
+    let twiml = dial_result(&s.app, &sid(2), ACME_MAIN, "no-answer").await;
+    assert_eq!(twiml.names(), VOICEMAIL, "answered from the cached tenant: {twiml:?}");
+    let message = "SM00000000000000000000000000000002";
+    assert_eq!(sms(&s.app, message, CALLER, ACME_MAIN, "Still open?").await, 200);
+    let file = spool.join(switchboard::inbound::SPOOL_FILE);
+    let lines = std::fs::read_to_string(&file).expect("the spool").lines().count();
+    assert_eq!(lines, 3, "each answered webhook is on disk before its answer");
+
+    // kill -9: the replica's memory is gone (its worker never runs again), its disk is not. The
+    // restarted replica gets that disk (a copy: the dead one still holds the file's lock here).
+    let (restarted, restarted_var) = disk.dir("restarted");
+    std::fs::create_dir_all(&restarted).expect("dir");
+    std::fs::copy(&file, restarted.join(switchboard::inbound::SPOOL_FILE)).expect("copy");
+    proxy.restore();
+    let pool = PgPoolOptions::new().max_connections(4).connect_with(connect.clone()).await.expect("pool");
+    let base = s.fake.base.get().expect("the fake's address").clone();
+    assert_eq!(outcome(&s, &sid(2)).await, None, "the dead replica applied nothing");
+    let vars = [("SWITCHBOARD_INBOUND__SPOOL_DIR", restarted_var.as_str())];
+    let app = app_on(pool, &base, s.clock.clone(), &vars, vec![]).await;
+    let applied = app.worker(PENDING_WORKER).run_once().await.expect("the database is back");
+    assert_eq!(applied, 3, "the spool is replayed at start");
+    let expected = (Some("missed".to_owned()), CALLER.to_owned(), ACME_MAIN.to_owned());
+    assert_eq!(outcome(&s, &sid(2)).await, Some(expected));
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM conversation_message WHERE message_sid = $1")
+            .bind(message)
+            .fetch_all(&app.state.db)
+            .await
+            .expect("query");
+    assert_eq!(stored, ["Still open?"]);
+    crate::fixture::deliver(&app).await;
+    assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), TEXT_BACK.into())]);
+    let left = std::fs::metadata(restarted.join(switchboard::inbound::SPOOL_FILE)).expect("spool").len();
+    assert_eq!(left, 0, "emptied once everything in it is applied");
 }

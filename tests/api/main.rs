@@ -30,6 +30,8 @@ mod outbound_support;
 mod outbound_upload;
 mod outbox;
 mod receiver;
+mod sessions;
+mod sessions_calls;
 mod shutdown;
 mod signing;
 mod simulate;

@@ -83,3 +83,31 @@ async fn ready_recovers_after_the_database_comes_back(_opts: PgPoolOptions, conn
     proxy.restore();
     eventually(15, "/ready recovers", || async { ready_status(&app.client, &url).await == 200 }).await;
 }
+
+#[sqlx::test]
+async fn the_operator_api_answers_503_while_the_database_is_away(
+    _opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let proxy = Proxy::start(connect.get_port()).await;
+    let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy_with(via_proxy);
+    let app = spawn_with(test_config(&[]), Overrides { pool: Some(pool), ..Overrides::default() }).await;
+    let root = app.superadmin().await;
+    assert_eq!(app.get_auth("/api/tenants", &root).await.status(), 200);
+
+    proxy.cut();
+    let response = app.get_auth("/api/tenants", &root).await;
+    assert_eq!(response.status(), 503, "a retryable answer, not a 500");
+    let problem: serde_json::Value = response.json().await.expect("problem+json");
+    assert_eq!(problem["code"], "unavailable");
+
+    proxy.restore();
+    eventually(15, "the API recovers", || async {
+        app.get_auth("/api/tenants", &root).await.status() == 200
+    })
+    .await;
+}

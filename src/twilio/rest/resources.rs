@@ -279,12 +279,24 @@ impl AddParticipant {
 pub struct UpdateConference {
     /// `completed` ends the conference.
     pub status: Option<String>,
+    /// TwiML (`<Say>`/`<Play>`) every participant hears (absolute URL).
+    pub announce_url: Option<String>,
 }
 
 impl UpdateConference {
+    /// `Status=completed`: ends the conference for everyone.
+    pub fn end() -> Self {
+        UpdateConference { status: Some("completed".into()), announce_url: None }
+    }
+
+    /// `AnnounceUrl=…`: an announcement to every participant.
+    pub fn announce(url: String) -> Self {
+        UpdateConference { status: None, announce_url: Some(url) }
+    }
+
     pub(super) fn form(&self) -> Form {
         let mut form = Form::default();
-        form.opt("Status", self.status.as_ref());
+        form.opt("Status", self.status.as_ref()).opt("AnnounceUrl", self.announce_url.as_ref());
         form
     }
 }

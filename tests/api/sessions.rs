@@ -1,0 +1,341 @@
+//! Call sessions: booking (times, zones, numbers, one active session per order) and who may see
+//! and do what. The call's lifecycle is in `sessions_calls.rs`; both share [`Sessions`].
+
+use crate::fake_twilio::FakeTwilio;
+use crate::fixture::on_fake_twilio;
+use crate::helpers::TestApp;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::sync::Arc;
+use switchboard::clock::ManualClock;
+
+pub const CLIENT_NUMBER: &str = "+33612345678";
+pub const READER_NUMBER: &str = "+12025550143";
+pub const BUSINESS_NUMBER: &str = "+12025550100";
+
+/// A tenant with a primary number and keys of every role: client `u_1`, reader `u_2` (the
+/// sessions' parties), another client `u_9` and reader `u_8`, and a second tenant's admin.
+pub struct Sessions {
+    pub app: TestApp,
+    pub fake: FakeTwilio,
+    pub clock: Arc<ManualClock>,
+    pub root: String,
+    pub admin: String,
+    pub monitor: String,
+    pub client: String,
+    pub reader: String,
+    pub other_client: String,
+    pub other_reader: String,
+    pub foreign_admin: String,
+}
+
+async fn key(app: &TestApp, root: &str, tenant: &str, role: &str, subject: Option<&str>) -> String {
+    let body = json!({"role": role, "subject": subject, "name": format!("{role} key")});
+    let response = app.post_json(&format!("/api/tenants/{tenant}/keys"), root, body).await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
+    response.json::<Value>().await.expect("json")["token"].as_str().expect("token").to_owned()
+}
+
+impl Sessions {
+    pub async fn new(pool: PgPool) -> Sessions {
+        // Both legs leave in one outbox round.
+        let pace = [("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "50")];
+        let (app, fake, clock) = on_fake_twilio(pool, &pace, vec![]).await;
+        let root = app.superadmin().await;
+        app.create_tenant(&root, "tarot").await;
+        let number =
+            app.post_json("/api/tenants/tarot/numbers", &root, json!({"number": BUSINESS_NUMBER})).await;
+        assert_eq!(number.status(), 201);
+        app.create_tenant(&root, "other").await;
+        Sessions {
+            admin: key(&app, &root, "tarot", "admin", None).await,
+            monitor: key(&app, &root, "tarot", "monitor", None).await,
+            client: key(&app, &root, "tarot", "client", Some("u_1")).await,
+            reader: key(&app, &root, "tarot", "reader", Some("u_2")).await,
+            other_client: key(&app, &root, "tarot", "client", Some("u_9")).await,
+            other_reader: key(&app, &root, "tarot", "reader", Some("u_8")).await,
+            foreign_admin: key(&app, &root, "other", "admin", None).await,
+            app,
+            fake,
+            clock,
+            root,
+        }
+    }
+
+    /// A booking for `order` at `scheduled_at` (with an offset) between `u_1` and `u_2`.
+    pub fn booking(order: &str, scheduled_at: &str) -> Value {
+        json!({"order_id": order, "client": {"subject": "u_1", "number": CLIENT_NUMBER},
+            "reader": {"subject": "u_2", "number": READER_NUMBER}, "scheduled_at": scheduled_at,
+            "duration_minutes": 30, "record": true, "auto_start": false})
+    }
+
+    /// Books `body` as the admin: (status, body).
+    pub async fn schedule(&self, body: Value) -> (u16, Value) {
+        let response = self.app.post_json("/api/calls/schedule", &self.admin, body).await;
+        (response.status().as_u16(), response.json().await.expect("json"))
+    }
+
+    /// Books `order` five minutes from the frozen now; its id.
+    pub async fn book(&self, order: &str) -> String {
+        let (status, body) = self.schedule(Self::booking(order, "2026-11-23T15:05:00Z")).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// `method path` with `token` (and a JSON body): (status, body or null).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let response = self.app.call(method, path, token, body).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The session as the admin sees it.
+    pub async fn session(&self, id: &str) -> Value {
+        self.call(reqwest::Method::GET, &format!("/api/calls/{id}"), &self.admin, None).await.1
+    }
+}
+
+fn field_of(body: &Value) -> Vec<&str> {
+    body["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|f| f["field"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+#[sqlx::test]
+async fn a_booking_with_an_offset_or_a_local_time_and_zone_stores_the_right_instant(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (status, offset) = s.schedule(Sessions::booking("ord_1", "2026-12-01T18:00:00+01:00")).await;
+    assert_eq!(status, 201, "{offset}");
+    assert_eq!(
+        (offset["scheduled_at"].as_str(), offset["status"].as_str()),
+        (Some("2026-12-01T17:00:00Z"), Some("scheduled"))
+    );
+    let mut local = Sessions::booking("ord_2", "2026-12-01T18:00:00");
+    local["timezone"] = json!("Europe/Paris");
+    local["client"]["number"] = json!("+33 6 12 34 56 78");
+    let (status, body) = s.schedule(local).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["scheduled_at"], "2026-12-01T17:00:00Z");
+    assert_eq!(
+        (body["timezone"].as_str(), body["client"]["number"].as_str()),
+        (Some("Europe/Paris"), Some(CLIENT_NUMBER))
+    );
+    assert_eq!(body["client"]["sip_or_pstn"], "pstn");
+    let stored: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT scheduled_at FROM call_session WHERE order_id = 'ord_2'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("row");
+    assert_eq!(stored.to_rfc3339(), "2026-12-01T17:00:00+00:00");
+    let mut sip = Sessions::booking("ord_3", "2026-12-01T18:00:00Z");
+    sip["reader"]["number"] = json!("sip:reader@pbx.example.com");
+    let (status, body) = s.schedule(sip).await;
+    assert_eq!((status, body["reader"]["sip_or_pstn"].as_str()), (201, Some("sip")));
+}
+
+#[sqlx::test]
+async fn a_local_time_in_a_daylight_saving_gap_or_fold_is_refused_saying_which(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    for (order, local, word) in
+        [("gap", "2027-03-28T02:30:00", "gap"), ("fold", "2027-10-31T02:30:00", "ambiguous")]
+    {
+        let mut body = Sessions::booking(order, local);
+        body["timezone"] = json!("Europe/Paris");
+        let (status, problem) = s.schedule(body).await;
+        assert_eq!((status, field_of(&problem)), (422, vec!["scheduled_at"]), "{problem}");
+        let message = problem["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(word), "{message}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM call_session")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(count, 0);
+}
+
+#[sqlx::test]
+async fn bad_numbers_and_times_are_422_naming_the_field(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let cases = [
+        (json!({"client": {"subject": "u_1", "number": "0612345678"}}), "client.number"),
+        (json!({"reader": {"subject": "u_2", "number": "+1"}}), "reader.number"),
+        (json!({"scheduled_at": "next tuesday"}), "scheduled_at"),
+        (json!({"scheduled_at": "2026-12-01T18:00:00"}), "timezone"),
+        (json!({"scheduled_at": "2026-12-01T18:00:00", "timezone": "Mars/Olympus"}), "timezone"),
+        (json!({"scheduled_at": "2026-11-01T18:00:00Z"}), "scheduled_at"),
+        (json!({"duration_minutes": 0}), "duration_minutes"),
+        (json!({"order_id": ""}), "order_id"),
+    ];
+    for (patch, field) in cases {
+        let mut body = Sessions::booking("ord_bad", "2026-12-01T18:00:00Z");
+        for (k, v) in patch.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let (status, problem) = s.schedule(body).await;
+        assert_eq!(
+            (status, problem["code"].as_str(), field_of(&problem)),
+            (422, Some("validation_failed"), vec![field]),
+            "{problem}"
+        );
+    }
+}
+
+#[sqlx::test]
+async fn a_second_active_session_for_an_order_is_409_and_a_cancelled_one_frees_it(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let first = s.book("ord_7").await;
+    let (status, problem) = s.schedule(Sessions::booking("ord_7", "2026-12-02T18:00:00Z")).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("conflict")));
+    let cancel = s
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/calls/{first}/cancel"),
+            &s.admin,
+            Some(json!({"reason": "rebooked"})),
+        )
+        .await;
+    assert_eq!((cancel.0, cancel.1["status"].as_str()), (200, Some("cancelled")));
+    let again =
+        s.call(reqwest::Method::POST, &format!("/api/calls/{first}/cancel"), &s.admin, Some(json!({}))).await;
+    assert_eq!((again.0, again.1["code"].as_str()), (409, Some("invalid_transition")));
+    let (status, _) = s.schedule(Sessions::booking("ord_7", "2026-12-02T18:00:00Z")).await;
+    assert_eq!(status, 201);
+    let audit: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_event WHERE entity_id = $1 ORDER BY sequence")
+            .bind(&first)
+            .fetch_all(&s.app.state.db)
+            .await
+            .expect("audit");
+    assert_eq!(audit, ["SESSION_SCHEDULED", "SESSION_CANCELLED"]);
+}
+
+#[sqlx::test]
+async fn only_an_admin_books_a_session(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    for token in [&s.client, &s.reader, &s.monitor] {
+        let response = s
+            .app
+            .post_json("/api/calls/schedule", token, Sessions::booking("ord_x", "2026-12-01T18:00:00Z"))
+            .await;
+        assert_eq!(response.status(), 403);
+    }
+    let tenant = s
+        .app
+        .post_json(
+            "/api/calls/schedule?tenant=tarot",
+            &s.root,
+            Sessions::booking("ord_x", "2026-12-01T18:00:00Z"),
+        )
+        .await;
+    assert_eq!(tenant.status(), 201);
+}
+
+/// Each role × its own subject's session, another subject's, another tenant's → the status the
+/// roles paragraph gives, for reading, listing, starting, ending, dropping and cancelling.
+#[sqlx::test]
+async fn every_role_sees_and_does_exactly_what_the_roles_allow(pool: PgPool) {
+    use reqwest::Method;
+    let s = Sessions::new(pool).await;
+    let mine = s.book("ord_mine").await;
+    let foreign = {
+        let response = s
+            .app
+            .post_json(
+                "/api/calls/schedule",
+                &s.foreign_admin,
+                Sessions::booking("ord_f", "2026-11-23T15:05:00Z"),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned()
+    };
+    // (role, token, GET own, GET foreign tenant's, list count)
+    let readers = [
+        ("admin", &s.admin, 200, 404, 1),
+        ("monitor", &s.monitor, 200, 404, 1),
+        ("client u_1", &s.client, 200, 404, 1),
+        ("reader u_2", &s.reader, 200, 404, 1),
+        ("client u_9", &s.other_client, 404, 404, 0),
+        ("reader u_8", &s.other_reader, 404, 404, 0),
+    ];
+    for (who, token, own, other, listed) in readers {
+        assert_eq!(s.call(Method::GET, &format!("/api/calls/{mine}"), token, None).await.0, own, "{who} own");
+        assert_eq!(
+            s.call(Method::GET, &format!("/api/calls/{foreign}"), token, None).await.0,
+            other,
+            "{who} foreign"
+        );
+        let list = s.call(Method::GET, "/api/calls", token, None).await.1;
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(listed), "{who} list");
+    }
+    let root = s.call(Method::GET, &format!("/api/calls/{foreign}?tenant=other"), &s.root, None).await;
+    assert_eq!(root.0, 200);
+    // Actions a role may never take: 403 before any lookup, whatever the session.
+    let body = || Some(json!({"reason": "test"}));
+    let forbidden = [
+        (Method::POST, format!("/api/calls/{mine}/cancel"), &s.monitor),
+        (Method::POST, format!("/api/calls/{mine}/cancel"), &s.client),
+        (Method::POST, format!("/api/calls/{mine}/cancel"), &s.reader),
+        (Method::POST, "/api/calls/ord_mine/start".to_owned(), &s.client),
+        (Method::POST, "/api/calls/ord_mine/start".to_owned(), &s.monitor),
+        (Method::POST, format!("/api/calls/{mine}/end"), &s.admin),
+        (Method::POST, format!("/api/calls/{mine}/end"), &s.monitor),
+        (Method::POST, format!("/api/calls/{mine}/drop"), &s.client),
+        (Method::POST, format!("/api/calls/{mine}/drop"), &s.reader),
+    ];
+    for (method, path, token) in forbidden {
+        assert_eq!(s.call(method, &path, token, body()).await.0, 403, "{path}");
+    }
+    // Allowed roles on a session they may not see: 404.
+    let hidden = [
+        (format!("/api/calls/{mine}/end"), &s.other_client),
+        (format!("/api/calls/{mine}/end"), &s.other_reader),
+        ("/api/calls/ord_mine/start".to_owned(), &s.other_reader),
+        (format!("/api/calls/{foreign}/drop"), &s.monitor),
+        (format!("/api/calls/{foreign}/cancel"), &s.admin),
+        ("/api/calls/ord_f/start".to_owned(), &s.admin),
+    ];
+    for (path, token) in hidden {
+        assert_eq!(s.call(Method::POST, &path, token, body()).await.0, 404, "{path}");
+    }
+    // Allowed and visible: ending before the start is a 409, the reader's start goes through.
+    assert_eq!(s.call(Method::POST, &format!("/api/calls/{mine}/end"), &s.client, body()).await.0, 409);
+    let started = s.call(Method::POST, "/api/calls/ord_mine/start", &s.reader, None).await;
+    assert_eq!((started.0, started.1["status"].as_str()), (200, Some("initiating")));
+}
+
+#[sqlx::test]
+async fn the_list_filters_by_status_and_scheduled_instants_and_refuses_bad_values(pool: PgPool) {
+    use reqwest::Method;
+    let s = Sessions::new(pool).await;
+    let early = s.book("ord_a").await;
+    let (status, late) = s.schedule(Sessions::booking("ord_b", "2026-12-24T18:00:00Z")).await;
+    assert_eq!(status, 201);
+    s.call(Method::POST, &format!("/api/calls/{early}/cancel"), &s.admin, Some(json!({}))).await;
+    let ids = |page: Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|i| i.iter().filter_map(|x| x["id"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let scheduled = s.call(Method::GET, "/api/calls?status=scheduled", &s.monitor, None).await.1;
+    assert_eq!(ids(scheduled), [late["id"].as_str().expect("id")]);
+    let window = "/api/calls?scheduled_from=2026-11-23T00:00:00Z&scheduled_to=2026-11-24T00:00:00Z";
+    assert_eq!(ids(s.call(Method::GET, window, &s.admin, None).await.1), [early.as_str()]);
+    let paged = s.call(Method::GET, "/api/calls?limit=1", &s.admin, None).await.1;
+    assert_eq!(ids(paged.clone()), [early.as_str()]);
+    let cursor = paged["next_cursor"].as_str().expect("more");
+    let next = s.call(Method::GET, &format!("/api/calls?limit=1&cursor={cursor}"), &s.admin, None).await.1;
+    assert_eq!(ids(next), [late["id"].as_str().expect("id")]);
+    for (query, field) in [("status=done", "status"), ("scheduled_from=yesterday", "scheduled_from")] {
+        let (code, problem) = s.call(Method::GET, &format!("/api/calls?{query}"), &s.admin, None).await;
+        assert_eq!((code, problem["errors"][0]["field"].as_str()), (422, Some(field)), "{problem}");
+    }
+}

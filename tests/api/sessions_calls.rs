@@ -1,0 +1,401 @@
+//! A session's call against the fake Twilio: the legs created exactly once, their TwiML, signed
+//! conference events moving the session, no answer, the time limit, end and drop racing.
+
+use crate::fake_twilio::Mode;
+use crate::fixture::{PUBLIC, deliver, post_signed};
+use crate::helpers::ACCOUNT_SID;
+use crate::sessions::{CLIENT_NUMBER, READER_NUMBER, Sessions};
+use crate::xml::parse;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const CONFERENCE: &str = "CF0123456789abcdef0123456789abcdef";
+const EVENTS: &str = "/webhooks/twilio/conferences/events";
+
+/// A leg as the fake received it: (TwiML path with its token, the token, the CallSid it made).
+struct Leg {
+    path: String,
+    token: String,
+    sid: String,
+}
+
+fn leg(s: &Sessions, to: &str) -> Leg {
+    let creates = s.fake.creates();
+    let (_, fields) = creates.iter().find(|(kind, f)| kind == "call" && f["To"][0] == to).expect("created");
+    let path = fields["Url"][0].strip_prefix(PUBLIC).expect("absolute").to_owned();
+    let token = path.split("attempt=").nth(1).expect("token").to_owned();
+    let existing = s.fake.existing.lock().expect("lock").clone();
+    let sid = existing.iter().find(|e| e.0 == "call" && e.2 == to).expect("exists").1.clone();
+    Leg { path, token, sid }
+}
+
+fn creates_to(s: &Sessions, to: &str) -> usize {
+    s.fake.creates().iter().filter(|(kind, f)| kind == "call" && f["To"][0] == to).count()
+}
+
+/// The leg answers: Twilio fetches its TwiML.
+async fn answer(s: &Sessions, leg: &Leg, to: &str) -> String {
+    let params = [
+        ("CallSid", leg.sid.as_str()),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", crate::sessions::BUSINESS_NUMBER),
+        ("To", to),
+        ("CallStatus", "in-progress"),
+        ("Direction", "outbound-api"),
+    ];
+    let response = post_signed(&s.app, &leg.path, &params).await;
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("twiml")
+}
+
+/// A status callback of the leg's call.
+async fn leg_status(s: &Sessions, leg: &Leg, to: &str, status: &str, seq: &str) {
+    let path = format!("/webhooks/twilio/calls/events?attempt={}", leg.token);
+    let params = [
+        ("CallSid", leg.sid.as_str()),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", crate::sessions::BUSINESS_NUMBER),
+        ("To", to),
+        ("CallStatus", status),
+        ("Direction", "outbound-api"),
+        ("SequenceNumber", seq),
+    ];
+    assert_eq!(post_signed(&s.app, &path, &params).await.status(), 200);
+}
+
+/// A conference event for session `id`.
+async fn conference(s: &Sessions, id: &str, event: &str, call: Option<&str>, seq: &str) {
+    let name = format!("call-{id}");
+    let mut params = vec![
+        ("ConferenceSid", CONFERENCE),
+        ("AccountSid", ACCOUNT_SID),
+        ("FriendlyName", name.as_str()),
+        ("StatusCallbackEvent", event),
+        ("SequenceNumber", seq),
+    ];
+    if let Some(call) = call {
+        params.push(("CallSid", call));
+    }
+    assert_eq!(post_signed(&s.app, EVENTS, &params).await.status(), 200);
+}
+
+/// Books and starts `order` as the admin, delivers the creates and lets both legs answer and join.
+async fn in_progress(s: &Sessions, order: &str) -> (String, Leg, Leg) {
+    let id = s.book(order).await;
+    let started = s.call(Method::POST, &format!("/api/calls/{order}/start"), &s.admin, None).await;
+    assert_eq!(started.0, 200, "{}", started.1);
+    deliver(&s.app).await;
+    let (client, reader) = (leg(s, CLIENT_NUMBER), leg(s, READER_NUMBER));
+    answer(s, &client, CLIENT_NUMBER).await;
+    answer(s, &reader, READER_NUMBER).await;
+    conference(s, &id, "conference-start", None, "1").await;
+    conference(s, &id, "participant-join", Some(&client.sid), "2").await;
+    conference(s, &id, "participant-join", Some(&reader.sid), "3").await;
+    assert_eq!(s.session(&id).await["status"], "in_progress");
+    (id, client, reader)
+}
+
+async fn notifications(s: &Sessions) -> Vec<(String, Value)> {
+    sqlx::query_as("SELECT kind, payload FROM outbox_message WHERE destination = 'call_service' ORDER BY created_at, kind")
+        .fetch_all(&s.app.state.db)
+        .await
+        .expect("notifications")
+}
+
+#[sqlx::test]
+async fn start_twice_with_a_lost_answer_dials_each_party_once_and_the_call_completes_with_its_duration(
+    pool: PgPool,
+) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_1").await;
+    let path = "/api/calls/ord_1/start";
+    let (a, b) =
+        tokio::join!(s.call(Method::POST, path, &s.reader, None), s.call(Method::POST, path, &s.admin, None));
+    assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+    s.fake.push(Mode::LoseAnswer);
+    deliver(&s.app).await;
+    deliver(&s.app).await;
+    assert_eq!((creates_to(&s, CLIENT_NUMBER), creates_to(&s, READER_NUMBER)), (1, 1));
+    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
+    let twiml = parse(&answer(&s, &client, CLIENT_NUMBER).await);
+    let conf = &twiml.children[0].children[0];
+    assert_eq!((conf.name.as_str(), conf.text.clone()), ("Conference", format!("call-{id}")));
+    assert_eq!(conf.attr("startConferenceOnEnter").unwrap_or_default(), "true");
+    assert_eq!(conf.attr("endConferenceOnExit").unwrap_or_default(), "true");
+    assert_eq!(conf.attr("statusCallback").unwrap_or_default(), format!("{PUBLIC}{EVENTS}"));
+    assert_eq!(conf.attr("statusCallbackEvent").unwrap_or_default(), "start end join leave announcement");
+    answer(&s, &reader, READER_NUMBER).await;
+    leg_status(&s, &reader, READER_NUMBER, "ringing", "1").await;
+    conference(&s, &id, "conference-start", None, "1").await;
+    conference(&s, &id, "participant-join", Some(&client.sid), "2").await;
+    assert_eq!(s.session(&id).await["status"], "ringing");
+    conference(&s, &id, "participant-join", Some(&reader.sid), "3").await;
+    conference(&s, &id, "participant-join", Some(&reader.sid), "3").await;
+    s.clock.advance(chrono::Duration::seconds(754));
+    leg_status(&s, &reader, READER_NUMBER, "ringing", "1").await;
+    conference(&s, &id, "participant-leave", Some(&client.sid), "4").await;
+    conference(&s, &id, "conference-end", None, "5").await;
+    conference(&s, &id, "participant-join", Some(&client.sid), "2").await;
+    // Another round after the reconcile window: the lost answer was bound by the TwiML fetch.
+    s.clock.advance(chrono::Duration::seconds(600));
+    deliver(&s.app).await;
+    assert_eq!((creates_to(&s, CLIENT_NUMBER), creates_to(&s, READER_NUMBER)), (1, 1));
+    let session = s.session(&id).await;
+    assert_eq!(session["status"], "completed", "{session}");
+    assert_eq!(
+        (session["ended_reason"].as_str(), session["duration_sec"].as_i64()),
+        (Some("client_left"), Some(754))
+    );
+    assert_eq!(session["conference_sid"], CONFERENCE);
+    assert_eq!(session["reader"]["leg"]["call_sid"], reader.sid.as_str());
+    let kinds: Vec<String> = notifications(&s).await.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["session.started", "session.completed"]);
+    let completed = &notifications(&s).await[1].1;
+    assert_eq!(
+        (completed["duration_sec"].as_i64(), completed["ended_reason"].as_str()),
+        (Some(754), Some("client_left"))
+    );
+    assert!(
+        completed["client"]["joined_at"].is_string() && completed["reader"]["left_at"].is_string(),
+        "{completed}"
+    );
+    assert!(s.fake.conference_updates().is_empty(), "a party hanging up ended it; nothing to request");
+}
+
+#[sqlx::test]
+async fn the_auto_start_worker_dials_each_party_once_with_two_replicas(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let mut body = Sessions::booking("ord_auto", "2026-11-23T15:30:00Z");
+    body["auto_start"] = json!(true);
+    let (status, booked) = s.schedule(body).await;
+    assert_eq!(status, 201);
+    let worker = s.app.worker("session-deadlines");
+    assert_eq!(worker.run_once().await.expect("round"), 0);
+    s.clock.advance(chrono::Duration::minutes(30));
+    let twin = s.app.worker("session-deadlines");
+    let (a, b) = tokio::join!(worker.run_once(), twin.run_once());
+    assert_eq!(a.expect("round") + b.expect("round"), 1);
+    deliver(&s.app).await;
+    assert_eq!((creates_to(&s, CLIENT_NUMBER), creates_to(&s, READER_NUMBER)), (1, 1));
+    let (_, fields) = &s.fake.creates()[0];
+    assert_eq!(fields["From"][0], crate::sessions::BUSINESS_NUMBER);
+    let session = s.session(booked["id"].as_str().expect("id")).await;
+    assert_eq!(
+        (session["status"].as_str(), session["initiated_by"].as_str()),
+        (Some("initiating"), Some("system:auto_start"))
+    );
+}
+
+#[sqlx::test]
+async fn a_client_who_does_not_answer_makes_it_no_answer_and_the_readers_leg_is_hung_up_once(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_na").await;
+    s.call(Method::POST, "/api/calls/ord_na/start", &s.reader, None).await;
+    deliver(&s.app).await;
+    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
+    answer(&s, &reader, READER_NUMBER).await;
+    conference(&s, &id, "participant-join", Some(&reader.sid), "1").await;
+    leg_status(&s, &client, CLIENT_NUMBER, "ringing", "1").await;
+    leg_status(&s, &client, CLIENT_NUMBER, "no-answer", "2").await;
+    leg_status(&s, &client, CLIENT_NUMBER, "no-answer", "2").await;
+    s.clock.advance(chrono::Duration::minutes(5));
+    s.app.worker("session-deadlines").run_once().await.expect("round");
+    deliver(&s.app).await;
+    let session = s.session(&id).await;
+    assert_eq!(
+        (session["status"].as_str(), session["ended_reason"].as_str()),
+        (Some("no_answer"), Some("client_no_answer"))
+    );
+    let hangups: Vec<_> =
+        s.fake.updates().into_iter().map(|(sid, f)| (sid, f["Status"][0].clone())).collect();
+    assert_eq!(hangups, [(reader.sid.clone(), "completed".to_owned())]);
+    let kinds: Vec<String> = notifications(&s).await.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["session.no_answer"]);
+}
+
+#[sqlx::test]
+async fn past_its_duration_the_conference_hears_a_warning_then_ends(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _, _) = in_progress(&s, "ord_tl").await;
+    let worker = s.app.worker("session-deadlines");
+    s.clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(worker.run_once().await.expect("round"), 0);
+    s.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(worker.run_once().await.expect("round"), 1);
+    deliver(&s.app).await;
+    let announce = format!("{PUBLIC}/webhooks/twilio/sessions/{id}/announce");
+    let updates = s.fake.conference_updates();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(
+        (updates[0].0.as_str(), updates[0].1["AnnounceUrl"][0].as_str()),
+        (CONFERENCE, announce.as_str())
+    );
+    let heard = post_signed(
+        &s.app,
+        &format!("/webhooks/twilio/sessions/{id}/announce"),
+        &[("AccountSid", ACCOUNT_SID), ("ConferenceSid", CONFERENCE)],
+    )
+    .await;
+    assert!(heard.text().await.expect("twiml").contains("One minute remaining"));
+    conference(&s, &id, "announcement-end", None, "4").await;
+    assert_eq!(s.session(&id).await["status"], "in_progress");
+    s.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(worker.run_once().await.expect("round"), 1);
+    deliver(&s.app).await;
+    let updates = s.fake.conference_updates();
+    assert_eq!(updates.len(), 2);
+    assert_eq!((updates[1].0.as_str(), updates[1].1["Status"][0].as_str()), (CONFERENCE, "completed"));
+    conference(&s, &id, "conference-end", None, "5").await;
+    let session = s.session(&id).await;
+    assert_eq!(
+        (session["status"].as_str(), session["ended_reason"].as_str()),
+        (Some("completed"), Some("time_limit"))
+    );
+    assert_eq!(session["duration_sec"], 31 * 60);
+    assert_eq!(worker.run_once().await.expect("round"), 0);
+}
+
+#[sqlx::test]
+async fn a_monitor_drop_racing_the_readers_end_makes_one_request_and_one_final_state(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _, _) = in_progress(&s, "ord_race").await;
+    let (drop_path, end_path) = (format!("/api/calls/{id}/drop"), format!("/api/calls/{id}/end"));
+    let (drop, end) = tokio::join!(
+        s.call(Method::POST, &drop_path, &s.monitor, Some(json!({"reason": "abuse reported"}))),
+        s.call(Method::POST, &end_path, &s.reader, Some(json!({})))
+    );
+    assert_eq!((drop.0, end.0), (200, 200));
+    assert_eq!(drop.1["status"], end.1["status"]);
+    let final_state = drop.1["status"].as_str().expect("status").to_owned();
+    assert!(["dropped_by_monitor", "dropped_by_reader"].contains(&final_state.as_str()), "{final_state}");
+    deliver(&s.app).await;
+    conference(&s, &id, "conference-end", None, "9").await;
+    deliver(&s.app).await;
+    let updates = s.fake.conference_updates();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!((updates[0].0.as_str(), updates[0].1["Status"][0].as_str()), (CONFERENCE, "completed"));
+    assert!(s.fake.updates().is_empty(), "legs are not hung up one by one once the conference exists");
+    assert_eq!(s.session(&id).await["status"], final_state.as_str());
+    let restart = s.call(Method::POST, "/api/calls/ord_race/start", &s.admin, None).await;
+    assert_eq!((restart.0, restart.1["code"].as_str()), (409, Some("invalid_transition")));
+    let dropped: Vec<Value> = sqlx::query_scalar(
+        "SELECT data FROM audit_event WHERE entity_id = $1 AND action = 'SESSION_DROPPED'",
+    )
+    .bind(&id)
+    .fetch_all(&s.app.state.db)
+    .await
+    .expect("audit");
+    assert_eq!(dropped.len(), 1);
+    let missing = s.call(Method::POST, &format!("/api/calls/{id}/drop"), &s.monitor, Some(json!({}))).await;
+    assert_eq!((missing.0, missing.1["errors"][0]["field"].as_str()), (422, Some("reason")));
+}
+
+#[sqlx::test]
+async fn a_drop_while_ringing_hangs_up_both_legs(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_ring").await;
+    s.call(Method::POST, "/api/calls/ord_ring/start", &s.admin, None).await;
+    deliver(&s.app).await;
+    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
+    leg_status(&s, &client, CLIENT_NUMBER, "ringing", "1").await;
+    leg_status(&s, &reader, READER_NUMBER, "ringing", "1").await;
+    assert_eq!(s.session(&id).await["status"], "ringing");
+    let dropped = s
+        .call(
+            Method::POST,
+            &format!("/api/calls/{id}/drop"),
+            &s.admin,
+            Some(json!({"reason": "booked twice"})),
+        )
+        .await;
+    assert_eq!((dropped.0, dropped.1["status"].as_str()), (200, Some("dropped_by_monitor")));
+    deliver(&s.app).await;
+    leg_status(&s, &client, CLIENT_NUMBER, "in-progress", "2").await;
+    deliver(&s.app).await;
+    let mut hung: Vec<String> = s.fake.updates().into_iter().map(|(sid, _)| sid).collect();
+    hung.sort();
+    let mut legs = vec![client.sid.clone(), reader.sid.clone()];
+    legs.sort();
+    assert_eq!(hung, legs);
+    assert!(s.fake.conference_updates().is_empty());
+    let twiml = answer(&s, &client, CLIENT_NUMBER).await;
+    assert!(twiml.contains("<Hangup"), "{twiml}");
+    // A leg that joined as the drop happened: its conference is ended once, by its SID.
+    conference(&s, &id, "conference-start", None, "1").await;
+    conference(&s, &id, "participant-join", Some(&reader.sid), "2").await;
+    deliver(&s.app).await;
+    let updates = s.fake.conference_updates();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!((updates[0].0.as_str(), updates[0].1["Status"][0].as_str()), (CONFERENCE, "completed"));
+    assert_eq!(s.session(&id).await["status"], "dropped_by_monitor");
+}
+
+#[sqlx::test]
+async fn nobody_answering_within_the_dial_timeout_is_no_answer_and_ringing_legs_are_hung_up(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_silent").await;
+    s.call(Method::POST, "/api/calls/ord_silent/start", &s.reader, None).await;
+    deliver(&s.app).await;
+    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
+    leg_status(&s, &client, CLIENT_NUMBER, "ringing", "1").await;
+    leg_status(&s, &reader, READER_NUMBER, "ringing", "1").await;
+    let worker = s.app.worker("session-deadlines");
+    // The tenant's dial timeout (20 s) and the margin (30 s) have not passed yet.
+    s.clock.advance(chrono::Duration::seconds(45));
+    assert_eq!(worker.run_once().await.expect("round"), 0);
+    s.clock.advance(chrono::Duration::seconds(10));
+    assert_eq!(worker.run_once().await.expect("round"), 1);
+    deliver(&s.app).await;
+    let session = s.session(&id).await;
+    assert_eq!(
+        (session["status"].as_str(), session["ended_reason"].as_str()),
+        (Some("no_answer"), Some("dial_timeout"))
+    );
+    let mut hung: Vec<String> = s.fake.updates().into_iter().map(|(sid, _)| sid).collect();
+    hung.sort();
+    let mut legs = vec![client.sid.clone(), reader.sid.clone()];
+    legs.sort();
+    assert_eq!(hung, legs);
+}
+
+#[sqlx::test]
+async fn conference_events_are_signed_checked_validated_and_deduplicated(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _, _) = in_progress(&s, "ord_hooks").await;
+    let name = format!("call-{id}");
+    let end = [
+        ("ConferenceSid", CONFERENCE),
+        ("AccountSid", ACCOUNT_SID),
+        ("FriendlyName", name.as_str()),
+        ("StatusCallbackEvent", "conference-end"),
+        ("SequenceNumber", "7"),
+    ];
+    let mut forged = crate::signing::Hook::new(EVENTS, &end);
+    forged.token = "not-the-auth-token";
+    forged.signed_url = Some(format!("{PUBLIC}{EVENTS}"));
+    assert_eq!(forged.send(&s.app).await.status(), 403);
+    let broken = post_signed(&s.app, EVENTS, &end[1..]).await;
+    assert_eq!(broken.status(), 422);
+    let problem: Value = broken.json().await.expect("json");
+    assert_eq!(problem["errors"][0]["field"], "ConferenceSid");
+    assert_eq!(s.session(&id).await["status"], "in_progress");
+    assert_eq!(post_signed(&s.app, EVENTS, &end).await.status(), 200);
+    assert_eq!(post_signed(&s.app, EVENTS, &end).await.status(), 200);
+    let receipts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_receipt WHERE key LIKE 'conference:%conference-end%'",
+    )
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("receipts");
+    assert_eq!(receipts, 1);
+    let completed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_event WHERE entity_id = $1 AND action = 'SESSION_COMPLETED'",
+    )
+    .bind(&id)
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("audit");
+    assert_eq!(completed, 1);
+    assert_eq!(s.session(&id).await["ended_reason"], "conference_ended");
+}
