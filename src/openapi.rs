@@ -273,6 +273,7 @@ pub fn operations_mut(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)
 /// What every `/api` operation shares (the document's own route aside).
 fn shared(path: &str, method: &str, operation: &mut Operation) {
     let keyed = path.starts_with("/api/") && operation.security.is_none();
+    let names_tenant = names_query(operation, "tenant");
     let responses = &mut operation.responses.responses;
     let mut add = |status: u16, name: &str| {
         responses.entry(status.to_string()).or_insert_with(|| problem(name));
@@ -282,7 +283,8 @@ fn shared(path: &str, method: &str, operation: &mut Operation) {
         for (status, name) in [(401, "Unauthorized"), (403, "Forbidden"), (422, "ValidationFailed")] {
             add(status, name);
         }
-        if path.contains('{') {
+        // A path's object, or a superadmin's `?tenant=`, may not exist.
+        if path.contains('{') || names_tenant {
             add(404, "NotFound");
         }
         if operation.request_body.is_some() {
@@ -297,6 +299,8 @@ fn shared(path: &str, method: &str, operation: &mut Operation) {
     }
     let creates = method == "POST" && operation.responses.responses.contains_key("201");
     if keyed && creates {
+        // The key reused for another request.
+        operation.responses.responses.entry("409".to_owned()).or_insert_with(|| problem("Conflict"));
         let header = ParameterBuilder::new()
             .name("Idempotency-Key")
             .parameter_in(ParameterIn::Header)
@@ -313,6 +317,14 @@ fn shared(path: &str, method: &str, operation: &mut Operation) {
             .build();
         operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(header));
     }
+}
+
+/// Whether the operation has a query parameter `name`.
+fn names_query(operation: &Operation, name: &str) -> bool {
+    operation.parameters.iter().flatten().any(|p| match p {
+        RefOr::T(p) => p.name == name && p.parameter_in == ParameterIn::Query,
+        RefOr::Ref(_) => false,
+    })
 }
 
 /// Any JSON object.

@@ -31,12 +31,13 @@ pub struct NewTenant {
 #[schema(example = json!({"dial_timeout_secs": 25, "after_hours": "message"}))]
 pub struct TenantPatch {
     /// 2–63 characters of a-z, 0-9 and `-`, not starting with `-`; unique.
-    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,62}$")]
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,62}$", nullable = false)]
     slug: Option<String>,
     /// 1–200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, nullable = false)]
     name: Option<String>,
     /// An IANA timezone.
+    #[schema(nullable = false)]
     timezone: Option<String>,
     #[serde(flatten)]
     settings: TenantSettings,
@@ -47,31 +48,37 @@ pub struct TenantPatch {
 #[allow(dead_code)]
 pub struct TenantSettings {
     /// `active` (default) or `suspended`.
+    #[schema(nullable = false)]
     status: Option<TenantStatus>,
     /// Whose phone rings; `null` for none.
     #[schema(nullable)]
     owner_number: Option<E164>,
     /// Seconds the owner's phone rings: 5–600 (default 20).
-    #[schema(minimum = 5, maximum = 600)]
+    #[schema(minimum = 5, maximum = 600, nullable = false)]
     dial_timeout_secs: Option<i32>,
     /// Opening hours; `null` = open around the clock (default).
     #[schema(nullable)]
     business_hours: Option<BusinessHours>,
     /// Closed days (`YYYY-MM-DD`).
+    #[schema(nullable = false)]
     holidays: Option<Vec<NaiveDate>>,
     /// What a call outside business hours gets (default `voicemail`).
+    #[schema(nullable = false)]
     after_hours: Option<AfterHours>,
     /// Ask the owner to press 1 before connecting (default false).
+    #[schema(nullable = false)]
     screen_forwarded_calls: Option<bool>,
     /// Any subset of `{enabled, template (1–320 characters, {business}), window_hours (1–720)}`.
+    #[schema(nullable = false)]
     text_back: Option<TextBackPatch>,
     /// Who is phoned to approve crises, in order (at most 20).
-    #[schema(max_items = 20)]
+    #[schema(max_items = 20, nullable = false)]
     duty_officers: Option<Vec<E164>>,
     /// Any subset of `{risk_threshold (0–5), timeout_secs (10–86400)}`.
+    #[schema(nullable = false)]
     approval: Option<ApprovalPatch>,
     /// Live outbound calls at once, across every run (1–1000, default 3).
-    #[schema(minimum = 1, maximum = 1000)]
+    #[schema(minimum = 1, maximum = 1000, nullable = false)]
     outbound_max_concurrent: Option<i32>,
 }
 
@@ -80,12 +87,13 @@ pub struct TenantSettings {
 #[allow(dead_code)]
 pub struct TextBackPatch {
     /// Whether missed calls are texted back.
+    #[schema(nullable = false)]
     enabled: Option<bool>,
     /// 1–320 characters; `{business}` is replaced by the tenant's name.
-    #[schema(min_length = 1, max_length = 320)]
+    #[schema(min_length = 1, max_length = 320, nullable = false)]
     template: Option<String>,
     /// At most one text-back per caller within this many hours.
-    #[schema(minimum = 1, maximum = 720)]
+    #[schema(minimum = 1, maximum = 720, nullable = false)]
     window_hours: Option<i32>,
 }
 
@@ -94,10 +102,10 @@ pub struct TextBackPatch {
 #[allow(dead_code)]
 pub struct ApprovalPatch {
     /// Crises at or above this risk need a duty officer's approval.
-    #[schema(minimum = 0, maximum = 5)]
+    #[schema(minimum = 0, maximum = 5, nullable = false)]
     risk_threshold: Option<f64>,
     /// Undecided crises expire after this many seconds.
-    #[schema(minimum = 10, maximum = 86400)]
+    #[schema(minimum = 10, maximum = 86400, nullable = false)]
     timeout_secs: Option<i32>,
 }
 
@@ -109,10 +117,10 @@ pub struct NewNumber {
     /// The number (E.164); it belongs to one tenant.
     number: E164,
     /// `primary` or `secondary`; the tenant's first number becomes `primary`.
-    #[schema(value_type = Option<String>, pattern = "^(primary|secondary)$")]
+    #[schema(value_type = Option<String>, pattern = "^(primary|secondary)$", nullable = false)]
     role: Option<String>,
     /// `provisioning`, `active` (default) or `released`.
-    #[schema(value_type = Option<String>, pattern = "^(provisioning|active|released)$")]
+    #[schema(value_type = Option<String>, pattern = "^(provisioning|active|released)$", nullable = false)]
     status: Option<String>,
     /// At most 100 characters.
     #[schema(max_length = 100, nullable)]

@@ -99,8 +99,13 @@ sid_type!(
 /// required to pass `is_valid`: fictional 555 numbers are real test traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "+12025550100", pattern = r"^\+[0-9]{1,15}$")]
+/// As input it may carry the separators people type (`+1 (202) 555-0100`); it is always given
+/// back bare (`+12025550100`).
+#[schema(value_type = String, example = "+12025550100", pattern = r"^\s*\+[0-9 ().-]+\s*$")]
 pub struct E164(String);
+
+/// What may stand between the digits of a number as typed, and is dropped.
+const E164_SEPARATORS: [char; 5] = [' ', '-', '.', '(', ')'];
 
 /// A value that is not an E.164 number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,7 +116,10 @@ impl E164 {
     /// Parses `+<digits>` (spaces, dashes, dots and brackets are tolerated and dropped).
     pub fn parse(value: &str) -> Result<Self, E164Error> {
         let trimmed = value.trim();
-        if !trimmed.starts_with('+') {
+        // phonenumber alone would also take letters (vanity numbers) and drop trailing junk
+        // (`+6889429*`): what is not a digit or a separator is refused, not guessed at.
+        let typed = trimmed.strip_prefix('+').ok_or(E164Error)?;
+        if !typed.chars().all(|c| c.is_ascii_digit() || E164_SEPARATORS.contains(&c)) {
             return Err(E164Error);
         }
         let number = phonenumber::parse(None, trimmed).map_err(|_| E164Error)?;
@@ -280,6 +288,17 @@ mod tests {
         assert_eq!(Address::parse("+15555550123").number().map(E164::as_str), Some("+15555550123"));
         assert!(E164::parse("12025550100").is_err());
         assert!(E164::parse("+1").is_err());
+    }
+
+    #[test]
+    fn a_number_may_carry_typed_separators_but_nothing_else() {
+        let typed = E164::parse(" +1 (202) 555-01.00 ").expect("separators are dropped");
+        assert_eq!(typed.as_str(), "+12025550100");
+        for junk in
+            ["+6889429*", "+1800FLOWERS", "+12025550100#", "+1202555010\u{0}0", "+1 202 555 0100 ext 5"]
+        {
+            assert!(E164::parse(junk).is_err(), "{junk:?}");
+        }
     }
 
     #[test]

@@ -552,3 +552,23 @@ async fn escalation_is_audited_until_every_officer_was_tried(pool: PgPool) {
     assert_eq!(exhausted["reason"], "no more duty officers");
     assert_eq!(exhausted["officers_tried"], 2);
 }
+
+/// Found by scripts/api-fuzz: a `decision` holding a number near the limits of f64 was stored
+/// (PostgreSQL's jsonb writes it out in full digits) and then could not be read back, so creating
+/// the crisis answered 500 and every later read of it failed. Numbers now survive the round trip
+/// exactly (serde_json's `float_roundtrip`).
+#[sqlx::test]
+async fn a_decision_with_numbers_at_the_limits_of_f64_reads_back_exactly(pool: PgPool) {
+    let s = setup(pool).await;
+    let numbers = json!([-1.7976931348623157e308, 1.79e308, 2.225073858507203e-309, -1.0978499541559278e-98]);
+    let body = json!({"type": "fire", "risk_score": 1.0, "decision": {"units": ["engine-7"], "n": numbers}});
+    let response = s.app.post_json("/api/crises", &s.admin, body).await;
+    let (status, created) = answer(response).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["decision"]["n"], numbers);
+    let id = created["id"].as_str().expect("id");
+    let (status, read) = answer(s.app.get_auth(&format!("/api/crises/{id}"), &s.admin).await).await;
+    assert_eq!((status, &read["decision"]["n"]), (200, &numbers), "{read}");
+    let (status, page) = answer(s.app.get_auth("/api/crises", &s.admin).await).await;
+    assert_eq!((status, &page["items"][0]["decision"]["n"]), (200, &numbers), "{page}");
+}

@@ -98,3 +98,102 @@ async fn the_reference_is_served_from_the_binary(pool: PgPool) {
     let script = app.get("/api/docs/swagger-initializer.js").await.text().await.expect("js");
     assert!(script.contains("/api/openapi.json"), "{script}");
 }
+
+/// A schema resolved through `$ref`s to `#/components/schemas/…`.
+fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+        Some(name) => resolve(document, &document["components"]["schemas"][name]),
+        None => schema,
+    }
+}
+
+/// An object schema's properties, through `allOf` (serde's `flatten`).
+fn properties(document: &Value, schema: &Value) -> Vec<(String, Value)> {
+    let schema = resolve(document, schema);
+    let own = schema["properties"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.clone()));
+    let parts = schema["allOf"].as_array().into_iter().flatten().flat_map(|part| properties(document, part));
+    own.chain(parts).collect()
+}
+
+/// Whether a schema admits `null` (`type: [.., "null"]`, or a `oneOf`/`anyOf` member that does).
+fn admits_null(document: &Value, schema: &Value) -> bool {
+    let schema = resolve(document, schema);
+    let typed = match &schema["type"] {
+        Value::String(t) => t == "null",
+        Value::Array(types) => types.iter().any(|t| t == "null"),
+        _ => false,
+    };
+    let members = ["oneOf", "anyOf"].iter().flat_map(|k| schema[*k].as_array().into_iter().flatten());
+    typed || members.collect::<Vec<_>>().into_iter().any(|m| admits_null(document, m))
+}
+
+/// Found by scripts/api-fuzz: the tenant settings were documented as nullable (utoipa's default for
+/// `Option`) while the server refuses `null` for all but two of them, so a generated client that
+/// sent `None` got a 422. Each field now admits `null` in the document exactly when the server does.
+#[sqlx::test]
+async fn a_tenant_setting_admits_null_exactly_when_the_document_says_so(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let root = app.superadmin().await;
+    app.create_tenant(&root, "acme").await;
+    let document: Value = app.get("/api/openapi.json").await.json().await.expect("json");
+    let patch = &document["paths"]["/api/tenants/{tenant}"]["patch"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    let fields = properties(&document, patch);
+    assert!(fields.len() >= 13, "every setting is described: {fields:?}");
+    let mut nullable = Vec::new();
+    for (field, schema) in fields {
+        let response = app.patch_json("/api/tenants/acme", &root, serde_json::json!({ &field: null })).await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("json");
+        if admits_null(&document, &schema) {
+            assert_eq!(status, 200, "{field}: null is documented, so it is accepted: {body}");
+            nullable.push(field);
+        } else {
+            assert_eq!(status, 422, "{field}: null is not documented, so it is refused: {body}");
+            assert_eq!(body["errors"][0]["field"], field.as_str(), "{body}");
+        }
+    }
+    nullable.sort();
+    assert_eq!(nullable, ["business_hours", "owner_number"]);
+}
+
+/// Found by scripts/api-fuzz: answers the server gives that the document did not list — a 409 for
+/// an `Idempotency-Key` reused with another request on every creating POST, and a 404 for a
+/// superadmin's unknown `tenant=`.
+#[sqlx::test]
+async fn idempotent_creates_document_their_409_and_named_tenants_their_404(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let root = app.superadmin().await;
+    app.create_tenant(&root, "acme").await;
+    let admin = app.tenant_key(&root, "acme", "admin").await;
+    let document: Value = app.get("/api/openapi.json").await.json().await.expect("json");
+    let mut creating = 0;
+    for (method, path) in operations(&document) {
+        let operation = &document["paths"][&path][method.to_lowercase()];
+        let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+        let has = |name: &str, place: &str| parameters.iter().any(|p| p["name"] == name && p["in"] == place);
+        if has("Idempotency-Key", "header") {
+            creating += 1;
+            assert!(operation["responses"]["409"].is_object(), "{method} {path} documents its 409");
+        }
+        if has("tenant", "query") {
+            assert!(operation["responses"]["404"].is_object(), "{method} {path} documents its 404");
+        }
+    }
+    assert!(creating >= 5, "the creating POSTs carry Idempotency-Key: {creating}");
+
+    let create = |body: Value| {
+        app.client
+            .post(app.url("/api/crises"))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", "c-1")
+            .json(&body)
+            .send()
+    };
+    let first = create(serde_json::json!({"type": "flood", "risk_score": 1.0})).await.expect("sent");
+    assert_eq!(first.status(), 201);
+    let other = create(serde_json::json!({"type": "fire", "risk_score": 1.0})).await.expect("sent");
+    assert_eq!(other.status(), 409);
+    let unknown = app.get_auth("/api/audit?tenant=no-such-tenant", &root).await;
+    assert_eq!(unknown.status(), 404);
+}
