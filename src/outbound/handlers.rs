@@ -247,7 +247,9 @@ pub struct StopQueue {
 #[utoipa::path(post, path = "/api/outbound/stop-queue", tag = "outbound", operation_id = "stop_outbound_queue",
     summary = "Stop a run at once", description = "Roles: admin, monitor (an emergency brake). Permission: `outbound:stop`. Queued jobs are cancelled, live calls hung up through Twilio (a create still in doubt is hung up when its SID binds); the run is `stopped`.",
     request_body = StopQueue,
-    responses((status = 200, description = "The run", body = Run), (status = 409, response = inline(crate::openapi::ConflictResponse))))]
+    responses((status = 200, description = "The run", body = Run),
+        (status = 404, description = "`not_found`: no such run (also another business's)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, response = inline(crate::openapi::ConflictResponse))))]
 /// `POST /api/outbound/stop-queue`.
 pub async fn stop_queue(
     State(state): State<AppState>,
