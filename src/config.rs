@@ -10,6 +10,7 @@ mod effects;
 mod env;
 mod inbound;
 mod media;
+mod outbound;
 mod outbox;
 mod sections;
 mod twilio;
@@ -18,6 +19,7 @@ pub use effects::EffectsConfig;
 pub use env::setting_name;
 pub use inbound::InboundConfig;
 pub use media::MediaConfig;
+pub use outbound::OutboundConfig;
 pub use outbox::{NotifyConfig, OutboxConfig, WorkersConfig};
 pub use sections::{DbConfig, LogConfig, LogFormat, ServerConfig};
 pub use twilio::{ApiCredentials, TwilioConfig};
@@ -62,6 +64,8 @@ pub struct Config {
     pub inbound: InboundConfig,
     /// Recording links.
     pub media: MediaConfig,
+    /// The outbound queue.
+    pub outbound: OutboundConfig,
 }
 
 /// Every problem found while loading the configuration, one line each.
@@ -104,10 +108,11 @@ impl Config {
         let outbox = OutboxConfig::from_raw(raw.outbox, &mut problems);
         let notify = NotifyConfig::from_raw(raw.notify, &mut problems);
         let effects = EffectsConfig::from_raw(raw.effects, &mut problems);
+        let outbound = OutboundConfig::from_raw(raw.outbound, &mut problems);
         let inbound = InboundConfig::from_raw(raw.inbound);
         let media = MediaConfig::from_raw(raw.media, &mut problems);
         if problems.is_empty() {
-            Ok(Config { server, db, log, twilio, workers, outbox, notify, effects, inbound, media })
+            Ok(Config { server, db, log, twilio, workers, outbox, notify, effects, inbound, media, outbound })
         } else {
             Err(ConfigError { problems })
         }

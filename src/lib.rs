@@ -18,6 +18,7 @@
 //! - [`effects`]: exactly-once Twilio calls and messages, their ledger, pacing, reconciliation.
 //! - [`inbound`]: inbound calls (ring the owner, text back missed calls) and SMS conversations.
 //! - [`approvals`]: crises held for a duty officer's approval by phone; dispatch; expiry.
+//! - [`outbound`]: runs of leads dialled at a per-business cap, paced, cancellable, exactly once.
 //! - [`sessions`]: scheduled two-party calls (client and reader) in a Twilio conference, and
 //!   the sirens raised on them (a domain of its own: `sessions::sirens`).
 //! - [`console`]: the operator console at `/console` (sessions, CSRF, live updates; pages come
@@ -50,6 +51,7 @@ pub mod ids;
 pub mod inbound;
 pub mod net;
 pub mod openapi;
+pub mod outbound;
 pub mod outbox;
 pub mod pagination;
 pub mod redact;

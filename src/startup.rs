@@ -18,8 +18,8 @@ use crate::tenants::NumberDirectory;
 use crate::twilio::{ReceiptSweeper, TwilioClient};
 use crate::worker::Worker;
 use crate::{
-    approvals, audit, auth, console, db, effects, health, http, idempotency, inbound, openapi, outbox,
-    sessions, tenants, workers,
+    approvals, audit, auth, console, db, effects, health, http, idempotency, inbound, openapi, outbound,
+    outbox, sessions, tenants, workers,
 };
 use anyhow::Context;
 use axum::Router;
@@ -49,6 +49,7 @@ fn domains(directory: &Arc<NumberDirectory>, config: &Config) -> anyhow::Result<
         Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound)?),
         Arc::new(sessions::Sessions::default()),
         Arc::new(crate::sessions::sirens::Sirens),
+        Arc::new(outbound::Outbound::default()),
     ])
 }
 

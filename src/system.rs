@@ -7,7 +7,8 @@
 //! look-ups that return another module's rows live with that module's SQL, each marked
 //! "Unscoped (system path)" in its doc, so `grep -rn "Unscoped (system path)" src` lists them all:
 //! key authentication and CLI key management (`auth::keys`), number routing (`tenants::repo`),
-//! idempotent answers and their sweep (`idempotency`), and audit verification (`audit::chain`).
+//! idempotent answers and their sweep (`idempotency`), audit verification (`audit::chain`), and
+//! the outbound dialer, its slot settlement and its voice webhook (`outbound`).
 
 use crate::ids::TenantId;
 use sqlx::{PgPool, Postgres, Transaction};

@@ -148,6 +148,7 @@ pub async fn call_officer(
         timeout_secs: Some(30),
         machine_detection: None,
         record: false,
+        prepaid: false,
     };
     let owner = Owner {
         domain: DOMAIN,

@@ -20,6 +20,7 @@ pub(super) struct Raw {
     pub effects: super::effects::RawEffects,
     pub inbound: super::inbound::RawInbound,
     pub media: super::media::RawMedia,
+    pub outbound: super::outbound::RawOutbound,
 }
 
 #[derive(Deserialize)]

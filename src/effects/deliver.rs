@@ -64,7 +64,15 @@ impl TwilioDestination {
             return Ok(Delivery::Cancel("recipient opted out".into()));
         }
         let now = self.state.clock.now();
-        if let Err(wait) = pacing::take(&self.state.db, &attempt.kind, self.rate(&attempt.kind), now).await? {
+        // A prepaid create's token was taken by its requester; one sent again after a
+        // reconciliation that found nothing pays like any other.
+        let prepaid = attempt.kind == "call" && attempt.request["prepaid"] == true && !attempt.retried;
+        let paced = if prepaid {
+            Ok(())
+        } else {
+            pacing::take(&self.state.db, &attempt.kind, self.rate(&attempt.kind), now).await?
+        };
+        if let Err(wait) = paced {
             return Ok(Delivery::Defer(wait));
         }
         let window = self.reconcile_window();

@@ -65,6 +65,11 @@ pub struct CallRequest {
     pub machine_detection: Option<String>,
     /// Record the call.
     pub record: bool,
+    /// The requester already took this create's token from the account's pace (the dialer paces
+    /// its bulk creates itself, round robin between businesses, and yields to urgent calls), so
+    /// the first send does not take another.
+    #[serde(default)]
+    pub prepaid: bool,
 }
 
 /// A message to send.

@@ -46,6 +46,7 @@ pub async fn dial(
         timeout_secs: u32::try_from(timeout_secs).ok(),
         machine_detection: None,
         record: false,
+        prepaid: false,
     };
     let owner = Owner {
         domain: DOMAIN,

@@ -82,8 +82,11 @@ pub struct TenantSettings {
     #[schema(nullable = false)]
     approval: Option<ApprovalPatch>,
     /// Seconds an `emergency` siren may stay active before the duty officers are texted (10–86400, default 120).
-    #[schema(minimum = 10, maximum = 86400)]
+    #[schema(minimum = 10, maximum = 86400, nullable = false)]
     siren_escalate_after_secs: Option<i32>,
+    /// Live outbound calls at once, across every run (1–1000, default 3).
+    #[schema(minimum = 1, maximum = 1000, nullable = false)]
+    outbound_max_concurrent: Option<i32>,
 }
 
 /// A change of the text-back settings.

@@ -177,6 +177,9 @@ pub struct Settings {
     /// them until deleted by hand.
     #[schema(minimum = 1, maximum = 3650)]
     pub recording_retention_days: Option<i32>,
+    /// Live outbound calls this business may have at once, across every run and replica (1–1000).
+    #[schema(minimum = 1, maximum = 1000)]
+    pub outbound_max_concurrent: i32,
 }
 
 /// The stock text-back template.
@@ -201,6 +204,7 @@ impl Settings {
             approval: Approval { risk_threshold: 4.0, timeout_secs: 900 },
             siren_escalate_after_secs: 120,
             recording_retention_days: None,
+            outbound_max_concurrent: 3,
         }
     }
 

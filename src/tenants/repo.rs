@@ -53,6 +53,7 @@ macro_rules! tenant_columns {
             $p,
             "siren_escalate_after_secs, ",
             "recording_retention_days, ",
+            "outbound_max_concurrent, ",
             $p,
             "created_at, ",
             $p,
@@ -88,6 +89,7 @@ struct TenantRow {
     approval_timeout_secs: i32,
     siren_escalate_after_secs: i32,
     recording_retention_days: Option<i32>,
+    outbound_max_concurrent: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -121,6 +123,7 @@ impl From<TenantRow> for Tenant {
             },
             siren_escalate_after_secs: r.siren_escalate_after_secs,
             recording_retention_days: r.recording_retention_days,
+            outbound_max_concurrent: r.outbound_max_concurrent,
         };
         Tenant { id: TenantId(r.id), settings, created_at: r.created_at, updated_at: r.updated_at }
     }
@@ -137,7 +140,7 @@ pub async fn insert_tenant(
         "INSERT INTO tenant (",
         tenant_columns!(""),
         ")
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)
          RETURNING ",
         tenant_columns!("")
     );
@@ -159,7 +162,8 @@ pub async fn update_tenant(
            screen_forwarded_calls = $11, text_back_enabled = $12, text_back_template = $13,
            text_back_window_hours = $14, duty_officers = $15, approval_risk_threshold = $16,
            approval_timeout_secs = $17, siren_escalate_after_secs = $18,
-           recording_retention_days = $19, updated_at = $20
+           recording_retention_days = $19, outbound_max_concurrent = $20,
+           updated_at = $21
          WHERE id = $1 RETURNING ",
         tenant_columns!("")
     );
@@ -190,6 +194,7 @@ fn bind_settings<'q>(query: TenantQuery<'q>, s: &'q Settings) -> TenantQuery<'q>
         .bind(s.approval.timeout_secs)
         .bind(s.siren_escalate_after_secs)
         .bind(s.recording_retention_days)
+        .bind(s.outbound_max_concurrent)
 }
 
 /// One tenant, if visible.

@@ -41,6 +41,7 @@ fn apply_field(s: &mut Settings, field: &str, value: &Value) -> Result<(), Strin
         "recording_retention_days" => {
             s.recording_retention_days = if value.is_null() { None } else { Some(int(value, 1, 3650)?) }
         }
+        "outbound_max_concurrent" => s.outbound_max_concurrent = int(value, 1, 1000)?,
         _ => return Err("is not a tenant field".into()),
     }
     Ok(())

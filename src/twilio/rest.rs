@@ -71,6 +71,8 @@ pub trait TwilioApi: Send + Sync {
     async fn create_call(&self, request: &CreateCall) -> Result<CallResource, TwilioError>;
     /// `POST Calls/{sid}.json`: hang up, cancel or redirect.
     async fn update_call(&self, sid: &CallSid, request: &UpdateCall) -> Result<CallResource, TwilioError>;
+    /// `GET Calls/{sid}.json`: one call as it stands now (settling a call whose callbacks were lost).
+    async fn fetch_call(&self, sid: &CallSid) -> Result<CallResource, TwilioError>;
     /// `GET Calls.json` with filters (one page).
     async fn list_calls(&self, filter: &ListCalls) -> Result<Vec<CallResource>, TwilioError>;
     /// `POST Messages.json`.

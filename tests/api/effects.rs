@@ -82,6 +82,7 @@ fn call(to: &str) -> CallRequest {
         timeout_secs: Some(30),
         machine_detection: None,
         record: false,
+        prepaid: false,
     }
 }
 

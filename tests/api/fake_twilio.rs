@@ -42,6 +42,8 @@ pub struct FakeTwilio {
     pub refuse_to: Arc<Mutex<HashMap<String, i64>>>,
     /// Every call update received (`POST Calls/{sid}.json`): (sid, form fields).
     pub updates: Arc<Mutex<Vec<Update>>>,
+    /// Call statuses set by a test (`GET Calls/{sid}.json` answers them; `queued` otherwise).
+    pub statuses: Arc<Mutex<HashMap<String, String>>>,
     /// Where it listens (`TWILIO_API_BASE`), for a second app on the same fake.
     pub base: Arc<std::sync::OnceLock<String>>,
     /// Every conference update received (`POST Conferences/{sid}.json`): (sid or name, form fields).
@@ -94,7 +96,7 @@ impl FakeTwilio {
         fake.base.set(base.clone()).expect("a new fake");
         let app = Router::new()
             .route("/2010-04-01/Accounts/{account}/Calls.json", post(create_call).get(list_calls))
-            .route("/2010-04-01/Accounts/{account}/Calls/{sid}", post(update_call))
+            .route("/2010-04-01/Accounts/{account}/Calls/{sid}", post(update_call).get(fetch_call))
             .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
             .route("/2010-04-01/Accounts/{account}/Conferences/{sid}", post(update_conference))
             .route("/2010-04-01/Accounts/{account}/Calls/{sid}/Recordings.json", post(start_recording))
@@ -136,6 +138,12 @@ impl FakeTwilio {
             from.into(),
             body.into(),
         ));
+    }
+
+    /// Sets what `GET Calls/{sid}.json` answers for `sid`.
+    #[allow(dead_code)]
+    pub fn set_status(&self, sid: &str, status: &str) {
+        self.statuses.lock().expect("lock").insert(sid.to_owned(), status.to_owned());
     }
 
     fn next_mode(&self) -> Mode {
@@ -228,6 +236,23 @@ async fn update_call(
     };
     let mut call = call_json(&sid, &to, &from);
     if let Some(status) = fields.get("Status").and_then(|v| v.first()) {
+        call["status"] = status.as_str().into();
+    }
+    axum::Json(call).into_response()
+}
+
+/// `GET Calls/{sid}.json`: the call with the status a test set, or 404/20404.
+async fn fetch_call(
+    State(fake): State<FakeTwilio>,
+    Path((_account, file)): Path<(String, String)>,
+) -> Response {
+    let Some(sid) = file.strip_suffix(".json") else { return error(404, 20404, "not found") };
+    let existing = fake.existing.lock().expect("lock").iter().find(|e| e.0 == "call" && e.1 == sid).cloned();
+    let Some((_, sid, to, from, _)) = existing else {
+        return error(404, 20404, &format!("The requested resource {file} was not found"));
+    };
+    let mut call = call_json(&sid, &to, &from);
+    if let Some(status) = fake.statuses.lock().expect("lock").get(&sid) {
         call["status"] = status.as_str().into();
     }
     axum::Json(call).into_response()

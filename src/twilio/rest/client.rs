@@ -223,6 +223,7 @@ fn record(op: Op, result: &'static str) {
 
 const CREATE_CALL: Op = Op { name: "create_call", creates: true };
 const UPDATE_CALL: Op = Op { name: "update_call", creates: false };
+const FETCH_CALL: Op = Op { name: "fetch_call", creates: false };
 const LIST_CALLS: Op = Op { name: "list_calls", creates: false };
 const CREATE_MESSAGE: Op = Op { name: "create_message", creates: true };
 const LIST_MESSAGES: Op = Op { name: "list_messages", creates: false };
@@ -249,6 +250,10 @@ impl TwilioApi for TwilioClient {
 
     async fn update_call(&self, sid: &CallSid, request: &UpdateCall) -> Result<CallResource, TwilioError> {
         self.post(UPDATE_CALL, &format!("Calls/{sid}.json"), &request.form()).await
+    }
+
+    async fn fetch_call(&self, sid: &CallSid) -> Result<CallResource, TwilioError> {
+        self.get(FETCH_CALL, &format!("Calls/{sid}.json"), &[]).await
     }
 
     async fn list_calls(&self, filter: &ListCalls) -> Result<Vec<CallResource>, TwilioError> {

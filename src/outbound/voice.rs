@@ -1,0 +1,109 @@
+//! `/webhooks/twilio/outbound/{job}/voice?attempt=…`: the TwiML of a dialled lead's call — the
+//! run's script. The attempt token must be the job's current one and the call must be the job's,
+//! so a call of one lead can never play another's script. The fetch proves the call exists, so it
+//! binds the SID to the attempt and the job (even when the create's answer was lost).
+
+use super::model::Script;
+use crate::effects::{self, AttemptQuery};
+use crate::error::ApiQuery;
+use crate::state::AppState;
+use crate::twilio::twiml::{Dial, DialTarget, Number, Say, Verb};
+use crate::twilio::{TwilioWebhook, Twiml, VoiceRequest, WebhookError, WebhookReply};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use futures::FutureExt;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+const NOT_VALID: &str = "This call is not valid. Goodbye.";
+
+/// `POST /webhooks/twilio/outbound/{job}/voice?attempt=…`.
+pub async fn voice(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+    ApiQuery(q): ApiQuery<AttemptQuery>,
+    hook: TwilioWebhook<VoiceRequest>,
+) -> Response {
+    let s = state.clone();
+    hook.once(&state.db, move |conn, call| answer(s, job, q.attempt, conn, call).boxed()).await
+}
+
+#[derive(sqlx::FromRow)]
+struct Found {
+    tenant_id: Uuid,
+    attempt_token: Option<String>,
+    call_sid: Option<String>,
+    hangup_requested: bool,
+    from_number: String,
+    script: serde_json::Value,
+}
+
+/// Unscoped (system path): a webhook knows its tenant only from the job, whose token it must carry.
+async fn answer(
+    state: AppState,
+    job: String,
+    token: Option<String>,
+    conn: &mut PgConnection,
+    call: VoiceRequest,
+) -> Result<WebhookReply, WebhookError> {
+    let sid = call.call_sid.as_str();
+    let (Ok(job), Some(token)) = (Uuid::parse_str(&job), token) else {
+        return Ok(WebhookReply::from(Twiml::new().say(NOT_VALID).hangup()));
+    };
+    let found: Option<Found> = sqlx::query_as(
+        "SELECT j.tenant_id, j.attempt_token, j.call_sid, j.hangup_requested, r.from_number, r.script
+         FROM outbound_job j JOIN outbound_run r ON r.id = j.run_id WHERE j.id = $1",
+    )
+    .bind(job)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(found) = found.filter(|f| {
+        f.attempt_token.as_deref() == Some(token.as_str()) && f.call_sid.as_deref().is_none_or(|s| s == sid)
+    }) else {
+        tracing::warn!(call.sid = sid, "voice fetch for an outbound job this call does not belong to");
+        return Ok(WebhookReply::from(Twiml::new().say(NOT_VALID).hangup()));
+    };
+    let now = state.clock.now();
+    effects::attempts::bind(conn, &token, sid, now).await?;
+    super::slots::bind_sid(conn, job, sid, now).await?;
+    tracing::debug!(tenant.id = %found.tenant_id, "outbound call answered");
+    if found.hangup_requested {
+        return Ok(WebhookReply::from(Twiml::new().hangup()));
+    }
+    Ok(WebhookReply::from(script_twiml(&found.script, &found.from_number)))
+}
+
+/// The TwiML of a script: say and hang up, connect the agent, or redirect to the business's URL.
+pub fn script_twiml(script: &serde_json::Value, from: &str) -> Twiml {
+    match serde_json::from_value::<Script>(script.clone()) {
+        Ok(Script::Say(text)) => Twiml::new().verb(Verb::Say(Say::new(text))).hangup(),
+        Ok(Script::Connect(agent)) => Twiml::new().verb(Dial {
+            caller_id: Some(from.to_owned()),
+            targets: vec![DialTarget::Number(Number { number: agent.to_string(), ..Number::default() })],
+            ..Dial::default()
+        }),
+        Ok(Script::TwimlUrl(url)) => Twiml::new().verb(Verb::Redirect { url, method: None }),
+        Err(_) => Twiml::new().say(NOT_VALID).hangup(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_script_has_its_twiml() {
+        let say = script_twiml(&json!({"say": "Hi & bye"}), "+12025550100").to_xml();
+        assert!(say.contains("<Say>Hi &amp; bye</Say><Hangup/>"), "{say}");
+        let connect = script_twiml(&json!({"connect": "+12025550111"}), "+12025550100").to_xml();
+        assert!(
+            connect.contains(r#"<Dial callerId="+12025550100"><Number>+12025550111</Number></Dial>"#),
+            "{connect}"
+        );
+        let url = script_twiml(&json!({"twiml_url": "https://example.com/t?a=1&b=2"}), "+1").to_xml();
+        assert!(url.contains("<Redirect>https://example.com/t?a=1&amp;b=2</Redirect>"), "{url}");
+        let broken = script_twiml(&json!({"sing": "la"}), "+1").to_xml();
+        assert!(broken.contains("not valid"), "{broken}");
+    }
+}
