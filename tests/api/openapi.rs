@@ -154,7 +154,7 @@ async fn a_tenant_setting_admits_null_exactly_when_the_document_says_so(pool: Pg
         }
     }
     nullable.sort();
-    assert_eq!(nullable, ["business_hours", "owner_number"]);
+    assert_eq!(nullable, ["business_hours", "owner_number", "recording_retention_days"]);
 }
 
 /// Found by scripts/api-fuzz: answers the server gives that the document did not list — a 409 for
