@@ -7,7 +7,8 @@
 //! query through the application's own scoped transaction under a client key returns only that
 //! client's rows.
 //!
-//! To extend it (recordings): add the endpoints to [`MATRIX`] and the table to [`TABLES`].
+//! The recordings' tables are in [`TABLES`] (their rows written directly for each session); to
+//! extend it further, add the endpoints to [`MATRIX`] and the table to [`TABLES`].
 
 use crate::sessions::{BUSINESS_NUMBER, CLIENT_NUMBER, READER_NUMBER, Sessions, key};
 use reqwest::Method;
@@ -78,6 +79,8 @@ const TABLES: &[(&str, &str)] = &[
     ("call_session", "SELECT id FROM call_session"),
     ("call_session_leg", "SELECT session_id FROM call_session_leg"),
     ("siren", "SELECT session_id FROM siren"),
+    ("session_recording", "SELECT session_id FROM session_recording"),
+    ("session_recording_control", "SELECT session_id FROM session_recording_control"),
 ];
 
 struct World {
@@ -133,12 +136,37 @@ impl World {
                 self.s.call(Method::POST, &format!("/api/calls/{id}/siren"), &admin, Some(siren)).await;
             assert_eq!(status, 201, "{siren}");
             let id = Uuid::parse_str(&id).expect("uuid");
+            recording_of(&self.s.app.state.db, id).await;
             self.objects.insert(id, object);
             set.sessions.insert(object, (id, order));
             set.sirens.insert(object, siren["id"].as_str().expect("id").to_owned());
         }
         set
     }
+}
+
+/// A completed recording and its control row for session `id`, written as the table owner (no
+/// policies) the way the status callback writes them: the recordings' policies are then checked
+/// against the same matrix.
+async fn recording_of(db: &PgPool, id: Uuid) {
+    sqlx::query(
+        "INSERT INTO session_recording (id, tenant_id, session_id, sid, party, status, created_at, updated_at)
+         SELECT gen_random_uuid(), tenant_id, id, 'RE' || replace(gen_random_uuid()::text, '-', ''), 'reader',
+                'completed', now(), now()
+         FROM call_session WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .expect("recording");
+    sqlx::query(
+        "INSERT INTO session_recording_control (session_id, tenant_id, updated_at)
+         SELECT id, tenant_id, now() FROM call_session WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .expect("control");
 }
 
 fn listed(page: &Value, id: &str) -> bool {

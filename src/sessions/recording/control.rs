@@ -7,7 +7,7 @@ use super::machine::{Control, RecordingState};
 use super::repo::{self, ControlRow, Recording};
 use super::{delivery, link};
 use crate::audit::{self, Actor, NewEvent, query_tenant};
-use crate::auth::scope::tenant_tx;
+use crate::auth::scope::operator_tx;
 use crate::auth::{Operator, Role};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::sessions::machine::{Party, SessionStatus};
@@ -94,7 +94,7 @@ pub async fn control(
     let control = Control::parse(&action).ok_or(ApiError::NotFound)?;
     let tenant = query_tenant(&state, &operator, q.tenant.as_deref()).await?;
     let now = state.clock.now();
-    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let session = visible(&mut tx, &operator, tenant, id).await?;
     if !session.record {
         return Err(ApiError::Conflict("the session was booked with record: false".into()));
@@ -198,7 +198,7 @@ pub async fn list(
         return Err(ApiError::Forbidden);
     }
     let tenant = query_tenant(&state, &operator, q.tenant.as_deref()).await?;
-    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let session = visible(&mut tx, &operator, tenant, id).await?;
     let mut items = repo::list(&mut tx, session.id).await?;
     let now = state.clock.now();
@@ -250,7 +250,7 @@ pub async fn delete(
     }
     let tenant = query_tenant(&state, &operator, q.tenant.as_deref()).await?;
     let now = state.clock.now();
-    let mut tx = tenant_tx(&state.db, tenant).await?;
+    let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let session = visible(&mut tx, &operator, tenant, id).await?;
     let sid = repo::mark_deleted(&mut tx, session.id, rid, now).await?.ok_or(ApiError::NotFound)?;
     delivery::request_delete(&mut tx, tenant, rid, &sid, now).await?;
