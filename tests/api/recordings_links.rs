@@ -174,3 +174,46 @@ async fn the_retention_worker_deletes_recordings_older_than_the_tenants_setting(
     assert_eq!(recordings(&s, &id).await["items"], serde_json::json!([]));
     let _ = (rid, link);
 }
+
+/// A writer collecting what the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[sqlx::test]
+async fn twilios_media_url_and_the_recording_sid_are_in_no_log_line(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    // The test runtime is single-threaded: the server's tasks log on this thread.
+    let guard = tracing::subscriber::set_default(subscriber);
+    let (_id, _rid, link) = completed(&s).await;
+    let whole = fetch(&s.app, &link, None).await;
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.bytes().await.expect("bytes").as_ref(), AUDIO);
+    drop(guard);
+
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    assert!(
+        text.contains(r#""route":"/media/recordings/{id}""#),
+        "the capture works: the media request's span is in it"
+    );
+    let re = format!("RE{:032x}", 0xDEF0_0001u64);
+    assert!(!text.contains(&re), "the recording SID is logged");
+    assert!(!text.contains("/Recordings/"), "Twilio's media URL is logged");
+    assert!(!text.contains("sig="), "a link's signature is logged");
+}
