@@ -23,3 +23,40 @@ pub trait Worker: Send + Sync + 'static {
         Duration::ZERO
     }
 }
+
+/// Wakes `wake` on every PostgreSQL notification on `channel` (another replica committed work
+/// this instance's worker should look at now, not at its next poll), reconnecting after a failure
+/// (logged, naming `what`) until `token` is cancelled. Polling stays the guarantee; this only
+/// shortens the wait.
+pub async fn forward_notifications(
+    db: sqlx::PgPool,
+    channel: &'static str,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    what: &'static str,
+    token: tokio_util::sync::CancellationToken,
+) {
+    while !token.is_cancelled() {
+        let listened = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&db).await?;
+            listener.listen(channel).await?;
+            loop {
+                listener.recv().await?;
+                wake.notify_one();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            () = token.cancelled() => break,
+            result = listened => {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, listener = what, "notification listener failed; reconnecting");
+                }
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+        }
+    }
+}

@@ -112,28 +112,5 @@ impl Worker for SessionWorker {
 
 /// Forwards deadline notifications from other replicas to this instance's worker until shutdown.
 pub async fn listen(state: AppState, wake: DeadlineWake, token: CancellationToken) {
-    while !token.is_cancelled() {
-        let listened = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&state.db).await?;
-            listener.listen(CHANNEL).await?;
-            loop {
-                listener.recv().await?;
-                wake.0.notify_one();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        tokio::select! {
-            () = token.cancelled() => break,
-            result = listened => {
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "session deadline listener failed; reconnecting");
-                }
-                tokio::select! {
-                    () = token.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
-                }
-            }
-        }
-    }
+    crate::worker::forward_notifications(state.db, CHANNEL, wake.0, "session deadlines", token).await;
 }
