@@ -81,6 +81,7 @@ impl Application {
         let mut domains = domains(&directory, &config)?;
         domains.extend(overrides.domains);
         let owners = Arc::new(domain::check_effects(&domains, &clock)?);
+        let deferred = Arc::new(effects::deferred::open(&config.inbound)?);
         let pool = match overrides.pool {
             Some(pool) => pool,
             None => db::pool(&config.db)?,
@@ -141,7 +142,7 @@ impl Application {
             tenants::router(directory.clone()),
             audit::router(),
             outbox::router(&registry),
-            effects::router(owners),
+            effects::router(owners.clone(), deferred.clone()),
         ];
         routers.extend(domains.iter().map(|d| d.router()));
         routers.push(console_router(&registry, &domains));
@@ -150,6 +151,7 @@ impl Application {
             Arc::new(outbox::OutboxWorker::new(&state, registry.clone())),
             Arc::new(ReceiptSweeper::new(state.db.clone(), state.clock.clone())),
             Arc::new(idempotency::IdempotencySweeper::new(&state)),
+            Arc::new(effects::deferred::DeferredCallbacksWorker::new(&state, owners, deferred)),
         ];
         workers.extend(domains.iter().flat_map(|d| d.workers(&state)));
         Ok(Application {
