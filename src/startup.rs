@@ -47,7 +47,7 @@ fn domains(directory: &Arc<NumberDirectory>, config: &Config) -> anyhow::Result<
     Ok(vec![
         Arc::new(approvals::Approvals::default()),
         Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound)?),
-        Arc::new(sessions::Sessions::default()),
+        Arc::new(sessions::Sessions::new(&config.inbound)?),
         Arc::new(crate::sessions::sirens::Sirens),
         Arc::new(outbound::Outbound::default()),
     ])
