@@ -11,9 +11,10 @@
 //!    business is skipped, never waited on, and comes back when a callback frees a slot;
 //! 4. ends runs with nothing left (`completed`, or `cancelled` after a graceful cancel).
 
+use super::policy::{self, Machine, Policy, Window};
 use super::settle;
 use super::slots;
-use super::{DOMAIN, notify, repo};
+use super::{DOMAIN, dnc, notify, repo};
 use crate::audit::{self, Actor, NewEvent};
 use crate::effects::{self, CallRequest, Owner, pacing, priority};
 use crate::ids::TenantId;
@@ -89,19 +90,16 @@ impl Dialer {
             return Ok(Turn::Idle);
         }
         let Some(job) = next_job(&mut tx, tenant).await? else { return Ok(Turn::Idle) };
-        let opted_out: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM opt_out WHERE tenant_id = $1 AND number = $2)")
-                .bind(tenant)
-                .bind(&job.number)
-                .fetch_one(&mut *tx)
-                .await?;
-        if opted_out {
-            skip(&mut tx, job.id, "opted_out", now).await?;
+        let policy = Policy::from_stored(&job.policy);
+        if let Some(block) = dnc::blocked(&mut tx, tenant, &job.number).await? {
+            skip(&mut tx, job.id, block.outcome(), block.reason(), now).await?;
+        } else if let Some(opening) = self.closed_until(&job, &policy, now) {
+            defer(&mut tx, job.id, opening, now).await?;
         } else {
             if let Some(wait) = self.pace(now).await? {
                 return Ok(Turn::Paced(wait));
             }
-            self.request(&mut tx, TenantId(tenant), &job, now).await?;
+            self.request(&mut tx, TenantId(tenant), &job, policy.machine.as_ref(), now).await?;
         }
         sqlx::query("UPDATE outbound_business SET last_turn = nextval('outbound_turn') WHERE tenant_id = $1")
             .bind(tenant)
@@ -109,6 +107,37 @@ impl Dialer {
             .await?;
         tx.commit().await?;
         Ok(Turn::Taken)
+    }
+
+    /// When the lead may not be called now: the calling window's next opening in the lead's
+    /// timezone (else the business's). A window that does not open within two weeks (every day a
+    /// holiday) is looked at again in a day — deferred, never failed.
+    fn closed_until(&self, job: &NextJob, policy: &Policy, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let hours = job.business_hours.clone().and_then(|h| serde_json::from_value(h).ok());
+        let window = Window::resolve(policy.calling_window.as_ref(), hours, job.holidays.clone());
+        let tz = policy::zone(job.timezone.as_deref(), &job.tenant_timezone);
+        match window.next_opening(tz, now) {
+            Ok(next) => next,
+            Err(policy::NeverOpen) => {
+                tracing::warn!(
+                    "an outbound calling window does not open within two weeks; looked at again in a day"
+                );
+                Some(now + chrono::Duration::days(1))
+            }
+        }
+    }
+
+    /// Moves deferred jobs whose time came back to the queue (the window's check runs again when
+    /// they are taken). Unscoped (system path).
+    async fn promote(&self, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        let moved = sqlx::query(
+            "UPDATE outbound_job SET status = 'queued', next_attempt_at = NULL, updated_at = $1
+             WHERE status = 'deferred' AND next_attempt_at <= $1",
+        )
+        .bind(now)
+        .execute(&self.state.db)
+        .await?;
+        Ok(moved.rows_affected())
     }
 
     /// Takes a token from the account's pace for a bulk create; how long to wait when there is
@@ -139,6 +168,7 @@ impl Dialer {
         conn: &mut PgConnection,
         tenant: TenantId,
         job: &NextJob,
+        machine: Option<&Machine>,
         now: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
         let attempt = job.attempts + 1;
@@ -155,14 +185,14 @@ impl Dialer {
             path: format!("/webhooks/twilio/outbound/{}/voice", job.id),
             events: ["initiated", "ringing", "answered", "completed"].map(String::from).to_vec(),
             timeout_secs: None,
-            machine_detection: None,
+            machine_detection: machine.map(|m| m.detection().to_owned()),
             record: false,
             prepaid: true,
         };
         let token = effects::request_call(conn, tenant, now, owner, &call).await?;
         sqlx::query(
             "UPDATE outbound_job SET status = 'in_progress', attempts = $2, attempt_token = COALESCE($3, attempt_token),
-               dialled_at = $4, slot_expires_at = $5, updated_at = $4
+               answered_by = NULL, call_sid = NULL, dialled_at = $4, slot_expires_at = $5, updated_at = $4
              WHERE id = $1",
         )
         .bind(job.id)
@@ -260,7 +290,8 @@ impl Dialer {
             "UPDATE outbound_run r SET status = CASE WHEN r.cancel_requested THEN 'cancelled' ELSE 'completed' END,
                ended_at = $1, updated_at = $1
              WHERE (r.status = 'running' OR (r.status = 'paused' AND r.cancel_requested))
-               AND NOT EXISTS (SELECT 1 FROM outbound_job j WHERE j.run_id = r.id AND j.status IN ('queued', 'in_progress'))
+               AND NOT EXISTS (SELECT 1 FROM outbound_job j WHERE j.run_id = r.id
+                               AND j.status IN ('queued', 'deferred', 'in_progress'))
              RETURNING r.id, r.tenant_id, r.status",
         )
         .bind(now)
@@ -329,15 +360,21 @@ struct NextJob {
     id: Uuid,
     number: String,
     attempts: i32,
+    timezone: Option<String>,
     from_number: String,
+    policy: serde_json::Value,
+    tenant_timezone: String,
+    business_hours: Option<serde_json::Value>,
+    holidays: Vec<chrono::NaiveDate>,
 }
 
 async fn next_job(conn: &mut PgConnection, tenant: Uuid) -> Result<Option<NextJob>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT j.id, j.number, j.attempts, r.from_number
-         FROM outbound_run r
+        "SELECT j.id, j.number, j.attempts, j.timezone, r.from_number, r.policy,
+           t.timezone AS tenant_timezone, t.business_hours, t.holidays
+         FROM outbound_run r JOIN tenant t ON t.id = r.tenant_id
          CROSS JOIN LATERAL (
-           SELECT id, number, attempts FROM outbound_job
+           SELECT id, number, attempts, timezone FROM outbound_job
            WHERE run_id = r.id AND status = 'queued' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
          ) j
          WHERE r.tenant_id = $1 AND r.status = 'running' AND NOT r.cancel_requested
@@ -353,13 +390,35 @@ async fn skip(
     conn: &mut PgConnection,
     job: Uuid,
     outcome: &str,
+    reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE outbound_job SET status = 'skipped', outcome = $2, ended_at = $3, updated_at = $3 WHERE id = $1",
+        "UPDATE outbound_job SET status = 'skipped', outcome = $2, reason = $3, next_attempt_at = NULL,
+           ended_at = $4, updated_at = $4
+         WHERE id = $1",
     )
     .bind(job)
     .bind(outcome)
+    .bind(reason)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Defers a queued job to `until` (outside its calling window).
+async fn defer(
+    conn: &mut PgConnection,
+    job: Uuid,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE outbound_job SET status = 'deferred', next_attempt_at = $2, updated_at = $3 WHERE id = $1",
+    )
+    .bind(job)
+    .bind(until)
     .bind(now)
     .execute(conn)
     .await?;
@@ -387,6 +446,7 @@ impl Worker for Dialer {
     async fn run_once(&self) -> anyhow::Result<u64> {
         let now = self.state.clock.now();
         let mut handled = self.start_and_fail(now).await?;
+        handled += self.promote(now).await?;
         handled += settle::settle(&self.state, self.lease()).await?;
         handled += self.dial().await?;
         handled += self.finish(self.state.clock.now()).await?;
