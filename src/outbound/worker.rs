@@ -47,15 +47,20 @@ impl Dialer {
             .unwrap_or(chrono::Duration::minutes(5))
     }
 
-    /// Businesses with queued jobs in running runs, least recently served first. Unscoped
-    /// (system path): the dialer spans tenants.
+    /// Businesses with queued jobs in running runs and, as far as a read without the lock can
+    /// tell, a free slot (a full business would only cost a claim transaction that finds nothing;
+    /// the count under its lock decides), least recently served first. Unscoped (system path):
+    /// the dialer spans tenants.
     async fn businesses(&self) -> Result<Vec<Uuid>, sqlx::Error> {
         sqlx::query_scalar(
             "SELECT t.tenant_id FROM (
                SELECT DISTINCT r.tenant_id FROM outbound_run r
                WHERE r.status = 'running' AND NOT r.cancel_requested
                  AND EXISTS (SELECT 1 FROM outbound_job j WHERE j.run_id = r.id AND j.status = 'queued')
-             ) t LEFT JOIN outbound_business b ON b.tenant_id = t.tenant_id
+             ) t JOIN tenant tn ON tn.id = t.tenant_id
+             LEFT JOIN outbound_business b ON b.tenant_id = t.tenant_id
+             WHERE (SELECT count(*) FROM outbound_job l WHERE l.tenant_id = t.tenant_id AND l.status = 'in_progress')
+                   < tn.outbound_max_concurrent
              ORDER BY COALESCE(b.last_turn, 0), t.tenant_id",
         )
         .fetch_all(&self.state.db)
