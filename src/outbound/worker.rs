@@ -1,11 +1,14 @@
 //! The dialer: any replica, any number of them. Each round it
-//! 1. starts runs whose start time came, fails runs that cannot go on;
+//! 1. starts runs whose start time came, fails runs that cannot go on, and moves `deferred` jobs
+//!    whose `next_attempt_at` came (the calling window's opening, a retry's delay) back to the queue;
 //! 2. settles jobs whose slot lease ran out or whose create failed (fetching the call from Twilio
 //!    when its SID is known, never holding a lock across the request);
 //! 3. dials: business by business in round-robin order (least recently served first), it locks
 //!    the business's row (`FOR UPDATE SKIP LOCKED`: another replica serving it is skipped, never
 //!    waited for), counts its live jobs against its cap, takes the next queued job of a running
-//!    run under that run's own cap, and in the same transaction requests the call (a BULK effect
+//!    run under that run's own cap — skipped if its number is on the do-not-call list or opted out,
+//!    deferred if outside its calling window in the lead's timezone — and in the same transaction
+//!    requests the call (with the run's machine detection; a BULK effect
 //!    keyed by job and attempt: exactly one create, however often this runs) and marks the job
 //!    `in_progress` with a leased slot. It goes on while jobs remain and slots are free — a full
 //!    business is skipped, never waited on, and comes back when a callback frees a slot;

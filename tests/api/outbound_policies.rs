@@ -395,6 +395,34 @@ async fn the_dnc_list_is_admin_only_per_business_and_listed_numbers_are_never_di
     assert_eq!(o.app.delete_auth(path, &o.bravo).await.status(), 404);
     assert_eq!(o.app.delete_auth(path, &o.acme).await.status(), 204);
     assert_eq!(o.app.delete_auth(path, &o.acme).await.status(), 404);
+    let audited: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, entity_id FROM audit_event WHERE entity_type = 'outbound_dnc' ORDER BY sequence",
+    )
+    .fetch_all(&o.app.state.db)
+    .await
+    .expect("events");
+    let actions: Vec<&str> = audited.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(actions, vec!["OUTBOUND_DNC_ADDED", "OUTBOUND_DNC_REMOVED"]);
+    assert!(audited.iter().all(|(_, id)| !id.contains("4155550001")), "the number is masked: {audited:?}");
+}
+
+#[sqlx::test]
+async fn a_deferred_lead_can_be_cancelled_and_a_cancel_ends_the_run_with_it(pool: PgPool) {
+    let o = setup(pool).await;
+    let window = json!({"calling_window": {"start": "09:00", "end": "10:00"}});
+    let leads = json!({"leads": [lead("A", "+14155550001", Some("Etc/UTC")), lead("B", "+14155550002", Some("Etc/UTC"))]});
+    let run = run_with(&o, window, leads).await;
+    o.tick().await;
+    let a = job(&o, &run, "A").await;
+    assert_eq!(a["status"], "deferred");
+    let path = format!("/api/outbound/runs/{run}/jobs/{}/cancel", a["id"].as_str().expect("id"));
+    let cancelled: Value = o.app.post_json(&path, &o.acme, json!({})).await.json().await.expect("json");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(o.action(&o.acme, &run, "cancel").await.status(), 200);
+    o.tick().await;
+    let view = o.run(&o.acme, &run).await;
+    assert_eq!((view["status"].as_str(), view["cancelled"].as_i64()), (Some("cancelled"), Some(2)));
+    assert!(o.fake.creates().is_empty());
 }
 
 #[sqlx::test]
