@@ -9,6 +9,7 @@
 //! status callbacks end the job ([`owner`]); a slot nobody reports on is settled after its lease
 //! by fetching the call from Twilio ([`settle`]).
 
+mod claim;
 mod dnc;
 mod docs;
 mod handlers;

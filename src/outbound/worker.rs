@@ -14,6 +14,7 @@
 //!    business is skipped, never waited on, and comes back when a callback frees a slot;
 //! 4. ends runs with nothing left (`completed`, or `cancelled` after a graceful cancel).
 
+use super::claim::{NextJob, defer, next_job, skip};
 use super::policy::{self, Machine, Policy, Window};
 use super::settle;
 use super::slots;
@@ -375,77 +376,6 @@ enum Turn {
     Idle,
     /// No token from the pace: the round ends; the next token is due after this long.
     Paced(chrono::Duration),
-}
-
-/// The next job to dial for a business whose row the caller holds.
-#[derive(Debug, sqlx::FromRow)]
-struct NextJob {
-    id: Uuid,
-    number: String,
-    attempts: i32,
-    timezone: Option<String>,
-    from_number: String,
-    policy: serde_json::Value,
-    tenant_timezone: String,
-    business_hours: Option<serde_json::Value>,
-    holidays: Vec<chrono::NaiveDate>,
-}
-
-async fn next_job(conn: &mut PgConnection, tenant: Uuid) -> Result<Option<NextJob>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT j.id, j.number, j.attempts, j.timezone, r.from_number, r.policy,
-           t.timezone AS tenant_timezone, t.business_hours, t.holidays
-         FROM outbound_run r JOIN tenant t ON t.id = r.tenant_id
-         CROSS JOIN LATERAL (
-           SELECT id, number, attempts, timezone FROM outbound_job
-           WHERE run_id = r.id AND status = 'queued' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
-         ) j
-         WHERE r.tenant_id = $1 AND r.status = 'running' AND NOT r.cancel_requested
-           AND (SELECT count(*) FROM outbound_job l WHERE l.run_id = r.id AND l.status = 'in_progress') < r.max_concurrent
-         ORDER BY r.created_at, r.id LIMIT 1",
-    )
-    .bind(tenant)
-    .fetch_optional(conn)
-    .await
-}
-
-async fn skip(
-    conn: &mut PgConnection,
-    job: Uuid,
-    outcome: &str,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE outbound_job SET status = 'skipped', outcome = $2, reason = $3, next_attempt_at = NULL,
-           ended_at = $4, updated_at = $4
-         WHERE id = $1",
-    )
-    .bind(job)
-    .bind(outcome)
-    .bind(reason)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Defers a queued job to `until` (outside its calling window).
-async fn defer(
-    conn: &mut PgConnection,
-    job: Uuid,
-    until: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE outbound_job SET status = 'deferred', next_attempt_at = $2, updated_at = $3 WHERE id = $1",
-    )
-    .bind(job)
-    .bind(until)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 #[async_trait::async_trait]
