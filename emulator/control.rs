@@ -21,6 +21,7 @@ pub fn router() -> Router<Arc<Emulator>> {
         .route("/_emulator/inbound/call", post(inbound_call))
         .route("/_emulator/inbound/sms", post(inbound_sms))
         .route("/_emulator/calls", get(calls))
+        .route("/_emulator/live", get(live))
         .route("/_emulator/messages", get(messages))
         .route("/_emulator/requests", get(requests))
         .route("/_emulator/clock", get(clock))
@@ -114,6 +115,11 @@ async fn calls(State(emu): Shared) -> Response {
     axum::Json(json!({"calls": *lock(&emu.calls)})).into_response()
 }
 
+/// Live calls per caller id, and the most at once: `{"live": {"+1…": {"live": 2, "peak": 3}}}`.
+async fn live(State(emu): Shared) -> Response {
+    axum::Json(json!({"live": *lock(&emu.live)})).into_response()
+}
+
 async fn messages(State(emu): Shared) -> Response {
     axum::Json(json!({"messages": *lock(&emu.messages)})).into_response()
 }
@@ -142,5 +148,6 @@ async fn reset(State(emu): Shared) -> Response {
     lock(&emu.messages).clear();
     lock(&emu.log).clear();
     lock(&emu.scripts).clear();
+    lock(&emu.live).clear();
     StatusCode::NO_CONTENT.into_response()
 }

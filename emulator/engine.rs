@@ -6,7 +6,7 @@
 
 use super::conference;
 use super::doc::{self, Node};
-use super::state::{CallRecord, Emulator, MessageRecord, lock};
+use super::state::{CallRecord, Emulator, MessageRecord, Script, lock};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -106,28 +106,55 @@ async fn status_callback(
     emu.webhook(url, &params).await;
 }
 
-/// Runs a call created through the REST API.
+/// A created call's answering machine detection and its place among the calls to its number.
+pub struct Amd {
+    /// `MachineDetection`: `Enable`, `DetectMessageEnd`, or none.
+    pub mode: Option<String>,
+    /// How many calls to this number came before (picks the script's answer).
+    pub nth: usize,
+}
+
+/// Answering machine detection's verdict for `answer`, after waiting as Twilio would: the
+/// detection itself (a few seconds), and with `DetectMessageEnd` a machine's whole greeting.
+async fn detect(emu: &Emulator, script: &Script, answer: &str, mode: &str) -> String {
+    emu.clock.sleep(2.0).await;
+    match answer {
+        "machine" if mode == "DetectMessageEnd" => {
+            emu.clock.sleep(script.greeting_secs).await;
+            format!("machine_end_{}", script.greeting_end)
+        }
+        "machine" => "machine_start".into(),
+        "fax" | "unknown" => answer.into(),
+        _ => "human".into(),
+    }
+}
+
+/// Runs a call created through the REST API; it counts as live for its caller id until it ends.
+/// (It stops counting just before its final status callback, so the server never sees a slot
+/// freed while the call still counts here.)
 pub async fn run_api_call(
     emu: Arc<Emulator>,
     mut leg: Leg,
     url: String,
     mut callbacks: Callbacks,
     timeout: f64,
-    detect_machine: bool,
+    amd: Amd,
 ) {
+    emu.count_live(&leg.from, true);
     status_callback(&emu, &leg, &mut callbacks, "initiated", "initiated", None).await;
     emu.update_call(&leg.sid, |c| c.status = "ringing".into());
     status_callback(&emu, &leg, &mut callbacks, "ringing", "ringing", None).await;
     let script = emu.script(&leg.to);
     emu.clock.sleep(script.answer_after_secs.min(timeout)).await;
-    let outcome = if script.answer_after_secs > timeout { "no-answer" } else { script.answer.as_str() };
+    let outcome = if script.answer_after_secs > timeout { "no-answer" } else { script.answer_for(amd.nth) };
     if matches!(outcome, "busy" | "failed" | "no-answer") {
         end_call(&emu, &leg.sid, outcome, 0);
+        emu.count_live(&leg.from, false);
         status_callback(&emu, &leg, &mut callbacks, "completed", outcome, Some(0)).await;
         return;
     }
-    if detect_machine {
-        leg.answered_by = Some(if outcome == "machine" { "machine_start".into() } else { "human".into() });
+    if let Some(mode) = &amd.mode {
+        leg.answered_by = Some(detect(&emu, &script, outcome, mode).await);
     }
     let started = emu.clock.now();
     let answered_by = leg.answered_by.clone();
@@ -140,6 +167,7 @@ pub async fn run_api_call(
     fetch_and_run(&emu, &mut leg, &url).await;
     let duration = (emu.clock.now() - started).num_seconds().max(1) as u64;
     end_call(&emu, &leg.sid, "completed", duration);
+    emu.count_live(&leg.from, false);
     status_callback(&emu, &leg, &mut callbacks, "completed", "completed", Some(duration)).await;
 }
 

@@ -138,7 +138,12 @@ async fn create_call(
     };
     let sid = emu.sid("CA");
     let record = CallRecord::new(&emu, &sid, from, to, "outbound-api", "queued");
-    lock(&emu.calls).push(record.clone());
+    let nth = {
+        let mut calls = lock(&emu.calls);
+        let nth = calls.iter().filter(|c| c.to == to && c.direction == "outbound-api").count();
+        calls.push(record.clone());
+        nth
+    };
     let script = emu.script(to);
     let leg = Leg {
         sid,
@@ -157,8 +162,8 @@ async fn create_call(
         .unwrap_or_else(|| vec!["completed".into()]);
     let callbacks = Callbacks { url: first(&f, "StatusCallback").map(str::to_owned), events, sequence: 0 };
     let timeout = first(&f, "Timeout").and_then(|t| t.parse().ok()).unwrap_or(60.0);
-    let detect = first(&f, "MachineDetection").is_some();
-    tokio::spawn(engine::run_api_call(emu.clone(), leg, url, callbacks, timeout, detect));
+    let amd = engine::Amd { mode: first(&f, "MachineDetection").map(str::to_owned), nth };
+    tokio::spawn(engine::run_api_call(emu.clone(), leg, url, callbacks, timeout, amd));
     (StatusCode::CREATED, axum::Json(call_json(&emu, &record))).into_response()
 }
 

@@ -3,6 +3,7 @@
 //! waits (with a deadline) for the outcome, prints a readable timeline — every webhook with our
 //! answer — and a verdict.
 
+mod outbound_run;
 mod recording;
 mod scheduled_call;
 
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Every scenario, in the order `scripts/demo` runs them.
-pub const SCENARIOS: [&str; 8] = [
+pub const SCENARIOS: [&str; 9] = [
     "answered-call",
     "missed-call",
     "after-hours",
@@ -22,13 +23,17 @@ pub const SCENARIOS: [&str; 8] = [
     "crisis-expiry",
     "concurrent-crises",
     "scheduled-call",
+    "outbound-run",
 ];
+
+/// The most exchanges a timeline prints.
+const TIMELINE_MAX: usize = 150;
 
 /// `simulate <scenario>`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
     /// answered-call, missed-call, after-hours, sms-conversation, crisis-approval, crisis-expiry,
-    /// concurrent-crises, scheduled-call.
+    /// concurrent-crises, scheduled-call, outbound-run.
     #[arg(required_unless_present = "list")]
     scenario: Option<String>,
     /// Print the scenarios' names, one a line, and exit.
@@ -210,8 +215,14 @@ impl Sim {
             &self.emulator_list("messages").await?,
         );
         println!("  timeline:");
-        for entry in self.emulator_list("requests").await?.iter().filter(|e| timeline::belongs(e, &keys)) {
+        let requests = self.emulator_list("requests").await?;
+        let own: Vec<&Value> = requests.iter().filter(|e| timeline::belongs(e, &keys)).collect();
+        for entry in own.iter().take(TIMELINE_MAX) {
             println!("{}", timeline::render(entry));
+        }
+        // A bulk scenario (outbound-run) makes thousands: the start shows the shape.
+        if own.len() > TIMELINE_MAX {
+            println!("    … and {} more exchanges", own.len() - TIMELINE_MAX);
         }
         Ok(())
     }
@@ -246,6 +257,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "crisis-expiry" => crisis_expiry(&sim).await,
         "concurrent-crises" => concurrent_crises(&sim).await,
         "scheduled-call" => scheduled_call::scheduled_call(&sim).await,
+        "outbound-run" => outbound_run::outbound_run(&sim).await,
         other => Err(anyhow!("unknown scenario {other} (one of: {})", SCENARIOS.join(", "))),
     };
     sim.timeline().await.ok();

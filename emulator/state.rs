@@ -23,8 +23,17 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Script {
-    /// `human`, `machine`, `busy`, `no-answer` or `failed`.
+    /// `human`, `machine`, `fax`, `unknown` (answered; answering machine detection reports it as
+    /// `AnsweredBy`), `busy`, `no-answer` or `failed`.
     pub answer: String,
+    /// One answer per call to this number, in order (the last repeats): `["busy", "human"]` is
+    /// busy the first time, a person after. Empty: `answer` every time.
+    pub answers: Vec<String>,
+    /// How long a machine's greeting lasts: `MachineDetection=DetectMessageEnd` reports
+    /// `machine_end_*` after it.
+    pub greeting_secs: f64,
+    /// How a machine's greeting ends: `beep`, `silence` or `other`.
+    pub greeting_end: String,
     /// Seconds of ringing before the answer.
     pub answer_after_secs: f64,
     /// Keys pressed at each `<Gather>`, in order.
@@ -39,10 +48,32 @@ pub struct Script {
     pub sms_url: Option<String>,
 }
 
+impl Script {
+    /// The answer to the `nth` call (0-based) to this number.
+    pub fn answer_for(&self, nth: usize) -> &str {
+        match self.answers.last() {
+            Some(last) => self.answers.get(nth).unwrap_or(last),
+            None => &self.answer,
+        }
+    }
+}
+
+/// Live calls from one caller id: now, and the most there ever were at once.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LiveCount {
+    /// Created through the REST API and not ended.
+    pub live: u64,
+    /// The highest `live` seen.
+    pub peak: u64,
+}
+
 impl Default for Script {
     fn default() -> Self {
         Script {
             answer: "human".into(),
+            answers: Vec::new(),
+            greeting_secs: 5.0,
+            greeting_end: "beep".into(),
             answer_after_secs: 1.0,
             digits: Vec::new(),
             hangup_after_secs: 10.0,
@@ -163,6 +194,8 @@ pub struct Emulator {
     pub recordings: Mutex<Vec<super::recordings::RecordingRecord>>,
     /// Request log.
     pub log: Mutex<Vec<Exchange>>,
+    /// Live calls created through the REST API, per caller id (`From`).
+    pub live: Mutex<HashMap<String, LiveCount>>,
     counter: AtomicU64,
 }
 
@@ -185,6 +218,7 @@ impl Emulator {
             conferences: Mutex::default(),
             recordings: Mutex::default(),
             log: Mutex::default(),
+            live: Mutex::default(),
             counter: AtomicU64::new(1),
         })
     }
@@ -209,6 +243,18 @@ impl Emulator {
     pub fn update_call(&self, sid: &str, change: impl FnOnce(&mut CallRecord)) {
         if let Some(call) = lock(&self.calls).iter_mut().find(|c| c.sid == sid) {
             change(call);
+        }
+    }
+
+    /// A call from `from` started (`+1`) or ended (`-1`).
+    pub fn count_live(&self, from: &str, started: bool) {
+        let mut live = lock(&self.live);
+        let count = live.entry(from.to_owned()).or_default();
+        if started {
+            count.live += 1;
+            count.peak = count.peak.max(count.live);
+        } else {
+            count.live = count.live.saturating_sub(1);
         }
     }
 

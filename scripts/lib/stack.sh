@@ -92,7 +92,7 @@ start_server() {
   SWITCHBOARD_LISTEN_ADDR=127.0.0.1:$port PUBLIC_BASE_URL=http://127.0.0.1:$port \
     TWILIO_ACCOUNT_SID=$account_sid TWILIO_AUTH_TOKEN=$auth_token TWILIO_API_BASE=$emulator_url \
     SWITCHBOARD_LOG_FORMAT=pretty SWITCHBOARD_SERVER__DRAIN_DELAY_SECS=0 \
-    SWITCHBOARD_OUTBOX__POLL_INTERVAL_MS=200 \
+    SWITCHBOARD_OUTBOX__POLL_INTERVAL_MS=200 SWITCHBOARD_EFFECTS__CALLS_PER_SECOND=20 \
     SWITCHBOARD_MEDIA__LINK_SECRET=demo-link-secret-0123456789abcdef0123 \
     "$target/debug/switchboard" serve --migrate >"$work/server.log" 2>&1 &
   server_pid=$!

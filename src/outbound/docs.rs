@@ -1,6 +1,6 @@
 //! The OpenAPI fragment of the outbound routes and its notifications.
 
-use super::{handlers, upload};
+use super::{dnc, handlers, upload};
 use crate::openapi::{notification, twilio_webhook};
 use utoipa::openapi::path::HttpMethod;
 
@@ -17,7 +17,8 @@ pub struct OutboundCallCompleted {
     call_sid: String,
     /// The job's status: `completed`, `failed` or `cancelled`.
     status: String,
-    /// `answered`, `busy`, `no_answer`, `failed`, `canceled`.
+    /// `human`, `machine`, `fax`, `answered` (no machine detection), `busy`, `no_answer`, `failed`,
+    /// `canceled`.
     outcome: String,
     attempt: i32,
     at: String,
@@ -52,13 +53,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             handlers::cancel,
             handlers::jobs,
             handlers::cancel_job,
-            handlers::stop_queue
+            handlers::stop_queue,
+            dnc::list,
+            dnc::add,
+            dnc::remove
         ),
         components(schemas(OutboundCallCompleted, OutboundRunFinished))
     )]
     struct Api;
     let mut doc = <Api as utoipa::OpenApi>::openapi();
-    let voice = "A dialled lead's call asks for its TwiML: the run's script (say, connect the agent, or redirect to the business's URL). The attempt token must be the job's.";
+    let voice = "A dialled lead's call asks for its TwiML: the run's script (say, connect the agent, or redirect to the business's URL with `AnsweredBy` passed along). With the run's `machine` policy the `AnsweredBy` it carries decides: `human`/`unknown` hear the script; `machine_*`/`fax` are hung up on (`hangup`), or after the greeting (`machine_end_*`) hear the message (`leave_message`). The attempt token must be the job's.";
     doc.paths.add_path_operation(
         "/webhooks/twilio/outbound/{job}/voice",
         vec![HttpMethod::Post],

@@ -5,6 +5,7 @@
 
 use super::machine::RunStatus;
 use super::model::{Job, JobStatus, Run, Script};
+use super::policy::{CallingWindow, Machine, Policy, Retry};
 use super::{repo, service};
 use crate::audit::Actor;
 use crate::auth::scope::tenant_tx;
@@ -40,9 +41,25 @@ pub struct NewRun {
     /// Default: the business's cap.
     #[schema(minimum = 1, maximum = 1000)]
     max_concurrent: Option<i32>,
+    /// `{"start": "09:00", "end": "20:00", "days": ["mon", …]}` in each lead's timezone (else the
+    /// business's). Default: the business's hours and holidays (none set = any time).
+    calling_window: Option<CallingWindow>,
+    /// Retries by outcome, e.g. `{"busy": {"after_mins": 10, "max": 2}}`. Default: none.
+    retry: Option<Retry>,
+    /// `"hangup"` or `{"leave_message": "…"}`. Default: no machine detection. Not with `twiml_url` (422).
+    machine: Option<Machine>,
 }
 
 impl NewRun {
+    /// The policies it asks for.
+    fn policy(&self) -> Policy {
+        Policy {
+            calling_window: self.calling_window.clone(),
+            retry: self.retry.clone(),
+            machine: self.machine.clone(),
+        }
+    }
+
     fn validate(&self) -> ApiResult<E164> {
         let mut errors = Vec::new();
         let name = self.name.trim().chars().count();
@@ -59,6 +76,7 @@ impl NewRun {
         if self.max_concurrent.is_some_and(|n| !(1..=1000).contains(&n)) {
             errors.push(FieldError::new("max_concurrent", "must be a whole number from 1 to 1000"));
         }
+        errors.extend(self.policy().problems(matches!(self.script, Script::TwimlUrl(_))));
         match from {
             Ok(from) if errors.is_empty() => Ok(from),
             _ => Err(ApiError::Validation(errors)),
@@ -92,6 +110,7 @@ pub async fn create(
                 &from,
                 &body.script,
                 body.max_concurrent,
+                &body.policy(),
                 now,
             )
             .await?;

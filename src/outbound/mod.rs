@@ -9,6 +9,8 @@
 //! status callbacks end the job ([`owner`]); a slot nobody reports on is settled after its lease
 //! by fetching the call from Twilio ([`settle`]).
 
+mod claim;
+mod dnc;
 mod docs;
 mod handlers;
 mod intake;
@@ -17,6 +19,7 @@ pub mod machine;
 pub mod model;
 mod notify;
 mod owner;
+pub mod policy;
 pub mod repo;
 mod service;
 mod settle;
@@ -33,7 +36,7 @@ use crate::domain::{Domain, Effects};
 use crate::state::AppState;
 use crate::worker::Worker;
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -87,6 +90,9 @@ pub const ROUTES: &[crate::openapi::Route] = &[
     ("GET", "/api/outbound/runs/{id}/jobs"),
     ("POST", "/api/outbound/runs/{id}/jobs/{job_id}/cancel"),
     ("POST", "/api/outbound/stop-queue"),
+    ("GET", "/api/outbound/dnc"),
+    ("POST", "/api/outbound/dnc"),
+    ("DELETE", "/api/outbound/dnc/{number}"),
     ("POST", "/webhooks/twilio/outbound/{job}/voice"),
 ];
 
@@ -103,5 +109,7 @@ fn router() -> Router<AppState> {
         .route("/api/outbound/runs/{id}/jobs", get(handlers::jobs))
         .route("/api/outbound/runs/{id}/jobs/{job_id}/cancel", post(handlers::cancel_job))
         .route("/api/outbound/stop-queue", post(handlers::stop_queue))
+        .route("/api/outbound/dnc", get(dnc::list).post(dnc::add))
+        .route("/api/outbound/dnc/{number}", delete(dnc::remove))
         .route("/webhooks/twilio/outbound/{job}/voice", post(voice::voice))
 }

@@ -1,6 +1,7 @@
 //! Runs, jobs and scripts as the API shows them.
 
 use super::machine::RunStatus;
+use super::policy::Policy;
 use crate::pagination::{Cursor, Keyed};
 use crate::twilio::E164;
 use chrono::{DateTime, Utc};
@@ -42,6 +43,8 @@ impl Script {
 pub enum JobStatus {
     /// Waiting for a slot.
     Queued,
+    /// Waiting for `next_attempt_at`: the calling window's next opening, or a retry's delay.
+    Deferred,
     /// Being dialled or on the call.
     InProgress,
     /// The call was answered and ended.
@@ -58,8 +61,9 @@ pub enum JobStatus {
 
 impl JobStatus {
     /// Every status.
-    pub const ALL: [JobStatus; 7] = [
+    pub const ALL: [JobStatus; 8] = [
         JobStatus::Queued,
+        JobStatus::Deferred,
         JobStatus::InProgress,
         JobStatus::Completed,
         JobStatus::Failed,
@@ -70,12 +74,13 @@ impl JobStatus {
 
     /// Every stored name.
     pub const NAMES: &'static [&'static str] =
-        &["queued", "in_progress", "completed", "failed", "cancelled", "skipped", "duplicate"];
+        &["queued", "deferred", "in_progress", "completed", "failed", "cancelled", "skipped", "duplicate"];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             JobStatus::Queued => "queued",
+            JobStatus::Deferred => "deferred",
             JobStatus::InProgress => "in_progress",
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
@@ -136,6 +141,8 @@ pub struct RunRow {
     pub ended_at: Option<DateTime<Utc>>,
     /// The API key that created it.
     pub created_by: Uuid,
+    /// Its policies (`calling_window`, `retry`, `machine`).
+    pub policy: serde_json::Value,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -155,13 +162,15 @@ pub struct Counts {
     pub failed: i64,
     /// Cancelled.
     pub cancelled: i64,
-    /// Skipped (opted out).
+    /// Waiting for the calling window or a retry.
+    pub deferred: i64,
+    /// Skipped (opted out, or on the do-not-call list).
     pub skipped: i64,
     /// Same number as another lead.
     pub duplicate: i64,
     /// Every lead.
     pub total: i64,
-    /// Ended jobs by outcome (`answered`, `busy`, `no_answer`, `failed`, `canceled`, `opted_out`, …).
+    /// Ended jobs by outcome (`human`, `machine`, `fax`, `answered`, `busy`, `no_answer`, `failed`, `canceled`, `opted_out`, …).
     pub outcomes: BTreeMap<String, i64>,
 }
 
@@ -197,6 +206,9 @@ pub struct Run {
     pub created_by: Uuid,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// Policies, flattened (`calling_window`, `retry`, `machine`; absent = the default).
+    #[serde(flatten)]
+    pub policy: Policy,
     /// Counts, flattened (`queued`, `in_progress`, `completed`, …, `outcomes`).
     #[serde(flatten)]
     pub counts: Counts,
@@ -222,6 +234,7 @@ impl Run {
             ended_at: row.ended_at,
             created_by: row.created_by,
             created_at: row.created_at,
+            policy: Policy::from_stored(&row.policy),
             counts,
             eta,
         }
@@ -264,6 +277,10 @@ pub struct Job {
     pub reason: Option<String>,
     /// Attempts made.
     pub attempts: i32,
+    /// The latest attempt's outcome (also while a retry waits).
+    pub last_outcome: Option<String>,
+    /// When a `deferred` job is dialled next (the window's opening or the retry's time).
+    pub next_attempt_at: Option<DateTime<Utc>>,
     /// Twilio's call SID, once known.
     pub call_sid: Option<String>,
     /// When its call was requested.

@@ -3,7 +3,7 @@
 //! terminal status ends the job and frees its slot; a `connect` agent leg (a child) is part of the
 //! same call and changes nothing.
 
-use super::slots;
+use super::{dnc, slots};
 use crate::clock::Clock;
 use crate::effects::{CallChange, EffectOwner};
 use crate::ids::TenantId;
@@ -38,8 +38,9 @@ impl EffectOwner for OutboundOwner {
         }
         let now = self.clock.now();
         slots::bind_sid(conn, held.id, &change.sid, now).await?;
+        let answered_by = change.answered_by.as_ref().map(|a| a.as_str());
         if change.status.is_terminal() {
-            if slots::end_with_call(conn, &held, &change.sid, &change.status, now).await? {
+            if slots::end_with_call(conn, &held, &change.sid, &change.status, answered_by, now).await? {
                 self.wake.notify_one();
             }
         } else if held.hangup_requested && held.call_sid.is_none() && held.status == "in_progress" {
@@ -60,16 +61,22 @@ impl EffectOwner for OutboundOwner {
         let Ok(id) = Uuid::parse_str(owner_id) else { return Ok(false) };
         // A create already sent with its outcome unknown stays wanted: reconciliation must find
         // it (a stopped job's call is hung up when its SID binds).
-        let wanted: Option<bool> = sqlx::query_scalar(
-            "SELECT (j.status = 'in_progress' AND NOT j.hangup_requested)
-                    OR COALESCE(a.state IN ('sending', 'unknown'), false)
+        let row: Option<(bool, bool, String)> = sqlx::query_as(
+            "SELECT j.status = 'in_progress' AND NOT j.hangup_requested,
+                    COALESCE(a.state IN ('sending', 'unknown'), false), j.number
              FROM outbound_job j LEFT JOIN twilio_attempt a ON a.token = j.attempt_token
              WHERE j.tenant_id = $1 AND j.id = $2",
         )
         .bind(tenant.uuid())
         .bind(id)
-        .fetch_optional(conn)
+        .fetch_optional(&mut *conn)
         .await?;
-        Ok(wanted.unwrap_or(false))
+        let Some((live, in_doubt, number)) = row else { return Ok(false) };
+        if in_doubt {
+            return Ok(true);
+        }
+        // Checked again at delivery: a number put on the do-not-call list (or opted out) while
+        // its create waited is not called; the settle step then marks the job skipped.
+        Ok(live && dnc::blocked(conn, tenant.uuid(), &number).await?.is_none())
     }
 }

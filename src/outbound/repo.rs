@@ -12,13 +12,13 @@ use uuid::Uuid;
 macro_rules! run_columns {
     () => {
         "id, tenant_id, name, from_number, script, max_concurrent, status, cancel_requested, failure_reason,
-         start_at, started_at, ended_at, created_by, created_at, updated_at"
+         start_at, started_at, ended_at, created_by, policy, created_at, updated_at"
     };
 }
 
 macro_rules! job_columns {
     () => {
-        "id, run_id, seq, lead_id, number, name, timezone, data, status, outcome, reason, attempts,
+        "id, run_id, seq, lead_id, number, name, timezone, data, status, outcome, reason, attempts, last_outcome, next_attempt_at,
          COALESCE(call_sid, (SELECT a.sid FROM twilio_attempt a WHERE a.token = outbound_job.attempt_token)) AS call_sid,
          dialled_at, ended_at, created_at"
     };
@@ -37,6 +37,8 @@ pub struct NewRun<'a> {
     pub script: serde_json::Value,
     /// Its own cap.
     pub max_concurrent: i32,
+    /// Its policies.
+    pub policy: serde_json::Value,
     /// The creating key.
     pub created_by: Uuid,
 }
@@ -50,8 +52,8 @@ pub async fn insert_run(
 ) -> Result<RunRow, sqlx::Error> {
     sqlx::query_as(concat!(
         "INSERT INTO outbound_run (id, tenant_id, name, from_number, script, max_concurrent, status, created_by,
-           created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $8) RETURNING ",
+           policy, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $9, $8, $8) RETURNING ",
         run_columns!()
     ))
     .bind(run.id)
@@ -62,6 +64,7 @@ pub async fn insert_run(
     .bind(run.max_concurrent)
     .bind(run.created_by)
     .bind(now)
+    .bind(&run.policy)
     .fetch_one(conn)
     .await
 }
@@ -148,6 +151,7 @@ pub async fn counts(conn: &mut PgConnection, run: Uuid) -> Result<Counts, sqlx::
         counts.total += n;
         match JobStatus::parse(&status) {
             Some(JobStatus::Queued) => counts.queued += n,
+            Some(JobStatus::Deferred) => counts.deferred += n,
             Some(JobStatus::InProgress) => counts.in_progress += n,
             Some(JobStatus::Completed) => counts.completed += n,
             Some(JobStatus::Failed) => counts.failed += n,
@@ -266,7 +270,7 @@ pub async fn lock_job(
     .await
 }
 
-/// Cancels every queued job of a run; how many.
+/// Cancels every queued or deferred job of a run; how many.
 pub async fn cancel_queued(
     conn: &mut PgConnection,
     run: Uuid,
@@ -274,7 +278,7 @@ pub async fn cancel_queued(
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE outbound_job SET status = 'cancelled', outcome = 'cancelled', ended_at = $2, updated_at = $2
-         WHERE run_id = $1 AND status = 'queued'",
+         WHERE run_id = $1 AND status IN ('queued', 'deferred')",
     )
     .bind(run)
     .bind(now)

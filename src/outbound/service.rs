@@ -4,6 +4,7 @@
 
 use super::machine::{RunEvent, RunStatus};
 use super::model::{Job, JobStatus, Run, RunRow, Script};
+use super::policy::Policy;
 use super::repo::{self, NewRun};
 use super::slots;
 use crate::audit::{self, Actor, NewEvent};
@@ -46,6 +47,7 @@ pub async fn create(
     from: &E164,
     script: &Script,
     max_concurrent: Option<i32>,
+    policy: &Policy,
     now: DateTime<Utc>,
 ) -> ApiResult<Run> {
     if !repo::is_own_number(conn, tenant, from.as_str()).await? {
@@ -66,6 +68,7 @@ pub async fn create(
         from_number: from.as_str(),
         script: serde_json::to_value(script).unwrap_or_default(),
         max_concurrent: cap,
+        policy: serde_json::to_value(policy).unwrap_or_default(),
         created_by: key,
     };
     let row = repo::insert_run(conn, tenant, &new, now).await?;
@@ -224,7 +227,7 @@ pub async fn cancel_job(
     slots::lock_attempts(&mut tx, tenant, run, Some(job)).await?;
     let found = repo::lock_job(&mut tx, tenant, run, job).await?.ok_or(ApiError::NotFound)?;
     let how = match found.status {
-        JobStatus::Queued => {
+        JobStatus::Queued | JobStatus::Deferred => {
             sqlx::query(
                 "UPDATE outbound_job SET status = 'cancelled', outcome = 'cancelled', ended_at = $2, updated_at = $2
                  WHERE id = $1",

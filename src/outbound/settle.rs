@@ -8,7 +8,7 @@
 //! - a create still queued, sending or being reconciled stays with the effects machinery, which
 //!   binds it or proves it absent; the job keeps its slot meanwhile.
 
-use super::slots;
+use super::{dnc, slots};
 use crate::effects::ledger;
 use crate::ids::TenantId;
 use crate::state::AppState;
@@ -97,6 +97,23 @@ async fn judge(state: &AppState, job: &Stale) -> Verdict {
     }
 }
 
+/// A create the outbox dropped because the number was put on the do-not-call list (or opted out)
+/// while it waited: the job is skipped for that reason, not failed.
+async fn blocked_at_delivery(
+    conn: &mut sqlx::PgConnection,
+    job: &Stale,
+    reason: &str,
+) -> Result<Option<dnc::Block>, sqlx::Error> {
+    if reason != "create_not_delivered" {
+        return Ok(None);
+    }
+    let number: String = sqlx::query_scalar("SELECT number FROM outbound_job WHERE id = $1")
+        .bind(job.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    dnc::blocked(conn, job.tenant_id, &number).await
+}
+
 async fn apply(state: &AppState, job: &Stale, verdict: Verdict) -> Result<bool, sqlx::Error> {
     let now = state.clock.now();
     let tenant = TenantId(job.tenant_id);
@@ -114,7 +131,12 @@ async fn apply(state: &AppState, job: &Stale, verdict: Verdict) -> Result<bool, 
             }
             false
         }
-        Verdict::Fail(reason) => slots::end(&mut tx, job.id, "failed", "failed", Some(reason), now).await?,
+        Verdict::Fail(reason) => match blocked_at_delivery(&mut tx, job, reason).await? {
+            Some(block) => {
+                slots::end(&mut tx, job.id, "skipped", block.outcome(), Some(block.reason()), now).await?
+            }
+            None => slots::end(&mut tx, job.id, "failed", "failed", Some(reason), now).await?,
+        },
         Verdict::Ended(sid, status) => {
             // The ledger learns the status the callback would have brought.
             let row = ledger::CallRow {
@@ -133,7 +155,7 @@ async fn apply(state: &AppState, job: &Stale, verdict: Verdict) -> Result<bool, 
             };
             ledger::upsert_call(&mut tx, &row, now).await?;
             slots::bind_sid(&mut tx, job.id, &sid, now).await?;
-            slots::end_with_call(&mut tx, &held, &sid, &status, now).await?
+            slots::end_with_call(&mut tx, &held, &sid, &status, None, now).await?
         }
     };
     if ended {

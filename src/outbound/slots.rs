@@ -4,6 +4,7 @@
 //! so a late or duplicated callback cannot end it twice or free a slot twice.
 
 use super::notify;
+use super::policy::{AfterAttempt, Policy, after_attempt};
 use crate::effects::attempts::AttemptEvent;
 use crate::effects::request_hangup;
 use crate::ids::TenantId;
@@ -11,6 +12,12 @@ use crate::twilio::CallStatus;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+macro_rules! held_columns {
+    () => {
+        "id, tenant_id, run_id, status, attempt_token, call_sid, attempts, hangup_requested, answered_by, retries"
+    };
+}
 
 /// A job's slot-holding facts, read under its row lock.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -31,24 +38,40 @@ pub struct Held {
     pub attempts: i32,
     /// Stop-queue or a job cancel asked for a hang-up.
     pub hangup_requested: bool,
+    /// Answering machine detection's verdict for the current attempt, from its TwiML fetch.
+    pub answered_by: Option<String>,
+    /// Retries made per outcome.
+    pub retries: serde_json::Value,
 }
 
 /// Locks a job by id within its tenant (system path: callbacks and workers).
 pub async fn lock(conn: &mut PgConnection, tenant: TenantId, job: Uuid) -> Result<Option<Held>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, tenant_id, run_id, status, attempt_token, call_sid, attempts, hangup_requested
-         FROM outbound_job WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-    )
+    sqlx::query_as(concat!(
+        "SELECT ",
+        held_columns!(),
+        " FROM outbound_job WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
+    ))
     .bind(tenant.uuid())
     .bind(job)
     .fetch_optional(conn)
     .await
 }
 
-/// The job's outcome for a terminal call status, and the status it ends in.
-pub fn outcome_of(status: &CallStatus, hung_up_by_us: bool) -> (&'static str, &'static str) {
+/// The job's outcome for a terminal call status, and the status it ends in. An answered call's
+/// outcome is answering machine detection's verdict (`unknown` counts as a person); without
+/// detection it is `answered`.
+pub fn outcome_of(
+    status: &CallStatus,
+    answered_by: Option<&str>,
+    hung_up_by_us: bool,
+) -> (&'static str, &'static str) {
     let outcome = match status {
-        CallStatus::Completed => "answered",
+        CallStatus::Completed => match answered_by {
+            Some(a) if a.starts_with("machine") => "machine",
+            Some("fax") => "fax",
+            Some(_) => "human",
+            None => "answered",
+        },
         CallStatus::Busy => "busy",
         CallStatus::NoAnswer => "no_answer",
         CallStatus::Canceled => "canceled",
@@ -56,7 +79,7 @@ pub fn outcome_of(status: &CallStatus, hung_up_by_us: bool) -> (&'static str, &'
     };
     let job_status = if hung_up_by_us {
         "cancelled"
-    } else if outcome == "answered" {
+    } else if matches!(status, CallStatus::Completed) {
         "completed"
     } else {
         "failed"
@@ -75,8 +98,8 @@ pub async fn end(
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE outbound_job SET status = $2, outcome = $3, reason = COALESCE($4, reason), slot_expires_at = NULL,
-           ended_at = $5, updated_at = $5
+        "UPDATE outbound_job SET status = $2, outcome = $3, last_outcome = $3, reason = COALESCE($4, reason),
+           slot_expires_at = NULL, next_attempt_at = NULL, ended_at = $5, updated_at = $5
          WHERE id = $1 AND status = 'in_progress'",
     )
     .bind(job)
@@ -89,20 +112,61 @@ pub async fn end(
     Ok(done.rows_affected() == 1)
 }
 
-/// A terminal call status ends the job and tells the business (`outbound.call.completed`).
+/// A terminal call status ends the attempt: the job is deferred for a retry when the run's
+/// policy retries that outcome and its retries are not used up (the slot is freed, the next
+/// attempt is its own effect), else it ends and the business is told (`outbound.call.completed`).
+/// `answered_by` is the callback's verdict, used when the TwiML fetch brought none.
 pub async fn end_with_call(
     conn: &mut PgConnection,
     held: &Held,
     sid: &str,
     status: &CallStatus,
+    answered_by: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let (outcome, job_status) = outcome_of(status, held.hangup_requested);
+    let verdict = held.answered_by.as_deref().or(answered_by);
+    let (outcome, job_status) = outcome_of(status, verdict, held.hangup_requested);
+    if job_status == "failed" && retry(conn, held, outcome, now).await? {
+        return Ok(true);
+    }
     if !end(conn, held.id, job_status, outcome, None, now).await? {
         return Ok(false);
     }
     notify::call_completed(conn, TenantId(held.tenant_id), held, sid, job_status, outcome, now).await?;
     Ok(true)
+}
+
+/// Defers the job for another attempt if its run retries `outcome` and retries remain; whether
+/// it did.
+async fn retry(
+    conn: &mut PgConnection,
+    held: &Held,
+    outcome: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let stored: serde_json::Value = sqlx::query_scalar("SELECT policy FROM outbound_run WHERE id = $1")
+        .bind(held.run_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let policy = Policy::from_stored(&stored);
+    let made = held.retries.get(outcome).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    let made = i32::try_from(made).unwrap_or(i32::MAX);
+    let AfterAttempt::RetryAt(at) = after_attempt(policy.retry.as_ref(), outcome, made, now) else {
+        return Ok(false);
+    };
+    let done = sqlx::query(
+        "UPDATE outbound_job SET status = 'deferred', next_attempt_at = $2, last_outcome = $3,
+           retries = jsonb_set(retries, ARRAY[$3], to_jsonb($4::int)), slot_expires_at = NULL, updated_at = $5
+         WHERE id = $1 AND status = 'in_progress'",
+    )
+    .bind(held.id)
+    .bind(at)
+    .bind(outcome)
+    .bind(made + 1)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records the call's SID on the job the first time it is known.
@@ -238,8 +302,11 @@ pub async fn stop_live(
 ) -> Result<u64, sqlx::Error> {
     lock_attempts(conn, tenant, run, None).await?;
     let held: Vec<Held> = sqlx::query_as(
-        "SELECT id, tenant_id, run_id, status, attempt_token, call_sid, attempts, hangup_requested
-         FROM outbound_job WHERE tenant_id = $1 AND run_id = $2 AND status = 'in_progress' ORDER BY id FOR UPDATE",
+        concat!(
+            "SELECT ",
+            held_columns!(),
+            " FROM outbound_job WHERE tenant_id = $1 AND run_id = $2 AND status = 'in_progress' ORDER BY id FOR UPDATE"
+        ),
     )
     .bind(tenant.uuid())
     .bind(run)

@@ -4,6 +4,7 @@
 //! binds the SID to the attempt and the job (even when the create's answer was lost).
 
 use super::model::Script;
+use super::policy::{Machine, Policy};
 use crate::effects::{self, AttemptQuery};
 use crate::error::ApiQuery;
 use crate::state::AppState;
@@ -36,6 +37,7 @@ struct Found {
     hangup_requested: bool,
     from_number: String,
     script: serde_json::Value,
+    policy: serde_json::Value,
 }
 
 /// Unscoped (system path): a webhook knows its tenant only from the job, whose token it must carry.
@@ -51,7 +53,7 @@ async fn answer(
         return Ok(WebhookReply::from(Twiml::new().say(NOT_VALID).hangup()));
     };
     let found: Option<Found> = sqlx::query_as(
-        "SELECT j.tenant_id, j.attempt_token, j.call_sid, j.hangup_requested, r.from_number, r.script
+        "SELECT j.tenant_id, j.attempt_token, j.call_sid, j.hangup_requested, r.from_number, r.script, r.policy
          FROM outbound_job j JOIN outbound_run r ON r.id = j.run_id WHERE j.id = $1",
     )
     .bind(job)
@@ -66,11 +68,64 @@ async fn answer(
     let now = state.clock.now();
     effects::attempts::bind(conn, &token, sid, now).await?;
     super::slots::bind_sid(conn, job, sid, now).await?;
-    tracing::debug!(tenant.id = %found.tenant_id, "outbound call answered");
+    let answered_by = call.answered_by.as_ref().map(|a| a.as_str().to_owned());
+    if let Some(verdict) = &answered_by {
+        // The attempt's verdict, read when its call ends (outcome `human`, `machine`, `fax`).
+        sqlx::query("UPDATE outbound_job SET answered_by = $3 WHERE id = $1 AND attempt_token = $2")
+            .bind(job)
+            .bind(&token)
+            .bind(verdict)
+            .execute(&mut *conn)
+            .await?;
+    }
+    tracing::debug!(tenant.id = %found.tenant_id, answered_by = ?answered_by, "outbound call answered");
     if found.hangup_requested {
         return Ok(WebhookReply::from(Twiml::new().hangup()));
     }
-    Ok(WebhookReply::from(script_twiml(&found.script, &found.from_number)))
+    let machine = Policy::from_stored(&found.policy).machine;
+    Ok(WebhookReply::from(answer_twiml(
+        &found.script,
+        &found.from_number,
+        machine.as_ref(),
+        answered_by.as_deref(),
+    )))
+}
+
+/// What the callee gets: with a `machine` policy a machine or a fax is hung up on or left the
+/// message (`unknown` counts as a person); everyone else gets the script.
+pub fn answer_twiml(
+    script: &serde_json::Value,
+    from: &str,
+    machine: Option<&Machine>,
+    answered_by: Option<&str>,
+) -> Twiml {
+    let verdict = answered_by.unwrap_or("human");
+    let is_machine = verdict.starts_with("machine");
+    match machine {
+        Some(_) if verdict == "fax" => Twiml::new().hangup(),
+        Some(Machine::Hangup) if is_machine => Twiml::new().hangup(),
+        Some(Machine::LeaveMessage(text)) if is_machine => {
+            Twiml::new().verb(Verb::Say(Say::new(text.clone()))).hangup()
+        }
+        _ => match serde_json::from_value::<Script>(script.clone()) {
+            // The business's script decides for itself: it gets the verdict along.
+            Ok(Script::TwimlUrl(url)) => {
+                Twiml::new().verb(Verb::Redirect { url: with_answered_by(&url, answered_by), method: None })
+            }
+            _ => script_twiml(script, from),
+        },
+    }
+}
+
+/// `url` with `AnsweredBy=…` added to its query (unchanged without a verdict).
+fn with_answered_by(url: &str, answered_by: Option<&str>) -> String {
+    match (answered_by, url::Url::parse(url)) {
+        (Some(verdict), Ok(mut parsed)) => {
+            parsed.query_pairs_mut().append_pair("AnsweredBy", verdict);
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The TwiML of a script: say and hang up, connect the agent, or redirect to the business's URL.
@@ -105,5 +160,17 @@ mod tests {
         assert!(url.contains("<Redirect>https://example.com/t?a=1&amp;b=2</Redirect>"), "{url}");
         let broken = script_twiml(&json!({"sing": "la"}), "+1").to_xml();
         assert!(broken.contains("not valid"), "{broken}");
+    }
+
+    #[test]
+    fn a_redirect_carries_the_verdict_along() {
+        let url = json!({"twiml_url": "https://example.com/t?a=1"});
+        let xml = answer_twiml(&url, "+1", None, Some("machine_start")).to_xml();
+        assert!(
+            xml.contains("<Redirect>https://example.com/t?a=1&amp;AnsweredBy=machine_start</Redirect>"),
+            "{xml}"
+        );
+        let xml = answer_twiml(&url, "+1", None, None).to_xml();
+        assert!(xml.contains("<Redirect>https://example.com/t?a=1</Redirect>"), "{xml}");
     }
 }

@@ -1,19 +1,24 @@
 //! The dialer: any replica, any number of them. Each round it
-//! 1. starts runs whose start time came, fails runs that cannot go on;
+//! 1. starts runs whose start time came, fails runs that cannot go on, and moves `deferred` jobs
+//!    whose `next_attempt_at` came (the calling window's opening, a retry's delay) back to the queue;
 //! 2. settles jobs whose slot lease ran out or whose create failed (fetching the call from Twilio
 //!    when its SID is known, never holding a lock across the request);
 //! 3. dials: business by business in round-robin order (least recently served first), it locks
 //!    the business's row (`FOR UPDATE SKIP LOCKED`: another replica serving it is skipped, never
 //!    waited for), counts its live jobs against its cap, takes the next queued job of a running
-//!    run under that run's own cap, and in the same transaction requests the call (a BULK effect
+//!    run under that run's own cap — skipped if its number is on the do-not-call list or opted out,
+//!    deferred if outside its calling window in the lead's timezone — and in the same transaction
+//!    requests the call (with the run's machine detection; a BULK effect
 //!    keyed by job and attempt: exactly one create, however often this runs) and marks the job
 //!    `in_progress` with a leased slot. It goes on while jobs remain and slots are free — a full
 //!    business is skipped, never waited on, and comes back when a callback frees a slot;
 //! 4. ends runs with nothing left (`completed`, or `cancelled` after a graceful cancel).
 
+use super::claim::{NextJob, defer, next_job, skip};
+use super::policy::{self, Machine, Policy, Window};
 use super::settle;
 use super::slots;
-use super::{DOMAIN, notify, repo};
+use super::{DOMAIN, dnc, notify, repo};
 use crate::audit::{self, Actor, NewEvent};
 use crate::effects::{self, CallRequest, Owner, pacing, priority};
 use crate::ids::TenantId;
@@ -46,15 +51,20 @@ impl Dialer {
             .unwrap_or(chrono::Duration::minutes(5))
     }
 
-    /// Businesses with queued jobs in running runs, least recently served first. Unscoped
-    /// (system path): the dialer spans tenants.
+    /// Businesses with queued jobs in running runs and, as far as a read without the lock can
+    /// tell, a free slot (a full business would only cost a claim transaction that finds nothing;
+    /// the count under its lock decides), least recently served first. Unscoped (system path):
+    /// the dialer spans tenants.
     async fn businesses(&self) -> Result<Vec<Uuid>, sqlx::Error> {
         sqlx::query_scalar(
             "SELECT t.tenant_id FROM (
                SELECT DISTINCT r.tenant_id FROM outbound_run r
                WHERE r.status = 'running' AND NOT r.cancel_requested
                  AND EXISTS (SELECT 1 FROM outbound_job j WHERE j.run_id = r.id AND j.status = 'queued')
-             ) t LEFT JOIN outbound_business b ON b.tenant_id = t.tenant_id
+             ) t JOIN tenant tn ON tn.id = t.tenant_id
+             LEFT JOIN outbound_business b ON b.tenant_id = t.tenant_id
+             WHERE (SELECT count(*) FROM outbound_job l WHERE l.tenant_id = t.tenant_id AND l.status = 'in_progress')
+                   < tn.outbound_max_concurrent
              ORDER BY COALESCE(b.last_turn, 0), t.tenant_id",
         )
         .fetch_all(&self.state.db)
@@ -89,19 +99,16 @@ impl Dialer {
             return Ok(Turn::Idle);
         }
         let Some(job) = next_job(&mut tx, tenant).await? else { return Ok(Turn::Idle) };
-        let opted_out: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM opt_out WHERE tenant_id = $1 AND number = $2)")
-                .bind(tenant)
-                .bind(&job.number)
-                .fetch_one(&mut *tx)
-                .await?;
-        if opted_out {
-            skip(&mut tx, job.id, "opted_out", now).await?;
+        let policy = Policy::from_stored(&job.policy);
+        if let Some(block) = dnc::blocked(&mut tx, tenant, &job.number).await? {
+            skip(&mut tx, job.id, block.outcome(), block.reason(), now).await?;
+        } else if let Some(opening) = self.closed_until(&job, &policy, now) {
+            defer(&mut tx, job.id, opening, now).await?;
         } else {
             if let Some(wait) = self.pace(now).await? {
                 return Ok(Turn::Paced(wait));
             }
-            self.request(&mut tx, TenantId(tenant), &job, now).await?;
+            self.request(&mut tx, TenantId(tenant), &job, policy.machine.as_ref(), now).await?;
         }
         sqlx::query("UPDATE outbound_business SET last_turn = nextval('outbound_turn') WHERE tenant_id = $1")
             .bind(tenant)
@@ -109,6 +116,37 @@ impl Dialer {
             .await?;
         tx.commit().await?;
         Ok(Turn::Taken)
+    }
+
+    /// When the lead may not be called now: the calling window's next opening in the lead's
+    /// timezone (else the business's). A window that does not open within two weeks (every day a
+    /// holiday) is looked at again in a day — deferred, never failed.
+    fn closed_until(&self, job: &NextJob, policy: &Policy, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let hours = job.business_hours.clone().and_then(|h| serde_json::from_value(h).ok());
+        let window = Window::resolve(policy.calling_window.as_ref(), hours, job.holidays.clone());
+        let tz = policy::zone(job.timezone.as_deref(), &job.tenant_timezone);
+        match window.next_opening(tz, now) {
+            Ok(next) => next,
+            Err(policy::NeverOpen) => {
+                tracing::warn!(
+                    "an outbound calling window does not open within two weeks; looked at again in a day"
+                );
+                Some(now + chrono::Duration::days(1))
+            }
+        }
+    }
+
+    /// Moves deferred jobs whose time came back to the queue (the window's check runs again when
+    /// they are taken). Unscoped (system path).
+    async fn promote(&self, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        let moved = sqlx::query(
+            "UPDATE outbound_job SET status = 'queued', next_attempt_at = NULL, updated_at = $1
+             WHERE status = 'deferred' AND next_attempt_at <= $1",
+        )
+        .bind(now)
+        .execute(&self.state.db)
+        .await?;
+        Ok(moved.rows_affected())
     }
 
     /// Takes a token from the account's pace for a bulk create; how long to wait when there is
@@ -139,6 +177,7 @@ impl Dialer {
         conn: &mut PgConnection,
         tenant: TenantId,
         job: &NextJob,
+        machine: Option<&Machine>,
         now: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
         let attempt = job.attempts + 1;
@@ -155,14 +194,14 @@ impl Dialer {
             path: format!("/webhooks/twilio/outbound/{}/voice", job.id),
             events: ["initiated", "ringing", "answered", "completed"].map(String::from).to_vec(),
             timeout_secs: None,
-            machine_detection: None,
+            machine_detection: machine.map(|m| m.detection().to_owned()),
             record: false,
             prepaid: true,
         };
         let token = effects::request_call(conn, tenant, now, owner, &call).await?;
         sqlx::query(
             "UPDATE outbound_job SET status = 'in_progress', attempts = $2, attempt_token = COALESCE($3, attempt_token),
-               dialled_at = $4, slot_expires_at = $5, updated_at = $4
+               answered_by = NULL, call_sid = NULL, dialled_at = $4, slot_expires_at = $5, updated_at = $4
              WHERE id = $1",
         )
         .bind(job.id)
@@ -182,7 +221,12 @@ impl Dialer {
         loop {
             let mut progressed = false;
             for tenant in self.businesses().await? {
-                match self.dial_one(tenant).await? {
+                let started = std::time::Instant::now();
+                let turn = self.dial_one(tenant).await?;
+                // The database time a claim takes (bench/outbound divides it by the calls placed).
+                metrics::histogram!("outbound_claim_seconds", "result" => turn.label())
+                    .record(started.elapsed().as_secs_f64());
+                match turn {
                     Turn::Taken => {
                         progressed = true;
                         taken += 1;
@@ -260,7 +304,8 @@ impl Dialer {
             "UPDATE outbound_run r SET status = CASE WHEN r.cancel_requested THEN 'cancelled' ELSE 'completed' END,
                ended_at = $1, updated_at = $1
              WHERE (r.status = 'running' OR (r.status = 'paused' AND r.cancel_requested))
-               AND NOT EXISTS (SELECT 1 FROM outbound_job j WHERE j.run_id = r.id AND j.status IN ('queued', 'in_progress'))
+               AND NOT EXISTS (SELECT 1 FROM outbound_job j WHERE j.run_id = r.id
+                               AND j.status IN ('queued', 'deferred', 'in_progress'))
              RETURNING r.id, r.tenant_id, r.status",
         )
         .bind(now)
@@ -313,6 +358,16 @@ pub(super) async fn finished(
     Ok(())
 }
 
+impl Turn {
+    fn label(&self) -> &'static str {
+        match self {
+            Turn::Taken => "taken",
+            Turn::Idle => "idle",
+            Turn::Paced(_) => "paced",
+        }
+    }
+}
+
 /// What one business's turn came to.
 enum Turn {
     /// A job was dialled or skipped.
@@ -321,49 +376,6 @@ enum Turn {
     Idle,
     /// No token from the pace: the round ends; the next token is due after this long.
     Paced(chrono::Duration),
-}
-
-/// The next job to dial for a business whose row the caller holds.
-#[derive(Debug, sqlx::FromRow)]
-struct NextJob {
-    id: Uuid,
-    number: String,
-    attempts: i32,
-    from_number: String,
-}
-
-async fn next_job(conn: &mut PgConnection, tenant: Uuid) -> Result<Option<NextJob>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT j.id, j.number, j.attempts, r.from_number
-         FROM outbound_run r
-         CROSS JOIN LATERAL (
-           SELECT id, number, attempts FROM outbound_job
-           WHERE run_id = r.id AND status = 'queued' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
-         ) j
-         WHERE r.tenant_id = $1 AND r.status = 'running' AND NOT r.cancel_requested
-           AND (SELECT count(*) FROM outbound_job l WHERE l.run_id = r.id AND l.status = 'in_progress') < r.max_concurrent
-         ORDER BY r.created_at, r.id LIMIT 1",
-    )
-    .bind(tenant)
-    .fetch_optional(conn)
-    .await
-}
-
-async fn skip(
-    conn: &mut PgConnection,
-    job: Uuid,
-    outcome: &str,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE outbound_job SET status = 'skipped', outcome = $2, ended_at = $3, updated_at = $3 WHERE id = $1",
-    )
-    .bind(job)
-    .bind(outcome)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -387,6 +399,7 @@ impl Worker for Dialer {
     async fn run_once(&self) -> anyhow::Result<u64> {
         let now = self.state.clock.now();
         let mut handled = self.start_and_fail(now).await?;
+        handled += self.promote(now).await?;
         handled += settle::settle(&self.state, self.lease()).await?;
         handled += self.dial().await?;
         handled += self.finish(self.state.clock.now()).await?;

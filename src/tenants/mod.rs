@@ -12,7 +12,9 @@ pub mod repo;
 mod validate;
 
 pub use directory::{Freshness, NumberDirectory, Route};
-pub use model::{AfterHours, Approval, BusinessHours, Settings, Tenant, TenantId, TenantStatus, TextBack};
+pub use model::{
+    AfterHours, Approval, BusinessHours, DAYS, Settings, Tenant, TenantId, TenantStatus, TextBack, parse_time,
+};
 pub use repo::{Number, NumberRoute};
 
 use crate::state::AppState;

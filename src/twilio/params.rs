@@ -52,6 +52,9 @@ pub struct VoiceRequest {
     pub caller_name: Option<String>,
     /// The parent call of a `<Dial>` leg.
     pub parent_call_sid: Option<CallSid>,
+    /// Answering machine detection's verdict, on a call created with `MachineDetection`.
+    #[serde(default)]
+    pub answered_by: Option<AnsweredBy>,
 }
 
 impl VoiceRequest {
@@ -65,6 +68,7 @@ impl VoiceRequest {
         let forwarded_from = r.optional("ForwardedFrom").map(Address::parse);
         let caller_name = r.text("CallerName", 256);
         let parent_call_sid = r.optional_sid("ParentCallSid");
+        let answered_by = r.optional("AnsweredBy").map(AnsweredBy::parse);
         Some(VoiceRequest {
             call_sid: call_sid?,
             account_sid: account_sid?,
@@ -75,6 +79,7 @@ impl VoiceRequest {
             forwarded_from,
             caller_name,
             parent_call_sid,
+            answered_by,
         })
     }
 }

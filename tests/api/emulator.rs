@@ -66,6 +66,8 @@ pub(crate) async fn spawn_server(pool: PgPool, port: u16, emulator: &str) -> Tes
         ("TWILIO_API_BASE", emulator),
         ("SWITCHBOARD_WORKERS__ENABLED", "true"),
         ("SWITCHBOARD_OUTBOX__POLL_INTERVAL_MS", "200"),
+        // outbound-run dials 200 leads: an account pace above the default 1 call/s.
+        ("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "20"),
         ("SWITCHBOARD_MEDIA__LINK_SECRET", crate::recordings::LINK_SECRET),
     ]);
     spawn_with(config, Overrides { pool: Some(pool), ..Overrides::default() }).await

@@ -27,6 +27,7 @@ mod outbound;
 mod outbound_control;
 mod outbound_crash;
 mod outbound_fair;
+mod outbound_policies;
 mod outbound_runs;
 mod outbound_support;
 mod outbound_upload;

@@ -28,7 +28,7 @@ async fn the_emulators_help_and_version_describe_the_emulator_not_the_server() {
     let version = text(&emulator_cli(&["--version"]).await.stdout);
     assert_eq!(version.trim(), format!("twilio-emulator {}", env!("CARGO_PKG_VERSION")));
     let listed = text(&emulator_cli(&["simulate", "--list"]).await.stdout);
-    assert!(listed.lines().any(|l| l == "missed-call") && listed.lines().count() == 8, "{listed}");
+    assert!(listed.lines().any(|l| l == "missed-call") && listed.lines().count() == 9, "{listed}");
 }
 
 #[tokio::test]
