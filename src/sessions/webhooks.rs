@@ -88,15 +88,17 @@ pub async fn conference_events(
     hook: TwilioWebhook<ConferenceEvent>,
 ) -> Response {
     let s = state.clone();
-    let response = hook
-        .once(&state.db, move |conn, event| {
-            async move {
-                events::on_conference(conn, &event, s.clock.now()).await?;
-                Ok(WebhookReply::from(Twiml::new()))
-            }
-            .boxed()
-        })
-        .await;
+    let response = hook.once(&state.db, move |conn, event| conference_event(s, conn, event).boxed()).await;
     crate::outbox::wake(&state);
     response
+}
+
+/// One conference event, applied to its session; Twilio needs no TwiML back.
+async fn conference_event(
+    state: AppState,
+    conn: &mut PgConnection,
+    event: ConferenceEvent,
+) -> Result<WebhookReply, WebhookError> {
+    events::on_conference(conn, &event, state.clock.now()).await?;
+    Ok(WebhookReply::from(Twiml::new()))
 }
