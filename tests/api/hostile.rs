@@ -191,6 +191,12 @@ fn value() -> impl Strategy<Value = Vec<Piece>> {
     ]
 }
 
+/// How many hostile values each route gets: 64, or proptest's `PROPTEST_CASES` for a longer
+/// hunt.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64)
+}
+
 /// Hostile values as they go on the wire, generated up front: the requests are async, the
 /// runner is not.
 fn hostile_values(cases: u32) -> Vec<Vec<u8>> {
@@ -419,7 +425,7 @@ async fn hostile_query_parameters_on_every_operator_route_are_refused_without_a_
     let s = setup(pool).await;
     let operations = operator_operations(&s.app).await;
     assert_covers_every_domain(&operations);
-    let values = hostile_values(64);
+    let values = hostile_values(cases());
     let mut tally = Tally::default();
     for operation in &operations {
         let path = concrete(operation, &s.tenant, None, b"");
@@ -451,7 +457,7 @@ async fn hostile_path_segments_on_every_operator_route_are_refused_without_a_ser
     assert_covers_every_domain(&operations);
     let segments: usize = operations.iter().map(|o| o.segments.len()).sum();
     assert!(segments >= 40, "{segments} path parameters");
-    let values = hostile_values(64);
+    let values = hostile_values(cases());
     let mut tally = Tally::default();
     for operation in &operations {
         for (name, _) in &operation.segments {
