@@ -34,6 +34,14 @@ pub trait Domain: Send + Sync {
     /// A short name for messages.
     fn name(&self) -> &'static str;
 
+    /// The top-level module under `src/` that holds the domain, read from the implementing type's
+    /// path (`switchboard::approvals::Approvals` → `approvals`): plumbing must never name it, and
+    /// the architecture test learns every domain from here. Not meant to be overridden.
+    fn module(&self) -> &'static str {
+        let path = std::any::type_name::<Self>();
+        path.split("::").nth(1).unwrap_or(path)
+    }
+
     /// The Twilio effects this domain requests, if any.
     fn effects(&self, _clock: &Arc<dyn Clock>) -> Option<Effects> {
         None

@@ -11,8 +11,7 @@
 //! already dropped regressions; the rule here holds on its own too) until the call ends.
 
 use crate::filters::closed_set;
-use crate::twilio::CallStatus;
-use crate::twilio::order::TERMINAL_RANK;
+use crate::twilio::order::RequestedCall;
 
 closed_set!(
     /// Where a crisis stands.
@@ -94,65 +93,9 @@ impl TryFrom<String> for CrisisStatus {
     }
 }
 
-/// Where an officer call stands: requested, then its call's status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OfficerCallStatus {
-    /// Asked of the effects layer; no status from Twilio yet.
-    Requested,
-    /// The call's latest status.
-    Call(CallStatus),
-}
-
-impl OfficerCallStatus {
-    /// The status after Twilio reports `status`, or `None` when it is not a step forward.
-    pub fn after(&self, status: &CallStatus) -> Option<OfficerCallStatus> {
-        let forward = match self {
-            OfficerCallStatus::Requested => true,
-            OfficerCallStatus::Call(current) => {
-                current.rank() < TERMINAL_RANK && status.rank() > current.rank()
-            }
-        };
-        forward.then(|| OfficerCallStatus::Call(status.clone()))
-    }
-
-    /// Whether the call has ended (nothing to hang up).
-    pub fn has_ended(&self) -> bool {
-        matches!(self, OfficerCallStatus::Call(status) if status.is_terminal())
-    }
-
-    /// Whether the officer did not take the call (the crisis goes to the next officer).
-    pub fn unanswered(&self) -> bool {
-        matches!(
-            self,
-            OfficerCallStatus::Call(
-                CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed | CallStatus::Canceled
-            )
-        )
-    }
-
-    /// The stored name.
-    pub fn as_str(&self) -> &str {
-        match self {
-            OfficerCallStatus::Requested => "requested",
-            OfficerCallStatus::Call(status) => status.as_str(),
-        }
-    }
-}
-
-impl From<String> for OfficerCallStatus {
-    fn from(value: String) -> Self {
-        match value.as_str() {
-            "requested" => OfficerCallStatus::Requested,
-            other => OfficerCallStatus::Call(CallStatus::parse(other)),
-        }
-    }
-}
-
-impl serde::Serialize for OfficerCallStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+/// Where an officer call stands: requested, then its call's status, forward by rank until the
+/// call ends — the rule every requested call follows ([`RequestedCall`]).
+pub type OfficerCallStatus = RequestedCall;
 
 #[cfg(test)]
 mod tests {
@@ -166,10 +109,6 @@ mod tests {
             Just(CrisisEvent::Reject),
             Just(CrisisEvent::Expire),
         ]
-    }
-
-    fn call_status() -> impl Strategy<Value = CallStatus> {
-        proptest::sample::select([CallStatus::KNOWN, &["paused"]].concat()).prop_map(CallStatus::parse)
     }
 
     proptest! {
@@ -198,24 +137,6 @@ mod tests {
             }
             prop_assert_eq!(Some(status), decided);
         }
-
-        #[test]
-        fn an_officer_call_only_moves_forward_and_never_after_it_ended(
-            statuses in proptest::collection::vec(call_status(), 0..30)
-        ) {
-            let mut status = OfficerCallStatus::Requested;
-            let mut ended = false;
-            let mut rank = -1;
-            for next in statuses {
-                if let Some(moved) = status.after(&next) {
-                    prop_assert!(!ended, "moved after the call ended");
-                    prop_assert!(next.rank() > rank || rank < 0);
-                    rank = next.rank();
-                    status = moved;
-                    ended = status.has_ended();
-                }
-            }
-        }
     }
 
     #[test]
@@ -223,15 +144,5 @@ mod tests {
         for event in [CrisisEvent::Reject, CrisisEvent::Expire, CrisisEvent::Approve { dispatches: true }] {
             assert_eq!(CrisisStatus::sources(event), ["pending_approval"]);
         }
-    }
-
-    #[test]
-    fn officer_call_statuses_round_trip_through_storage() {
-        for stored in ["requested", "ringing", "no-answer", "something-new"] {
-            assert_eq!(OfficerCallStatus::from(stored.to_owned()).as_str(), stored);
-        }
-        assert!(OfficerCallStatus::from("busy".to_owned()).unanswered());
-        assert!(OfficerCallStatus::from("completed".to_owned()).has_ended());
-        assert!(!OfficerCallStatus::Requested.has_ended());
     }
 }

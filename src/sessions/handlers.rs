@@ -6,7 +6,7 @@ use super::access::{self, Action};
 use super::machine::{Dropper, SessionStatus};
 use super::model::{NewSession, Session, SessionRow};
 use super::repo::{self, Filter};
-use super::service::{self, Outcome, StartError};
+use super::service::{self, Outcome};
 use super::worker::DeadlineWake;
 use crate::audit::{Actor, query_tenant};
 use crate::auth::scope::operator_tx;
@@ -40,7 +40,7 @@ async fn tenant_of(state: &AppState, operator: &Operator, named: Option<&str>) -
 /// The session with its legs and whether a siren was raised.
 async fn view(conn: &mut PgConnection, row: SessionRow) -> Result<Session, sqlx::Error> {
     let legs = repo::legs(conn, row.id).await?;
-    let triggered = crate::sessions::sirens::repo::triggered(conn, row.id).await?;
+    let triggered = repo::siren_triggered(conn, row.id).await?;
     Ok(Session { siren_triggered: triggered, ..Session::new(row, legs) })
 }
 
@@ -210,13 +210,7 @@ pub async fn cancel(
     let now = state.clock.now();
     let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let row = visible(&mut tx, &operator, tenant, id).await?;
-    if service::cancel(&mut tx, &row, actor(&operator), reason.as_deref(), now).await?.is_none() {
-        return Err(ApiError::InvalidTransition(format!(
-            "the session is {} and cannot be cancelled",
-            row.status
-        )));
-    }
-    let row = service::reload(&mut tx, &row).await?;
+    let row = service::cancel(&mut tx, &row, actor(&operator), reason.as_deref(), now).await?;
     let session = view(&mut tx, row).await?;
     tx.commit().await?;
     Ok(ApiJson(session))
@@ -240,13 +234,8 @@ pub async fn start(
     let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let latest = repo::latest_of_order(&mut tx, tenant, &order_id).await?.ok_or(ApiError::NotFound)?;
     let row = visible(&mut tx, &operator, tenant, latest.id).await?;
-    let outcome = service::start(&mut tx, row, actor(&operator), &operator_label(&operator), now).await;
-    let row = match outcome {
-        Ok(Outcome::Moved(row) | Outcome::Already(row)) => row,
-        Err(StartError::Database(e)) => return Err(e.into()),
-        Err(e @ StartError::Ended(_)) => return Err(ApiError::InvalidTransition(e.to_string())),
-        Err(e) => return Err(ApiError::Conflict(e.to_string())),
-    };
+    let (Outcome::Moved(row) | Outcome::Already(row)) =
+        service::start(&mut tx, row, actor(&operator), &operator_label(&operator), now).await?;
     let session = view(&mut tx, row).await?;
     tx.commit().await?;
     crate::outbox::wake(&state);

@@ -10,11 +10,11 @@
 //!
 //! Every terminal state is final, and nothing moves a session back: a repeated or late event
 //! (a `ringing` after the join, a join after the end) finds no transition and changes nothing.
-//! A leg follows its call's statuses forward by rank until the call ends.
+//! A leg follows its call's statuses forward by rank until the call ends (the rule shared with
+//! approvals' officer calls: [`RequestedCall`]).
 
 use crate::filters::closed_set;
-use crate::twilio::CallStatus;
-use crate::twilio::order::TERMINAL_RANK;
+use crate::twilio::order::RequestedCall;
 
 closed_set!(
     /// Where a session stands.
@@ -185,67 +185,14 @@ impl TryFrom<String> for Party {
     }
 }
 
-/// Where a leg stands: requested, then its call's latest status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LegStatus {
-    /// Asked of the effects layer; no status from Twilio yet.
-    Requested,
-    /// The call's latest status.
-    Call(CallStatus),
-}
-
-impl LegStatus {
-    /// The status after Twilio reports `status`, or `None` when it is not a step forward.
-    pub fn after(&self, status: &CallStatus) -> Option<LegStatus> {
-        let forward = match self {
-            LegStatus::Requested => true,
-            LegStatus::Call(current) => current.rank() < TERMINAL_RANK && status.rank() > current.rank(),
-        };
-        forward.then(|| LegStatus::Call(status.clone()))
-    }
-
-    /// Whether the call has ended (nothing to hang up).
-    pub fn has_ended(&self) -> bool {
-        matches!(self, LegStatus::Call(status) if status.is_terminal())
-    }
-
-    /// Whether the party did not take the call.
-    pub fn unanswered(&self) -> bool {
-        matches!(
-            self,
-            LegStatus::Call(
-                CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed | CallStatus::Canceled
-            )
-        )
-    }
-
-    /// The stored name.
-    pub fn as_str(&self) -> &str {
-        match self {
-            LegStatus::Requested => "requested",
-            LegStatus::Call(status) => status.as_str(),
-        }
-    }
-}
-
-impl From<String> for LegStatus {
-    fn from(value: String) -> Self {
-        match value.as_str() {
-            "requested" => LegStatus::Requested,
-            other => LegStatus::Call(CallStatus::parse(other)),
-        }
-    }
-}
-
-impl serde::Serialize for LegStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+/// Where a leg stands: requested, then its call's latest status, forward by rank until the call
+/// ends — the rule every requested call follows ([`RequestedCall`]).
+pub type LegStatus = RequestedCall;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::twilio::CallStatus;
     use proptest::prelude::*;
 
     fn event() -> impl Strategy<Value = SessionEvent> {

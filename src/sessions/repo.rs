@@ -168,8 +168,9 @@ pub struct Changes<'a> {
     pub ended: bool,
 }
 
-/// Applies `event` (the caller holds the lock) with `changes` and the new `deadline`; the new
-/// status, or `None` when the machine refused (the row is unchanged).
+/// Applies `event` (the caller holds the lock) with `changes` and the new `deadline`; the row as
+/// it was moved, or `None` when the machine refused (the row is unchanged). The moved row comes
+/// back from the update itself: nothing is read again that could have gone in between.
 pub async fn transition(
     conn: &mut PgConnection,
     session: &SessionRow,
@@ -177,9 +178,9 @@ pub async fn transition(
     changes: &Changes<'_>,
     deadline: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<Option<SessionStatus>, sqlx::Error> {
+) -> Result<Option<SessionRow>, sqlx::Error> {
     let Some(status) = session.status.after(event) else { return Ok(None) };
-    let done = sqlx::query(
+    sqlx::query_as(concat!(
         "UPDATE call_session SET status = $2, deadline_at = $3, updated_at = $4,
            ended_reason = COALESCE(ended_reason, $5), initiated_by = COALESCE(initiated_by, $6),
            started_at = CASE WHEN $7 THEN $4 ELSE started_at END,
@@ -187,8 +188,9 @@ pub async fn transition(
            ended_at = CASE WHEN $9 THEN $4 ELSE ended_at END,
            duration_sec = CASE WHEN $9 THEN
                COALESCE(GREATEST(0, floor(extract(epoch FROM ($4 - connected_at))))::int, 0) ELSE duration_sec END
-         WHERE id = $1 AND status = ANY($10)",
-    )
+         WHERE id = $1 AND status = ANY($10) RETURNING ",
+        columns!()
+    ))
     .bind(session.id)
     .bind(status.as_str())
     .bind(deadline)
@@ -199,9 +201,35 @@ pub async fn transition(
     .bind(changes.connected)
     .bind(changes.ended)
     .bind(SessionStatus::sources(event))
-    .execute(conn)
-    .await?;
-    Ok((done.rows_affected() == 1).then_some(status))
+    .fetch_optional(conn)
+    .await
+}
+
+/// The order a session was booked for (a siren's escalation text names it, nothing personal).
+pub async fn order_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT order_id FROM call_session WHERE id = $1").bind(id).fetch_optional(conn).await
+}
+
+/// Marks the session `siren_triggered` (a siren was raised on it).
+pub async fn mark_siren_triggered(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE call_session SET siren_triggered = true, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Whether a siren was ever raised on the session.
+pub async fn siren_triggered(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce((SELECT siren_triggered FROM call_session WHERE id = $1), false)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
 }
 
 /// Binds the conference SID learned from its events (once: a SID never changes).

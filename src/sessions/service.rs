@@ -8,6 +8,7 @@ use super::model::{Booking, SessionRow};
 use super::repo::{self, Changes};
 use super::{notify, requests};
 use crate::audit::{self, Actor, NewEvent};
+use crate::error::ApiError;
 use crate::ids::TenantId;
 use crate::redact::mask_phone;
 use crate::tenants;
@@ -37,9 +38,43 @@ pub enum StartError {
     /// Nothing to call from.
     #[error("the tenant has no active primary number to call from")]
     NoNumber,
+    /// The conditional update found the session no longer scheduled (or no longer there) under
+    /// the lock: it did not move.
+    #[error("the session did not move from {0}")]
+    NotMoved(SessionStatus),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl From<StartError> for ApiError {
+    fn from(error: StartError) -> Self {
+        match error {
+            StartError::Database(e) => e.into(),
+            StartError::Ended(_) | StartError::NotMoved(_) => ApiError::InvalidTransition(error.to_string()),
+            StartError::TooEarly(_) | StartError::NoNumber => ApiError::Conflict(error.to_string()),
+        }
+    }
+}
+
+/// Why a session could not be cancelled.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    /// The machine refuses a cancel from the session's status (it started already).
+    #[error("the session is {0} and cannot be cancelled")]
+    Refused(SessionStatus),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<CancelError> for ApiError {
+    fn from(error: CancelError) -> Self {
+        match error {
+            CancelError::Refused(_) => ApiError::InvalidTransition(error.to_string()),
+            CancelError::Database(e) => e.into(),
+        }
+    }
 }
 
 /// What a start, end or drop came to.
@@ -88,19 +123,21 @@ pub async fn schedule(
     Ok(Some(session))
 }
 
-/// Cancels a session that has not started; `None` when it already had.
+/// Cancels a session that has not started (the caller holds its lock): the cancelled session,
+/// or [`CancelError::Refused`] when it already had.
 pub async fn cancel(
     conn: &mut PgConnection,
     session: &SessionRow,
     actor: Actor,
     reason: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Option<SessionStatus>, sqlx::Error> {
+) -> Result<SessionRow, CancelError> {
     let changes = Changes { ended_reason: Some("cancelled"), ..Changes::default() };
-    let moved = repo::transition(conn, session, SessionEvent::Cancel, &changes, None, now).await?;
-    if moved.is_some() {
-        audit(conn, session, actor, "SESSION_CANCELLED", json!({"reason": reason}), now).await?;
-    }
+    let Some(moved) = repo::transition(conn, session, SessionEvent::Cancel, &changes, None, now).await?
+    else {
+        return Err(CancelError::Refused(session.status));
+    };
+    audit(conn, session, actor, "SESSION_CANCELLED", json!({"reason": reason}), now).await?;
     Ok(moved)
 }
 
@@ -131,15 +168,12 @@ pub async fn start(
     }
     let deadline = now + Duration::seconds(timeout.into()) + DIAL_MARGIN;
     let changes = Changes { initiated_by: Some(initiated_by), started: true, ..Changes::default() };
-    repo::transition(conn, &session, SessionEvent::Start, &changes, Some(deadline), now).await?;
+    let moved = repo::transition(conn, &session, SessionEvent::Start, &changes, Some(deadline), now)
+        .await?
+        .ok_or(StartError::NotMoved(session.status))?;
     let data = json!({"initiated_by": initiated_by, "dial_timeout_secs": timeout});
     audit(conn, &session, actor, "SESSION_STARTED", data, now).await?;
-    Ok(Outcome::Moved(reload(conn, &session).await?))
-}
-
-/// The session as it is now (after a transition).
-pub async fn reload(conn: &mut PgConnection, session: &SessionRow) -> Result<SessionRow, sqlx::Error> {
-    repo::find(conn, session.tenant(), session.id).await?.ok_or(sqlx::Error::RowNotFound)
+    Ok(Outcome::Moved(moved))
 }
 
 /// Ends a session early (`…/end` by a party, `…/drop` by a monitor; the caller holds the lock).
@@ -162,18 +196,17 @@ pub async fn drop_session(
         Dropper::Client => "client_ended",
     };
     let changes = Changes { ended_reason: Some(ended_reason), ended: true, ..Changes::default() };
-    let Some(status) = repo::transition(conn, &session, SessionEvent::Drop(by), &changes, None, now).await?
+    let Some(moved) = repo::transition(conn, &session, SessionEvent::Drop(by), &changes, None, now).await?
     else {
         // Not started yet: there is nothing to end (cancel it instead).
         return Ok(None);
     };
     requests::end_call(conn, &session, now).await?;
     repo::close_presence(conn, session.id, now).await?;
-    let data = json!({"status": status, "reason": reason, "was": session.status});
+    let data = json!({"status": moved.status, "reason": reason, "was": session.status});
     audit(conn, &session, actor, "SESSION_DROPPED", data, now).await?;
-    let session = reload(conn, &session).await?;
-    notify::completed(conn, &session, now).await?;
-    Ok(Some(Outcome::Moved(session)))
+    notify::completed(conn, &moved, now).await?;
+    Ok(Some(Outcome::Moved(moved)))
 }
 
 /// Both parties are in the conference: `in_progress`, the time limit's warning as the deadline,
@@ -185,12 +218,13 @@ pub async fn connect(
 ) -> Result<(), sqlx::Error> {
     let limit = now + Duration::minutes(session.duration_minutes.into());
     let changes = Changes { connected: true, ..Changes::default() };
-    if repo::transition(conn, session, SessionEvent::Connect, &changes, Some(limit), now).await?.is_none() {
+    let Some(moved) =
+        repo::transition(conn, session, SessionEvent::Connect, &changes, Some(limit), now).await?
+    else {
         return Ok(());
-    }
+    };
     audit(conn, session, Actor::System("sessions"), "SESSION_IN_PROGRESS", json!({}), now).await?;
-    let session = reload(conn, session).await?;
-    notify::started(conn, &session, now).await
+    notify::started(conn, &moved, now).await
 }
 
 /// The call ended while in progress (`reason`: a party left, the time limit, the conference
@@ -203,11 +237,11 @@ pub async fn complete(
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let changes = Changes { ended_reason: Some(reason), ended: true, ..Changes::default() };
-    if repo::transition(conn, session, SessionEvent::Complete, &changes, None, now).await?.is_none() {
+    let Some(session) = repo::transition(conn, session, SessionEvent::Complete, &changes, None, now).await?
+    else {
         return Ok(false);
-    }
+    };
     repo::close_presence(conn, session.id, now).await?;
-    let session = reload(conn, session).await?;
     let data = json!({"ended_reason": reason, "duration_sec": session.duration_sec});
     audit(conn, &session, actor, "SESSION_COMPLETED", data, now).await?;
     notify::completed(conn, &session, now).await?;
@@ -224,13 +258,13 @@ pub async fn no_answer(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let changes = Changes { ended_reason: Some(reason), ..Changes::default() };
-    if repo::transition(conn, session, SessionEvent::NoAnswer, &changes, None, now).await?.is_none() {
+    let Some(moved) = repo::transition(conn, session, SessionEvent::NoAnswer, &changes, None, now).await?
+    else {
         return Ok(());
-    }
+    };
     requests::hang_up_legs(conn, session, now).await?;
     audit(conn, session, actor, "SESSION_NO_ANSWER", json!({"ended_reason": reason}), now).await?;
-    let session = reload(conn, session).await?;
-    notify::no_answer(conn, &session, now).await
+    notify::no_answer(conn, &moved, now).await
 }
 
 /// The call could not be set up (the conference ended before both joined): `failed`, the legs

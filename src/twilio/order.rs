@@ -4,6 +4,10 @@
 //! an ended call never moves again. The rule exists twice by necessity — here, pure and property-
 //! tested, and as the SQL function `call_status_supersedes` (migration 20261129000002) that the
 //! conditional updates use so a row changes in one statement — and a test holds the two equal.
+//!
+//! A call a domain asked for (an approval's officer call, a session's leg) is followed by
+//! [`RequestedCall`]: requested, then forward by rank until the call ends — one rule for every
+//! domain, here next to the ranks it uses.
 
 use super::CallStatus;
 
@@ -51,10 +55,74 @@ pub fn supersedes(current: CallProgress, incoming: CallProgress) -> bool {
     }
 }
 
+/// Where a call a domain asked for stands: requested, then its call's latest status. The ledger
+/// already dropped regressions; [`RequestedCall::after`] holds on its own too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestedCall {
+    /// Asked of the effects layer; no status from Twilio yet.
+    Requested,
+    /// The call's latest status.
+    Call(CallStatus),
+}
+
+impl RequestedCall {
+    /// The status after Twilio reports `status`, or `None` when it is not a step forward (a lower
+    /// or equal rank, or anything after the call ended).
+    pub fn after(&self, status: &CallStatus) -> Option<RequestedCall> {
+        let forward = match self {
+            RequestedCall::Requested => true,
+            RequestedCall::Call(current) => current.rank() < TERMINAL_RANK && status.rank() > current.rank(),
+        };
+        forward.then(|| RequestedCall::Call(status.clone()))
+    }
+
+    /// Whether the call has ended (nothing to hang up).
+    pub fn has_ended(&self) -> bool {
+        matches!(self, RequestedCall::Call(status) if status.is_terminal())
+    }
+
+    /// Whether the person called did not take the call.
+    pub fn unanswered(&self) -> bool {
+        matches!(
+            self,
+            RequestedCall::Call(
+                CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed | CallStatus::Canceled
+            )
+        )
+    }
+
+    /// The stored name: `requested`, or Twilio's status.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RequestedCall::Requested => "requested",
+            RequestedCall::Call(status) => status.as_str(),
+        }
+    }
+}
+
+impl From<String> for RequestedCall {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "requested" => RequestedCall::Requested,
+            other => RequestedCall::Call(CallStatus::parse(other)),
+        }
+    }
+}
+
+impl serde::Serialize for RequestedCall {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn call_status() -> impl Strategy<Value = CallStatus> {
+        proptest::sample::select([CallStatus::KNOWN, &["paused"]].concat()).prop_map(CallStatus::parse)
+    }
 
     fn progress() -> impl Strategy<Value = CallProgress> {
         (0i16..=4, proptest::option::of(0i32..20))
@@ -104,6 +172,37 @@ mod tests {
         fn a_replayed_callback_changes_nothing(current in progress()) {
             prop_assert!(!supersedes(current, current));
         }
+
+        #[test]
+        fn a_requested_call_only_moves_forward_and_never_after_it_ended(
+            statuses in proptest::collection::vec(call_status(), 0..30)
+        ) {
+            let mut status = RequestedCall::Requested;
+            let mut ended = false;
+            let mut rank = -1;
+            for next in statuses {
+                if let Some(moved) = status.after(&next) {
+                    prop_assert!(!ended, "moved after the call ended");
+                    prop_assert!(next.rank() > rank || rank < 0);
+                    rank = next.rank();
+                    status = moved;
+                    ended = status.has_ended();
+                } else {
+                    // Refused only when it is no step forward: nothing that should move is skipped.
+                    prop_assert!(ended || next.rank() <= rank, "{:?} refused from {:?}", next, status);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn requested_calls_round_trip_through_storage() {
+        for stored in ["requested", "ringing", "no-answer", "something-new"] {
+            assert_eq!(RequestedCall::from(stored.to_owned()).as_str(), stored);
+        }
+        assert!(RequestedCall::from("busy".to_owned()).unanswered());
+        assert!(RequestedCall::from("completed".to_owned()).has_ended());
+        assert!(!RequestedCall::Requested.has_ended());
     }
 
     #[test]

@@ -4,9 +4,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
+use switchboard::clock::{Clock, SystemClock};
+use switchboard::tenants::NumberDirectory;
 
-/// The domains: only `startup` (the composition root) may name them.
-const DOMAINS: &[&str] = &["inbound", "approvals"];
+/// The domains' modules, from the domains the binary runs (`startup::domains`): only `startup`
+/// (the composition root) may name them, and a domain added there is covered the same day.
+fn domains() -> BTreeSet<&'static str> {
+    let config = crate::helpers::test_config(&[]);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let directory = Arc::new(NumberDirectory::new(clock));
+    let domains = switchboard::startup::domains(&directory, &config).expect("the domains build");
+    domains.iter().map(|d| d.module()).collect()
+}
 /// Plumbing that every domain uses and that must never depend on one.
 const PLUMBING: &[&str] = &[
     "state", "workers", "worker", "outbox", "twilio", "http", "health", "effects", "domain", "system", "ids",
@@ -102,11 +112,25 @@ fn no_module_reaches_a_module_that_reaches_it_back() {
 }
 
 #[test]
+fn every_domain_the_binary_runs_is_known_to_the_checks() {
+    let domains = domains();
+    for expected in ["approvals", "inbound", "outbound", "sessions"] {
+        assert!(domains.contains(expected), "{expected} is missing from {domains:?}");
+    }
+    let graph = graph();
+    for domain in &domains {
+        assert!(graph.contains_key(*domain), "{domain} is a module under src/");
+        assert!(!PLUMBING.contains(domain), "{domain} is a domain, not plumbing");
+    }
+}
+
+#[test]
 fn plumbing_names_no_domain_and_twilio_names_no_application_module() {
     let graph = graph();
+    let domains = domains();
     for plumbing in PLUMBING {
         let named: Vec<&String> =
-            graph.get(*plumbing).into_iter().flatten().filter(|m| DOMAINS.contains(&m.as_str())).collect();
+            graph.get(*plumbing).into_iter().flatten().filter(|m| domains.contains(m.as_str())).collect();
         assert!(named.is_empty(), "{plumbing} names the domains {named:?}");
     }
     let twilio = graph.get("twilio").cloned().unwrap_or_default();

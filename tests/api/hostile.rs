@@ -150,11 +150,14 @@ async fn database_refusals_of_a_value_are_validation_errors_and_other_failures_s
     assert_eq!(error.status_and_code().1, "internal");
 }
 
-/// One piece of a hostile value: text to percent-encode, or an escape sent verbatim.
+/// One piece of a hostile value: text to percent-encode, an escape sent verbatim, or text sent
+/// as raw UTF-8 bytes (a long right-to-left run percent-encoded would pass the 64 KiB an HTTP
+/// URI may have, and the server would refuse the request line before the API sees it).
 #[derive(Debug, Clone)]
 enum Piece {
     Text(String),
     Raw(&'static str),
+    Unencoded(String),
 }
 
 const SQL: &[&str] = &["' OR 1=1 --", "'; DROP TABLE tenant; --", "\\x00", "$1::text", "%' AND '%'='"];
@@ -173,19 +176,30 @@ fn piece() -> impl Strategy<Value = Piece> {
     ]
 }
 
-/// A hostile value: a few pieces, or 10 000 characters of one kind (at most 6 bytes each once
-/// encoded: an HTTP client refuses a URI over 64 KiB, so the long right-to-left runs are shorter).
+/// The length of the long values (issue 24: 10 000-character values).
+const LONG: usize = 10_000;
+
+/// A hostile value: a few pieces, or 10 000 characters of one kind — right-to-left marks among
+/// them, sent as raw UTF-8 (30 000 bytes) followed by an encoded NUL.
 fn value() -> impl Strategy<Value = Vec<Piece>> {
     prop_oneof![
         3 => prop::collection::vec(piece(), 1..4),
         1 => prop::sample::select(vec!['a', '0', '\u{0}', 'ß', '\''])
-            .prop_map(|c| vec![Piece::Text(c.to_string().repeat(10_000))]),
-        1 => Just(vec![Piece::Text("\u{202e}".repeat(6_000)), Piece::Raw("%00")]),
+            .prop_map(|c| vec![Piece::Text(c.to_string().repeat(LONG))]),
+        1 => prop::sample::select(vec!['\u{202e}', '\u{200f}'])
+            .prop_map(|c| vec![Piece::Unencoded(c.to_string().repeat(LONG)), Piece::Raw("%00")]),
     ]
 }
 
-/// Percent-encoded hostile values, generated up front: the requests are async, the runner is not.
-fn hostile_values(cases: u32) -> Vec<String> {
+/// How many hostile values each route gets: 64, or proptest's `PROPTEST_CASES` for a longer
+/// hunt.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64)
+}
+
+/// Hostile values as they go on the wire, generated up front: the requests are async, the
+/// runner is not.
+fn hostile_values(cases: u32) -> Vec<Vec<u8>> {
     let strategy = value();
     let mut runner = TestRunner::new(Config { cases, ..Config::default() });
     (0..cases)
@@ -193,90 +207,269 @@ fn hostile_values(cases: u32) -> Vec<String> {
             let pieces = strategy.new_tree(&mut runner).expect("a value").current();
             pieces
                 .iter()
-                .map(|p| match p {
-                    Piece::Text(text) => form_urlencoded::byte_serialize(text.as_bytes()).collect(),
-                    Piece::Raw(raw) => (*raw).to_owned(),
+                .flat_map(|p| match p {
+                    Piece::Text(text) => {
+                        form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>().into_bytes()
+                    }
+                    Piece::Raw(raw) => raw.as_bytes().to_vec(),
+                    Piece::Unencoded(text) => text.as_bytes().to_vec(),
                 })
                 .collect()
         })
         .collect()
 }
 
-/// The operator API's GET lists and their query parameters (`{tenant}`: the tenant's id).
-const LISTS: &[(&str, &[&str])] = &[
-    ("/api/tenants", &["limit", "cursor"]),
-    ("/api/tenants/{tenant}/keys", &["limit", "cursor"]),
-    ("/api/tenants/{tenant}/numbers", &["limit", "cursor"]),
-    ("/api/audit", &["entity_type", "entity_id", "action", "tenant", "limit", "cursor"]),
-    ("/api/notifications", &["status", "destination", "tenant", "limit", "cursor"]),
-    ("/api/crises", &["status", "limit", "cursor"]),
-    ("/api/inbound-calls", &["status", "since", "limit", "cursor"]),
-    ("/api/conversations", &["limit", "cursor"]),
-    ("/api/opt-outs", &["limit", "cursor"]),
-];
+#[test]
+fn the_long_values_are_ten_thousand_characters_and_fit_a_request_line() {
+    let values = hostile_values(256);
+    let long: Vec<&Vec<u8>> =
+        values.iter().filter(|v| String::from_utf8_lossy(v).contains(&"\u{202e}".repeat(LONG))).collect();
+    assert!(!long.is_empty(), "a right-to-left run of {LONG} characters is among the values");
+    assert!(values.iter().all(|v| v.len() < 64_000), "every value fits the 64 KiB an HTTP URI may have");
+}
 
-/// Routes with path segments; `{}` marks the segment under test, `{tenant}` the tenant's id.
-const PATHS: &[(Method, &str)] = &[
-    (Method::GET, "/api/tenants/{}"),
-    (Method::PATCH, "/api/tenants/{}"),
-    (Method::GET, "/api/tenants/{}/keys"),
-    (Method::GET, "/api/tenants/{}/numbers"),
-    (Method::DELETE, "/api/tenants/{}/numbers/+12025550100"),
-    (Method::DELETE, "/api/tenants/{tenant}/numbers/{}"),
-    (Method::DELETE, "/api/tenants/{}/keys/0b6f3c1e-8e0a-4b4e-9a57-3f9f0f3c2a11"),
-    (Method::DELETE, "/api/tenants/{tenant}/keys/{}"),
-    (Method::GET, "/api/crises/{}"),
-    (Method::POST, "/api/crises/{}/approve"),
-    (Method::POST, "/api/crises/{}/reject"),
-    (Method::GET, "/api/conversations/{}"),
-    (Method::POST, "/api/conversations/{}/messages"),
-    (Method::DELETE, "/api/opt-outs/{}"),
-    (Method::POST, "/api/notifications/{}/redeliver"),
-    (Method::POST, "/api/notifications/{}/cancel"),
-];
+/// One operator operation of the served OpenAPI document and the parameters it takes.
+#[derive(Debug)]
+struct Operation {
+    method: Method,
+    path: String,
+    query: Vec<String>,
+    segments: Vec<(String, Value)>,
+}
+
+/// Every operator operation (under `/api/`, behind a key) of the document the app serves, with
+/// its query and path parameters: a route added tomorrow is fuzzed the day it is documented
+/// (and tests/api/openapi.rs holds the document to the routes served).
+async fn operator_operations(app: &TestApp) -> Vec<Operation> {
+    let document: Value = app.get("/api/openapi.json").await.json().await.expect("the document");
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let Ok(method) = method.to_uppercase().parse::<Method>() else { continue };
+            let keyed = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+            if !path.starts_with("/api/") || !keyed {
+                continue;
+            }
+            let parameters = [&item["parameters"], &operation["parameters"]]
+                .into_iter()
+                .flat_map(|p| p.as_array().cloned().unwrap_or_default());
+            let (mut query, mut segments) = (Vec::new(), Vec::new());
+            for parameter in parameters {
+                let name = parameter["name"].as_str().expect("a name").to_owned();
+                match parameter["in"].as_str() {
+                    Some("query") => query.push(name),
+                    Some("path") => segments.push((name, parameter["schema"].clone())),
+                    _ => {}
+                }
+            }
+            operations.push(Operation { method, path: path.clone(), query, segments });
+        }
+    }
+    operations
+}
+
+/// The document must not silently lose routes: the recent domains' are among them.
+fn assert_covers_every_domain(operations: &[Operation]) {
+    let listed: Vec<String> = operations.iter().map(|o| format!("{} {}", o.method, o.path)).collect();
+    for expected in [
+        "GET /api/me",
+        "GET /api/calls",
+        "POST /api/calls/{id}/drop",
+        "DELETE /api/calls/{id}/recordings/{rid}",
+        "GET /api/sirens",
+        "POST /api/sirens/{id}/resolve",
+        "GET /api/outbound/runs/{id}/jobs",
+        "POST /api/outbound/runs/{id}/jobs/{job_id}/cancel",
+        "GET /api/audit",
+        "DELETE /api/tenants/{tenant}/keys/{key_id}",
+    ] {
+        assert!(listed.iter().any(|l| l == expected), "{expected} is not among {listed:?}");
+    }
+    assert!(operations.len() >= 50, "{} operator operations", operations.len());
+}
+
+/// A plausible value for a path parameter not under test, so the one under test is what the
+/// route looks at (a parameter added later gets the UUID when it is one, a word otherwise).
+fn plausible(name: &str, schema: &Value, tenant: &str) -> String {
+    match name {
+        "tenant" => tenant.to_owned(),
+        "number" => "%2B12025550100".to_owned(),
+        "action" => "start".to_owned(),
+        _ if schema["format"] == "uuid" => "0b6f3c1e-8e0a-4b4e-9a57-3f9f0f3c2a11".to_owned(),
+        _ => "order-1".to_owned(),
+    }
+}
+
+/// The operation's path with every parameter filled plausibly, but `hostile` in `under_test`.
+fn concrete(operation: &Operation, tenant: &str, under_test: Option<&str>, hostile: &[u8]) -> Vec<u8> {
+    let mut path = operation.path.as_bytes().to_vec();
+    for (name, schema) in &operation.segments {
+        let placeholder = format!("{{{name}}}");
+        let value = match under_test {
+            Some(tested) if tested == name => hostile.to_vec(),
+            _ => plausible(name, schema, tenant).into_bytes(),
+        };
+        path = replace(&path, placeholder.as_bytes(), &value);
+    }
+    path
+}
+
+fn replace(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    match haystack.windows(needle.len()).position(|w| w == needle) {
+        Some(at) => [&haystack[..at], with, &haystack[at + needle.len()..]].concat(),
+        None => haystack.to_vec(),
+    }
+}
+
+/// What came back: status, content type, body.
+struct Answer {
+    status: u16,
+    content_type: Option<String>,
+    body: String,
+}
+
+const JSON_BODY: &str = r#"{"reason": "x", "body": "hello"}"#;
+
+/// Sends `target` (path and query as they go on the wire): through the HTTP client when it is
+/// ASCII, else as a hand-written HTTP/1.1 request (the client would percent-encode raw bytes).
+async fn send_target(app: &TestApp, method: &Method, target: &[u8], token: &str) -> Answer {
+    if !target.is_ascii() {
+        return send_raw(app, method, target, token).await;
+    }
+    let ascii = String::from_utf8_lossy(target).into_owned();
+    let mut request = app.client.request(method.clone(), app.url(&ascii)).bearer_auth(token);
+    if method == Method::POST || method == Method::PATCH {
+        request = request.header("content-type", "application/json").body(JSON_BODY);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Answer { status, content_type, body: response.text().await.unwrap_or_default() }
+}
+
+/// One request written by hand on its own connection (closed after the answer).
+async fn send_raw(app: &TestApp, method: &Method, target: &[u8], token: &str) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connected");
+    let body = if method == Method::POST || method == Method::PATCH { JSON_BODY } else { "" };
+    let mut request = format!("{method} ").into_bytes();
+    request.extend_from_slice(target);
+    request.extend_from_slice(
+        format!(
+            " HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    stream.write_all(&request).await.expect("request written");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("answer read");
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    let content_type = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+        .map(|(_, v)| v.trim().to_owned());
+    Answer { status, content_type, body: body.to_owned() }
+}
+
+/// What the answers were, by status: the keys are valid and the values reach the routes (a
+/// run answered only 401, or never refused a value, would prove nothing).
+#[derive(Default)]
+struct Tally(std::collections::BTreeMap<u16, usize>);
+
+impl Tally {
+    fn add(&mut self, answer: &Answer) {
+        *self.0.entry(answer.status).or_default() += 1;
+    }
+
+    fn assert_reached_the_routes(&self, refusal: u16) {
+        assert!(!self.0.contains_key(&401), "every key is valid: {:?}", self.0);
+        assert!(
+            self.0.get(&refusal).is_some_and(|n| *n > 100),
+            "values were refused with {refusal}: {:?}",
+            self.0
+        );
+    }
+}
 
 /// Never a 5xx; every 4xx is problem+json.
-async fn assert_refused_cleanly(response: reqwest::Response, what: &str) {
-    let status = response.status();
-    assert!(!status.is_server_error(), "{status} for {what}: {}", response.text().await.unwrap_or_default());
-    if status.is_client_error() {
-        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok());
-        assert_eq!(content_type, Some("application/problem+json"), "{status} for {what}");
+fn assert_refused_cleanly(answer: &Answer, what: &str) {
+    assert!(answer.status < 500, "{} for {what}: {}", answer.status, answer.body);
+    if answer.status >= 400 {
+        assert_eq!(
+            answer.content_type.as_deref(),
+            Some("application/problem+json"),
+            "{} for {what}",
+            answer.status
+        );
     }
 }
 
-#[sqlx::test]
-async fn hostile_query_parameters_on_every_list_are_refused_without_a_server_error(pool: PgPool) {
-    let s = setup(pool).await;
-    let values = hostile_values(64);
-    for (route, params) in LISTS {
-        let route = route.replace("{tenant}", &s.tenant);
-        let token = if route == "/api/tenants" { &s.root } else { &s.admin };
-        for value in &values {
-            for param in *params {
-                let path = format!("{route}?{param}={value}");
-                let what = format!("GET {route}?{param}=<{} bytes>", value.len());
-                assert_refused_cleanly(send(&s.app, Method::GET, &path, token).await, &what).await;
-            }
-            let path = format!("{route}?{value}=1");
-            assert_refused_cleanly(send(&s.app, Method::GET, &path, token).await, &format!("name {path}"))
-                .await;
-        }
-    }
+fn describe(operation: &Operation, place: &str, value: &[u8]) -> String {
+    format!(
+        "{} {} {place} <{} bytes: {}…>",
+        operation.method,
+        operation.path,
+        value.len(),
+        String::from_utf8_lossy(&value[..value.len().min(40)])
+    )
 }
 
 #[sqlx::test]
-async fn hostile_path_segments_on_every_id_route_are_refused_without_a_server_error(pool: PgPool) {
+async fn hostile_query_parameters_on_every_operator_route_are_refused_without_a_server_error(pool: PgPool) {
     let s = setup(pool).await;
-    let values = hostile_values(64);
-    for (method, route) in PATHS {
-        let route = route.replace("{tenant}", &s.tenant);
+    let operations = operator_operations(&s.app).await;
+    assert_covers_every_domain(&operations);
+    let values = hostile_values(cases());
+    let mut tally = Tally::default();
+    for operation in &operations {
+        let path = concrete(operation, &s.tenant, None, b"");
         for value in &values {
-            let path = route.replace("{}", value);
-            for token in [&s.admin, &s.root] {
-                let what = format!("{method} {route} with <{} bytes>", value.len());
-                assert_refused_cleanly(send(&s.app, method.clone(), &path, token).await, &what).await;
+            let mut targets: Vec<(String, Vec<u8>)> = operation
+                .query
+                .iter()
+                .map(|param| {
+                    (format!("?{param}="), [&path[..], b"?", param.as_bytes(), b"=", value].concat())
+                })
+                .collect();
+            targets.push(("a parameter named".into(), [&path[..], b"?", value, b"=1"].concat()));
+            for (place, target) in targets {
+                for token in [&s.admin, &s.root] {
+                    let answer = send_target(&s.app, &operation.method, &target, token).await;
+                    assert_refused_cleanly(&answer, &describe(operation, &place, value));
+                    tally.add(&answer);
+                }
             }
         }
     }
+    tally.assert_reached_the_routes(422);
+}
+
+#[sqlx::test]
+async fn hostile_path_segments_on_every_operator_route_are_refused_without_a_server_error(pool: PgPool) {
+    let s = setup(pool).await;
+    let operations = operator_operations(&s.app).await;
+    assert_covers_every_domain(&operations);
+    let segments: usize = operations.iter().map(|o| o.segments.len()).sum();
+    assert!(segments >= 40, "{segments} path parameters");
+    let values = hostile_values(cases());
+    let mut tally = Tally::default();
+    for operation in &operations {
+        for (name, _) in &operation.segments {
+            for value in &values {
+                let target = concrete(operation, &s.tenant, Some(name), value);
+                for token in [&s.admin, &s.root] {
+                    let answer = send_target(&s.app, &operation.method, &target, token).await;
+                    assert_refused_cleanly(&answer, &describe(operation, &format!("{{{name}}}"), value));
+                    tally.add(&answer);
+                }
+            }
+        }
+    }
+    tally.assert_reached_the_routes(404);
 }

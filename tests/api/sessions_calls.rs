@@ -399,3 +399,29 @@ async fn conference_events_are_signed_checked_validated_and_deduplicated(pool: P
     assert_eq!(completed, 1);
     assert_eq!(s.session(&id).await["ended_reason"], "conference_ended");
 }
+
+/// Issue 12 (typed errors, not `RowNotFound`): a start whose conditional update does not move
+/// the session (a trigger stands in for whatever could) is 409 `invalid_transition` and dials
+/// nobody — it used to answer 200 with the session still scheduled; a cancel whose session is
+/// gone right after it moved is answered as cancelled — it used to be a 500 from a reload that
+/// found nothing. The update returns the moved row: nothing is read again.
+#[sqlx::test]
+async fn a_session_that_does_not_move_is_409_and_one_gone_after_its_move_is_answered_as_moved(pool: PgPool) {
+    let s = Sessions::new(pool.clone()).await;
+    s.book("ord_stuck").await;
+    let skip_start = "IF NEW.status = 'initiating' THEN RETURN NULL; END IF; RETURN NEW;";
+    crate::sirens::install_trigger(&pool, "call_session", "BEFORE UPDATE", skip_start).await;
+    let (status, refused) = s.call(Method::POST, "/api/calls/ord_stuck/start", &s.admin, None).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("invalid_transition")), "{refused}");
+    deliver(&s.app).await;
+    assert!(s.fake.creates().is_empty(), "nobody was dialled: {:?}", s.fake.creates());
+
+    sqlx::query("DROP TRIGGER test_interfere ON call_session").execute(&pool).await.expect("dropped");
+    sqlx::query("DROP FUNCTION test_interfere").execute(&pool).await.expect("dropped");
+    let id = s.book("ord_vanishing").await;
+    let vanish = "DELETE FROM call_session WHERE id = NEW.id; RETURN NULL;";
+    crate::sirens::install_trigger(&pool, "call_session", "AFTER UPDATE", vanish).await;
+    let path = format!("/api/calls/{id}/cancel");
+    let (status, cancelled) = s.call(Method::POST, &path, &s.admin, Some(json!({"reason": "moved"}))).await;
+    assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
+}

@@ -334,3 +334,63 @@ async fn without_a_monitor_url_siren_notifications_are_parked_not_dropped(pool: 
             .expect("outbox");
     assert_eq!(parked, [("siren.triggered".to_owned(), "parked".to_owned())]);
 }
+
+/// Stands in for whatever could keep a row from moving or from being read again (a concurrent
+/// writer, a policy): a trigger in the test's database, created as its owner. The SQL is the
+/// test's own constants (no input reaches it).
+pub async fn install_trigger(pool: &PgPool, table: &str, when: &str, body: &str) {
+    let function = format!(
+        "CREATE FUNCTION test_interfere() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN {body} END $$"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(function)).execute(pool).await.expect("function");
+    let trigger = format!(
+        "CREATE TRIGGER test_interfere {when} ON {table} FOR EACH ROW EXECUTE FUNCTION test_interfere()"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(trigger)).execute(pool).await.expect("trigger");
+}
+
+/// Issue 12 (typed errors, not `RowNotFound`): a siren whose conditional update finds no row is
+/// 409 `invalid_transition`; one gone right after it moved is answered as it moved (the update
+/// returns it: nothing is read again). Both were a 500 or could have been.
+#[sqlx::test]
+async fn a_siren_that_does_not_move_is_409_and_one_gone_after_its_move_is_answered_as_moved(pool: PgPool) {
+    let (s, _, _) = setup(pool.clone()).await;
+    let id = s.book("ord_typed").await;
+    let (_, siren) = raise(&s, &id, &s.client, "quality_issue").await;
+    let siren_id = siren["id"].as_str().expect("id").to_owned();
+    install_trigger(&pool, "siren", "BEFORE UPDATE", "RETURN NULL;").await;
+    let (status, refused) = act(&s, &siren_id, "acknowledge", None).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("invalid_transition")), "{refused}");
+
+    sqlx::query("DROP TRIGGER test_interfere ON siren").execute(&pool).await.expect("dropped");
+    sqlx::query("DROP FUNCTION test_interfere").execute(&pool).await.expect("dropped");
+    install_trigger(&pool, "siren", "AFTER UPDATE", "DELETE FROM siren WHERE id = NEW.id; RETURN NULL;")
+        .await;
+    let (status, moved) = act(&s, &siren_id, "acknowledge", None).await;
+    assert_eq!((status, moved["status"].as_str()), (200, Some("acknowledged")), "{moved}");
+}
+
+/// An emergency gone under the escalation's lock fails the round loudly (naming the siren), and
+/// nobody is texted: the round's transaction is rolled back.
+#[sqlx::test]
+async fn an_escalation_whose_siren_is_gone_fails_the_round_and_texts_nobody(pool: PgPool) {
+    let (s, _, _) = setup(pool.clone()).await;
+    let id = s.book("ord_gone").await;
+    let (_, siren) = raise(&s, &id, &s.client, "emergency").await;
+    let siren_id = siren["id"].as_str().expect("id").to_owned();
+    install_trigger(&pool, "siren", "BEFORE UPDATE", "RETURN NULL;").await;
+    s.clock.advance(chrono::Duration::seconds(121));
+    let error = s.app.worker("siren-escalation").run_once().await.expect_err("the round fails");
+    assert!(error.to_string().contains(&siren_id), "{error}");
+    for _ in 0..3 {
+        deliver(&s.app).await;
+        s.clock.advance(chrono::Duration::seconds(1));
+    }
+    assert_eq!((texts_to(&s, OFFICER_1), texts_to(&s, OFFICER_2)), (0, 0));
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_event WHERE action = 'SIREN_ESCALATED'")
+            .fetch_one(&pool)
+            .await
+            .expect("audit");
+    assert_eq!(audited, 0);
+}

@@ -88,6 +88,56 @@ impl Control {
 mod tests {
     use super::*;
     use RecordingState::*;
+    use proptest::prelude::*;
+
+    fn control() -> impl Strategy<Value = Control> {
+        proptest::sample::select(vec![Control::Start, Control::Pause, Control::Resume, Control::Stop])
+    }
+
+    /// The machine's edges, written out.
+    const EDGES: [(Control, RecordingState, RecordingState); 5] = [
+        (Control::Start, Stopped, Recording),
+        (Control::Pause, Recording, Paused),
+        (Control::Resume, Paused, Recording),
+        (Control::Stop, Recording, Stopped),
+        (Control::Stop, Paused, Stopped),
+    ];
+
+    proptest! {
+        /// Each recording (opened by a start) ends at most once and never comes back: after its
+        /// stop only a start is taken, and that opens the next recording.
+        #[test]
+        fn a_stopped_recording_never_resumes(controls in proptest::collection::vec(control(), 0..40)) {
+            let mut state = Stopped;
+            let mut recordings = 0;
+            let mut stopped = 0;
+            for control in controls {
+                let Some(next) = control.target(state) else { continue };
+                match (state, next) {
+                    (Stopped, _) => {
+                        prop_assert_eq!(control, Control::Start, "only a start leaves stopped");
+                        recordings += 1;
+                    }
+                    (_, Stopped) => stopped += 1,
+                    _ => {}
+                }
+                state = next;
+            }
+            // Every recording but the current one was stopped, once.
+            let open = usize::from(state != Stopped);
+            prop_assert_eq!(stopped + open, recordings);
+        }
+
+        #[test]
+        fn every_edge_is_taken_and_no_other(controls in proptest::collection::vec(control(), 0..40)) {
+            let mut state = Stopped;
+            for control in controls {
+                let expected = EDGES.iter().find(|(c, from, _)| *c == control && *from == state).map(|e| e.2);
+                prop_assert_eq!(control.target(state), expected, "{:?} from {:?}", control, state);
+                state = expected.unwrap_or(state);
+            }
+        }
+    }
 
     #[test]
     fn the_machine_allows_only_its_edges() {

@@ -4,7 +4,7 @@
 //! expired, tampered, unknown, deleted, not yet completed — is a bare 403 that says nothing, and
 //! neither Twilio's URL nor the recording's SID is ever shown or logged.
 
-use super::link;
+use super::{link, repo};
 use crate::state::AppState;
 use crate::twilio::settings::ApiCredentials;
 use axum::body::Body;
@@ -31,18 +31,6 @@ fn signature(query: Option<&str>) -> Option<(i64, String)> {
     Some((expires?, sig?))
 }
 
-/// The media URL of a completed, undeleted recording (read across tenants: the signature is
-/// what authorizes, and it names the recording).
-async fn media_url(state: &AppState, id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT media_url FROM session_recording
-         WHERE id = $1 AND deleted_at IS NULL AND status = 'completed' AND media_url IS NOT NULL",
-    )
-    .bind(id)
-    .fetch_optional(&state.db)
-    .await
-}
-
 /// `GET /media/recordings/{id}`.
 #[utoipa::path(get, path = "/media/recordings/{id}", tag = "calls", operation_id = "recording_media",
     summary = "A recording's audio, by its signed link",
@@ -61,7 +49,7 @@ pub async fn media(
     if !link::verify(&state.config.media, id, expires, &sig, state.clock.now()) {
         return forbidden();
     }
-    let url = match media_url(&state, id).await {
+    let url = match repo::media_url(&state.db, id).await {
         Ok(Some(url)) => url,
         Ok(None) => return forbidden(),
         Err(e) => {

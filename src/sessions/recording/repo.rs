@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// A session's control row.
@@ -194,4 +194,46 @@ pub async fn mark_deleted(
     .bind(now)
     .fetch_optional(conn)
     .await
+}
+
+/// The media URL of a completed, undeleted recording, read across tenants: the signed link
+/// names the recording and is what authorizes (`GET /media/recordings/{id}`).
+pub async fn media_url(db: &PgPool, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT media_url FROM session_recording
+         WHERE id = $1 AND deleted_at IS NULL AND status = 'completed' AND media_url IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Recordings past their tenant's `recording_retention_days`, across tenants (the worker's role
+/// sees every tenant), locked and skipped by other replicas: (id, tenant, SID). A recording still
+/// in progress is left alone until it completes.
+pub async fn past_retention(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Uuid, Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.tenant_id, r.sid FROM session_recording r JOIN tenant t ON t.id = r.tenant_id
+         WHERE r.deleted_at IS NULL AND r.status <> 'in_progress' AND t.recording_retention_days IS NOT NULL
+           AND r.created_at < $1 - make_interval(days => t.recording_retention_days)
+         ORDER BY r.created_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks recording `id` deleted by the retention (whatever its session).
+pub async fn mark_expired(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE session_recording SET deleted_at = $2, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }

@@ -156,9 +156,7 @@ async fn move_siren(
     let mut tx = operator_tx(&state.db, tenant, &operator).await?;
     let siren = repo::lock(&mut tx, tenant, id).await?.ok_or(ApiError::NotFound)?;
     let by = by(&operator, &headers);
-    let Some(moved) = service::transition(&mut tx, &siren, event, note.as_deref(), &by, now).await? else {
-        return Err(ApiError::InvalidTransition(format!("the siren is {}", siren.status)));
-    };
+    let moved = service::transition(&mut tx, &siren, event, note.as_deref(), &by, now).await?;
     tx.commit().await?;
     crate::outbox::wake(&state);
     Ok(ApiJson(moved))

@@ -58,6 +58,15 @@ pub enum SirenEvent {
 }
 
 impl SirenStatus {
+    /// Every status.
+    pub const ALL: [SirenStatus; 4] =
+        [SirenStatus::Active, SirenStatus::Acknowledged, SirenStatus::Resolved, SirenStatus::FalseAlarm];
+
+    /// Whether nothing can move it any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, SirenStatus::Resolved | SirenStatus::FalseAlarm)
+    }
+
     /// The status after `event`, or `None` when the machine refuses it.
     pub fn after(self, event: SirenEvent) -> Option<SirenStatus> {
         use SirenStatus::*;
@@ -71,11 +80,7 @@ impl SirenStatus {
 
     /// The statuses `event` moves a siren from (the conditional update's guard).
     pub fn sources(event: SirenEvent) -> Vec<&'static str> {
-        [Self::Active, Self::Acknowledged, Self::Resolved, Self::FalseAlarm]
-            .into_iter()
-            .filter(|s| s.after(event).is_some())
-            .map(Self::as_str)
-            .collect()
+        Self::ALL.into_iter().filter(|s| s.after(event).is_some()).map(Self::as_str).collect()
     }
 }
 
@@ -98,6 +103,76 @@ impl TryFrom<String> for AlertType {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn event() -> impl Strategy<Value = SirenEvent> {
+        proptest::sample::select(vec![
+            SirenEvent::Acknowledge,
+            SirenEvent::Resolve(Resolution::Resolved),
+            SirenEvent::Resolve(Resolution::FalseAlarm),
+        ])
+    }
+
+    /// The order of the lifecycle: a move always goes to a later stage.
+    fn stage(status: SirenStatus) -> u8 {
+        match status {
+            SirenStatus::Active => 0,
+            SirenStatus::Acknowledged => 1,
+            SirenStatus::Resolved | SirenStatus::FalseAlarm => 2,
+        }
+    }
+
+    /// The machine's edges, written out: what each event may do from each status.
+    fn edge(from: SirenStatus, event: SirenEvent) -> Option<SirenStatus> {
+        use SirenStatus::*;
+        match (from, event) {
+            (Active, SirenEvent::Acknowledge) => Some(Acknowledged),
+            (Active | Acknowledged, SirenEvent::Resolve(Resolution::Resolved)) => Some(Resolved),
+            (Active | Acknowledged, SirenEvent::Resolve(Resolution::FalseAlarm)) => Some(FalseAlarm),
+            _ => None,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_siren_never_moves_backwards_nor_out_of_its_end(events in proptest::collection::vec(event(), 0..30)) {
+            let mut status = SirenStatus::Active;
+            let mut ended_as = None;
+            for event in events {
+                match status.after(event) {
+                    Some(next) => {
+                        prop_assert!(!status.is_terminal(), "moved out of {status}");
+                        prop_assert!(stage(next) > stage(status), "{status} -> {next}");
+                        status = next;
+                        if status.is_terminal() {
+                            ended_as = Some(status);
+                        }
+                    }
+                    None => prop_assert_eq!(ended_as.is_some(), status.is_terminal()),
+                }
+            }
+            // The first resolution is the one that stays.
+            prop_assert_eq!(ended_as.unwrap_or(status), status);
+        }
+
+        #[test]
+        fn every_edge_is_taken_and_no_other(events in proptest::collection::vec(event(), 0..30)) {
+            let mut status = SirenStatus::Active;
+            for event in events {
+                // Neither a move the table lacks nor one it has and the machine skips.
+                prop_assert_eq!(status.after(event), edge(status, event), "{} on {:?}", status, event);
+                status = status.after(event).unwrap_or(status);
+            }
+        }
+
+        #[test]
+        fn the_sources_are_exactly_the_statuses_that_move(event in event()) {
+            for status in SirenStatus::ALL {
+                let listed = SirenStatus::sources(event).contains(&status.as_str());
+                prop_assert_eq!(listed, status.after(event).is_some());
+            }
+        }
+    }
 
     #[test]
     fn a_siren_moves_only_forward() {

@@ -58,11 +58,7 @@ pub async fn insert(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query("UPDATE call_session SET siren_triggered = true, updated_at = $2 WHERE id = $1")
-        .bind(new.session)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    crate::sessions::repo::mark_siren_triggered(conn, new.session, now).await?;
     Ok(siren)
 }
 
@@ -95,14 +91,6 @@ pub async fn of_session(conn: &mut PgConnection, session: Uuid) -> Result<Vec<Si
     .await
 }
 
-/// Whether a siren was ever raised on the session.
-pub async fn triggered(conn: &mut PgConnection, session: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT coalesce((SELECT siren_triggered FROM call_session WHERE id = $1), false)")
-        .bind(session)
-        .fetch_one(conn)
-        .await
-}
-
 /// A tenant's sirens by creation, filtered, after the cursor.
 pub async fn list(
     conn: &mut PgConnection,
@@ -129,7 +117,8 @@ pub async fn list(
     .await
 }
 
-/// Applies `event` by `by` (the caller holds the lock); the new status, or `None` when refused.
+/// Applies `event` by `by` (the caller holds the lock); the siren as moved (from the update
+/// itself), or `None` when refused.
 pub async fn transition(
     conn: &mut PgConnection,
     siren: &Siren,
@@ -137,19 +126,20 @@ pub async fn transition(
     by: &str,
     note: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Option<SirenStatus>, sqlx::Error> {
+) -> Result<Option<Siren>, sqlx::Error> {
     let Some(status) = siren.status.after(event) else { return Ok(None) };
     let acknowledging = event == SirenEvent::Acknowledge;
     // Taken or closed in time: no escalation any more.
-    let done = sqlx::query(
+    sqlx::query_as(concat!(
         "UPDATE siren SET status = $2, updated_at = $3, escalate_at = NULL,
            acknowledged_by = CASE WHEN $4 THEN $5 ELSE acknowledged_by END,
            acknowledged_at = CASE WHEN $4 THEN $3 ELSE acknowledged_at END,
            resolved_by = CASE WHEN $4 THEN resolved_by ELSE $5 END,
            resolved_at = CASE WHEN $4 THEN resolved_at ELSE $3 END,
            resolution_note = CASE WHEN $4 THEN resolution_note ELSE $6 END
-         WHERE id = $1 AND status = ANY($7)",
-    )
+         WHERE id = $1 AND status = ANY($7) RETURNING ",
+        columns!()
+    ))
     .bind(siren.id)
     .bind(status.as_str())
     .bind(now)
@@ -157,9 +147,8 @@ pub async fn transition(
     .bind(by)
     .bind(note)
     .bind(SirenStatus::sources(event))
-    .execute(conn)
-    .await?;
-    Ok((done.rows_affected() == 1).then_some(status))
+    .fetch_optional(conn)
+    .await
 }
 
 /// Active emergencies whose escalation time passed, locked and skipped by other replicas.
@@ -175,14 +164,21 @@ pub async fn due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Res
     .await
 }
 
-/// Marks a siren escalated (its escalation time cleared).
-pub async fn set_escalated(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE siren SET escalate_at = NULL, escalated_at = $2, updated_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Marks a siren escalated (its escalation time cleared); the siren as it is now, or `None` if
+/// the update found no row.
+pub async fn set_escalated(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<Siren>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "UPDATE siren SET escalate_at = NULL, escalated_at = $2, updated_at = $2 WHERE id = $1 RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
 }
 
 /// The tenant's escalation delay in seconds.

@@ -9,6 +9,7 @@ use super::model::Siren;
 use super::repo::{self, NewRow};
 use crate::audit::{self, Actor, NewEvent};
 use crate::effects::{self, MessageRequest, Owner, priority};
+use crate::error::ApiError;
 use crate::ids::TenantId;
 use crate::outbox::{self, NewMessage};
 use crate::tenants;
@@ -21,6 +22,30 @@ use uuid::Uuid;
 pub const DOMAIN: &str = "sirens";
 /// The monitor team's outbox destination.
 pub const MONITOR: &str = "monitor";
+
+/// Why a siren could not be moved or escalated.
+#[derive(Debug, thiserror::Error)]
+pub enum SirenError {
+    /// The machine refuses the event from the siren's status (409 `invalid_transition`).
+    #[error("the siren is {0}")]
+    Refused(SirenStatus),
+    /// The siren, or the call session it names, is not there (any more) in this transaction.
+    #[error("siren {0} or its call session is gone")]
+    Gone(Uuid),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<SirenError> for ApiError {
+    fn from(error: SirenError) -> Self {
+        match error {
+            SirenError::Refused(_) => ApiError::InvalidTransition(error.to_string()),
+            SirenError::Gone(_) => ApiError::NotFound,
+            SirenError::Database(e) => e.into(),
+        }
+    }
+}
 
 /// Who acts on a siren: the audit actor and the stored `operator:{key id}`.
 #[derive(Debug, Clone)]
@@ -103,8 +128,8 @@ pub async fn trigger(
     Ok(siren)
 }
 
-/// Acknowledges or resolves a siren (the caller holds its lock): the new siren, or `None` when
-/// the machine refused (it is left as it was).
+/// Acknowledges or resolves a siren (the caller holds its lock): the moved siren, or
+/// [`SirenError::Refused`] when the machine refused (it is left as it was).
 pub async fn transition(
     conn: &mut PgConnection,
     siren: &Siren,
@@ -112,10 +137,11 @@ pub async fn transition(
     note: Option<&str>,
     by: &By,
     now: DateTime<Utc>,
-) -> Result<Option<Siren>, sqlx::Error> {
-    let Some(status) = repo::transition(conn, siren, event, &by.label, note, now).await? else {
-        return Ok(None);
+) -> Result<Siren, SirenError> {
+    let Some(moved) = repo::transition(conn, siren, event, &by.label, note, now).await? else {
+        return Err(SirenError::Refused(siren.status));
     };
+    let status = moved.status;
     let (action, kind) = match status {
         SirenStatus::Acknowledged => ("SIREN_ACKNOWLEDGED", "siren.acknowledged"),
         SirenStatus::FalseAlarm => ("SIREN_FALSE_ALARM", "siren.resolved"),
@@ -123,9 +149,8 @@ pub async fn transition(
     };
     let data = json!({"was": siren.status, "status": status, "role": by.role, "note": note});
     audit(conn, siren, by, action, data, now).await?;
-    let siren = repo::find(conn, siren.id).await?.ok_or(sqlx::Error::RowNotFound)?;
-    notify(conn, &siren, kind, json!({}), now).await?;
-    Ok(Some(siren))
+    notify(conn, &moved, kind, json!({}), now).await?;
+    Ok(moved)
 }
 
 /// The escalation text (no personal data: the order and the siren's id).
@@ -138,20 +163,19 @@ fn text(siren: &Siren, order_id: &str, waited_secs: i64) -> String {
 
 /// Escalates a due emergency (the caller holds its lock): each duty officer texted once,
 /// audited `SIREN_ESCALATED` (or why nobody could be texted), `siren.escalated` sent.
-pub async fn escalate(conn: &mut PgConnection, siren: &Siren, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+/// A siren or session gone under the lock is [`SirenError::Gone`]: the round fails loudly.
+pub async fn escalate(conn: &mut PgConnection, siren: &Siren, now: DateTime<Utc>) -> Result<(), SirenError> {
     if siren.status != SirenStatus::Active {
         // Only an active siren has an escalation time (every transition clears it): nothing to do.
         return Ok(());
     }
-    repo::set_escalated(conn, siren.id, now).await?;
+    let escalated = repo::set_escalated(conn, siren.id, now).await?.ok_or(SirenError::Gone(siren.id))?;
+    let order_id =
+        crate::sessions::repo::order_id(conn, siren.session_id).await?.ok_or(SirenError::Gone(siren.id))?;
     let tenant = siren.tenant();
     let officers = tenants::repo::find_tenant(conn, tenant).await?.map(|t| t.settings.duty_officers);
     let officers = officers.unwrap_or_default();
     let from = tenants::repo::primary_number(conn, tenant).await?;
-    let order_id: String = sqlx::query_scalar("SELECT order_id FROM call_session WHERE id = $1")
-        .bind(siren.session_id)
-        .fetch_one(&mut *conn)
-        .await?;
     let waited = (now - siren.created_at).num_seconds();
     let mut texted = 0;
     if let Some(from) = from.as_deref() {
@@ -186,6 +210,21 @@ pub async fn escalate(conn: &mut PgConnection, siren: &Siren, now: DateTime<Utc>
     };
     let data = json!({"officers_texted": texted, "waited_secs": waited, "problem": problem});
     audit(conn, siren, &by, "SIREN_ESCALATED", data, now).await?;
-    let siren = repo::find(conn, siren.id).await?.ok_or(sqlx::Error::RowNotFound)?;
-    notify(conn, &siren, "siren.escalated", json!({"officers_texted": texted, "problem": problem}), now).await
+    let extra = json!({"officers_texted": texted, "problem": problem});
+    Ok(notify(conn, &escalated, "siren.escalated", extra, now).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn a_refused_siren_is_409_and_a_gone_one_404_at_the_edge() {
+        let refused = ApiError::from(SirenError::Refused(SirenStatus::Resolved));
+        assert_eq!(refused.status_and_code(), (StatusCode::CONFLICT, "invalid_transition"));
+        assert_eq!(refused.to_string(), "the siren is resolved");
+        let gone = ApiError::from(SirenError::Gone(Uuid::nil()));
+        assert_eq!(gone.status_and_code(), (StatusCode::NOT_FOUND, "not_found"));
+    }
 }
