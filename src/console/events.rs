@@ -1,7 +1,8 @@
 //! `GET /console/events`: server-sent events telling an open console page that what it shows has
 //! changed, so it refreshes itself without a reload.
 //!
-//! **Short polling, not LISTEN/NOTIFY.** Each stream polls, every [`POLL`], the change
+//! **Short polling, not LISTEN/NOTIFY.** Each stream polls, every `SWITCHBOARD_CONSOLE__POLL_INTERVAL_MS`
+//! ([`crate::config::ConsoleConfig::poll_interval`], default 1 s), the change
 //! watermark of every page its role may see (one small aggregate query per page, in a
 //! tenant-scoped transaction, so row-level security scopes it to the session's tenant). Polling
 //! is correct with any number of replicas without any domain doing anything: whichever replica
@@ -26,10 +27,6 @@ use futures::Stream;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::time::Duration;
-
-/// How often a stream looks for changes.
-pub const POLL: Duration = Duration::from_secs(1);
 
 /// Watermarks by topic.
 type Marks = BTreeMap<&'static str, String>;
@@ -47,7 +44,7 @@ pub async fn stream(
     let watch = Watch { state, session: user.session_id, tenant: user.tenant(), pages: visible, previous };
     let events = futures::stream::unfold((watch, true), |(mut watch, first)| async move {
         if !first {
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(watch.state.config.console.poll_interval).await;
         }
         let events = watch.round(first).await?;
         Some((futures::stream::iter(events.into_iter().map(Ok)), (watch, false)))

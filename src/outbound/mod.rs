@@ -9,6 +9,7 @@
 //! status callbacks end the job ([`owner`]); a slot nobody reports on is settled after its lease
 //! by fetching the call from Twilio ([`settle`]).
 
+mod console;
 mod docs;
 mod handlers;
 mod intake;
@@ -71,6 +72,10 @@ impl Domain for Outbound {
 
     fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
         vec![Arc::new(Dialer::new(state, self.wake.clone()))]
+    }
+
+    fn console(&self) -> Option<crate::console::Section> {
+        Some(console::section())
     }
 }
 
