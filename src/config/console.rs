@@ -41,3 +41,23 @@ impl ConsoleConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_values_are_named_and_good_ones_kept() {
+        let mut problems = Vec::new();
+        let good = ConsoleConfig::from_raw(
+            RawConsole { session_ttl_secs: 3600, poll_interval_ms: 500 },
+            &mut problems,
+        );
+        assert!(problems.is_empty());
+        assert_eq!((good.session_ttl.num_seconds(), good.poll_interval), (3600, Duration::from_millis(500)));
+        ConsoleConfig::from_raw(RawConsole { session_ttl_secs: 0, poll_interval_ms: 10 }, &mut problems);
+        assert_eq!(problems.len(), 2);
+        assert!(problems[0].contains("SWITCHBOARD_CONSOLE__SESSION_TTL_SECS"), "{problems:?}");
+        assert!(problems[1].contains("SWITCHBOARD_CONSOLE__POLL_INTERVAL_MS"), "{problems:?}");
+    }
+}

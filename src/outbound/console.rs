@@ -117,11 +117,11 @@ fn run_row(user: &ConsoleUser, r: &Run) -> String {
 }
 
 /// The run's total and its count per job state: every integer the API's progress carries but
-/// the total, so states added later show too.
+/// the total, so states added later show too (waiting and live first, then the rest by name).
 fn counts(r: &Run) -> (i64, Vec<(String, i64)>) {
     let value = serde_json::to_value(&r.counts).unwrap_or(Value::Null);
     let total = value.get("total").and_then(Value::as_i64).unwrap_or(0);
-    let counts = value
+    let mut counts: Vec<(String, i64)> = value
         .as_object()
         .map(|o| {
             o.iter()
@@ -130,6 +130,7 @@ fn counts(r: &Run) -> (i64, Vec<(String, i64)>) {
                 .collect()
         })
         .unwrap_or_default();
+    counts.sort_by_key(|(k, _)| (!matches!(k.as_str(), "queued" | "in_progress"), k != "queued", k.clone()));
     (total, counts)
 }
 

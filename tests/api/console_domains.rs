@@ -178,9 +178,8 @@ async fn an_admin_creates_a_key_shown_once_adds_a_number_and_changes_settings(po
 
     // A key: its secret is on the answer page only, and it works.
     let (_, html) = get_page(&c.app, &admin, page).await;
-    let form =
-        [("csrf", csrf_of(&html)), ("role".into(), "monitor".into()), ("name".into(), "night shift".into())];
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect::<Vec<_>>();
+    let form = [("csrf", csrf_of(&html)), ("role", "monitor".into()), ("name", "night shift".into())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let response = post_form(&c.app, &admin, "/console/tenants/city/keys", &form).await;
     assert_eq!(response.status(), StatusCode::OK);
     let answer = response.text().await.expect("body");
@@ -227,8 +226,8 @@ async fn an_admin_creates_a_key_shown_once_adds_a_number_and_changes_settings(po
     let (status, _) = get_page(&c.app, &monitor, page).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the tenant page is admins'");
     let (_, crises) = get_page(&c.app, &monitor, "/console/crises").await;
-    let forged = [("csrf", csrf_of(&crises)), ("role".into(), "admin".into())];
-    let forged: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect();
+    let forged = [("csrf", csrf_of(&crises)), ("role", "admin".into())];
+    let forged: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let response = post_form(&c.app, &monitor, "/console/tenants/city/keys", &forged).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
