@@ -55,10 +55,11 @@ async fn an_operator_works_the_console_in_a_browser(pool: PgPool) {
 
     approve_a_crisis_that_appears_live(&c, b, &dispatcher).await;
     redeliver_a_parked_message(&c, b, &base).await;
-    stop_an_outbound_run_from_its_page(&c, b, &base).await;
+    let run = stop_an_outbound_run_from_its_page(&c, b, &base).await;
     acknowledge_a_siren(&c, b, &base).await;
     sign_out(&c, b).await;
     as_a_monitor_no_decision_is_offered_or_accepted(&c, b).await;
+    pages_fit_a_phone(b, &base, &run).await;
     browser.close().await;
     nothing_carries_a_key(&c, &seen, &logs);
 }
@@ -123,7 +124,7 @@ async fn redeliver_a_parked_message(c: &Console, b: &Client, base: &str) {
 
 /// A run created and started through the API dials through the fake Twilio; the operator stops
 /// it from its page: the run is `stopped` and no further call reaches Twilio.
-async fn stop_an_outbound_run_from_its_page(c: &Console, b: &Client, base: &str) {
+async fn stop_an_outbound_run_from_its_page(c: &Console, b: &Client, base: &str) -> String {
     let run = json!({"name": "Renewals", "from_number": "+12025550100", "script": {"say": "Hello."}});
     let response = c.app.post_json("/api/outbound/runs", &c.admin, run).await;
     assert_eq!(response.status(), 201);
@@ -153,6 +154,24 @@ async fn stop_an_outbound_run_from_its_page(c: &Console, b: &Client, base: &str)
     assert_eq!(calls_created(c), dialled, "no call after the stop");
     let status = b.find(Locator::Css("#run-status")).await.expect("status").text().await.expect("text");
     assert_eq!(status, "stopped");
+    id
+}
+
+/// At phone width (the monitor's window) the domain pages need no sideways scrolling: wide
+/// tables scroll inside their own box.
+async fn pages_fit_a_phone(b: &Client, base: &str, run: &str) {
+    for page in
+        ["/console/calls".to_owned(), "/console/sirens".to_owned(), format!("/console/outbound/{run}")]
+    {
+        b.goto(&format!("{base}{page}")).await.expect("goto");
+        live(b).await;
+        let fits = b
+            .execute("return document.documentElement.scrollWidth <= window.innerWidth;", vec![])
+            .await
+            .expect("script");
+        assert_eq!(fits, json!(true), "{page} overflows a phone's width");
+    }
+    screenshot(b, "console-outbound-phone").await;
 }
 
 /// One dialer round, then one outbox round (the creates go out).
@@ -183,7 +202,13 @@ async fn acknowledge_a_siren(c: &Console, b: &Client, base: &str) {
     let acknowledge = format!("#siren-{siren} button[aria-label^=Acknowledge]");
     b.wait().at_most(WAIT).for_element(Locator::Css(&acknowledge)).await.expect("the siren appears live");
     screenshot(b, "console-sirens").await;
-    b.find(Locator::Css(&acknowledge)).await.expect("acknowledge").click().await.expect("clicked");
+    // The keyboard is enough: Enter on the focused button.
+    b.find(Locator::Css(&acknowledge))
+        .await
+        .expect("acknowledge")
+        .send_keys("\u{E007}")
+        .await
+        .expect("pressed");
     b.wait().at_most(WAIT).for_element(Locator::Css(".notice")).await.expect("a notice");
     let list: Value =
         c.app.get_auth("/api/sirens?status=acknowledged", &c.admin).await.json().await.expect("json");
