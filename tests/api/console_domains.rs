@@ -279,3 +279,30 @@ async fn the_session_lifetime_is_a_setting(pool: PgPool) {
     c.clock.advance(chrono::Duration::seconds(601));
     assert_eq!(get_page(&c.app, &cookie, "/console/crises").await.0, StatusCode::SEE_OTHER, "expired");
 }
+
+#[sqlx::test]
+async fn a_completed_recording_is_downloaded_through_its_signed_link(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _client, reader) = in_progress(&s, "ord_rec").await;
+    crate::recordings::started(&s, &id).await;
+    let done = crate::recordings::recording_callback(
+        &s,
+        &reader.sid,
+        "RE00000000000000000000000000000001",
+        "completed",
+    );
+    assert_eq!(done.await.status(), 200);
+    let monitor = sign_in(&s.app, &s.monitor).await;
+    let (status, html) = get_page(&s.app, &monitor, &format!("/console/sessions/{id}/recording")).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = crate::recordings::recordings(&s, &id).await;
+    let link = list["items"][0]["download_url"].as_str().expect("a signed link");
+    assert!(html.contains(&format!("href=\"{}\"", link.replace('&', "&amp;"))), "{html}");
+    assert!(!html.contains("RE00000000000000000000000000000001"), "never the recording's SID");
+    let issued: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_event WHERE action = 'RECORDING_LINK_ISSUED'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("count");
+    assert_eq!(issued, 2, "each issue audited: the console's and the API's");
+}
