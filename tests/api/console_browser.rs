@@ -152,8 +152,9 @@ async fn stop_an_outbound_run_from_its_page(c: &Console, b: &Client, base: &str)
     dial(&c.app).await;
     dial(&c.app).await;
     assert_eq!(calls_created(c), dialled, "no call after the stop");
-    let status = b.find(Locator::Css("#run-status")).await.expect("status").text().await.expect("text");
-    assert_eq!(status, "stopped");
+    // The page says so too (live updates may replace its content meanwhile: wait, do not hold).
+    let stopped = Locator::Css("#run[data-status=stopped] #run-status");
+    b.wait().at_most(WAIT).for_element(stopped).await.expect("the page shows the run stopped");
     id
 }
 

@@ -285,20 +285,18 @@ async fn a_completed_recording_is_downloaded_through_its_signed_link(pool: PgPoo
     let s = Sessions::new(pool).await;
     let (id, _client, reader) = in_progress(&s, "ord_rec").await;
     crate::recordings::started(&s, &id).await;
-    let done = crate::recordings::recording_callback(
-        &s,
-        &reader.sid,
-        "RE00000000000000000000000000000001",
-        "completed",
-    );
+    // The SID the fake Twilio gave the recording it started.
+    let sid = format!("RE{:032x}", 0xDEF0_0001u64);
+    let done = crate::recordings::recording_callback(&s, &reader.sid, &sid, "completed");
     assert_eq!(done.await.status(), 200);
     let monitor = sign_in(&s.app, &s.monitor).await;
     let (status, html) = get_page(&s.app, &monitor, &format!("/console/sessions/{id}/recording")).await;
     assert_eq!(status, StatusCode::OK);
     let list = crate::recordings::recordings(&s, &id).await;
-    let link = list["items"][0]["download_url"].as_str().expect("a signed link");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    let link = list["items"][0]["download_url"].as_str().unwrap_or_else(|| panic!("a signed link: {list}"));
     assert!(html.contains(&format!("href=\"{}\"", link.replace('&', "&amp;"))), "{html}");
-    assert!(!html.contains("RE00000000000000000000000000000001"), "never the recording's SID");
+    assert!(!html.contains(&sid), "never the recording's SID");
     let issued: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_event WHERE action = 'RECORDING_LINK_ISSUED'")
             .fetch_one(&s.app.state.db)
