@@ -15,7 +15,8 @@
 //!   handlers refuse it anyway.
 //! - **Pages** are contributed as [`Section`]s: core modules (notifications, tenants, audit) and
 //!   each domain through [`crate::domain::Domain::console`], so a new domain adds its page
-//!   without touching this module.
+//!   without touching this module. A section may also add a [`LivePanel`] to the "Live now" page
+//!   (what its domain has going on right now), which refreshes on any of the panels' topics.
 //! - **Live updates** ([`events`]): `GET /console/events` is a server-sent event stream that polls
 //!   each visible page's change [`Page::watermark`] in PostgreSQL; see its docs for why polling.
 
