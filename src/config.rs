@@ -6,6 +6,7 @@
 //! [`Config::load`] checks everything at once and reports every problem as one line naming the
 //! variable, so an operator fixes a broken deployment in one round trip.
 
+mod console;
 mod effects;
 mod env;
 mod inbound;
@@ -15,6 +16,7 @@ mod outbox;
 mod sections;
 mod twilio;
 
+pub use console::ConsoleConfig;
 pub use effects::EffectsConfig;
 pub use env::setting_name;
 pub use inbound::InboundConfig;
@@ -66,6 +68,8 @@ pub struct Config {
     pub media: MediaConfig,
     /// The outbound queue.
     pub outbound: OutboundConfig,
+    /// The operator console.
+    pub console: ConsoleConfig,
 }
 
 /// Every problem found while loading the configuration, one line each.
@@ -111,8 +115,22 @@ impl Config {
         let outbound = OutboundConfig::from_raw(raw.outbound, &mut problems);
         let inbound = InboundConfig::from_raw(raw.inbound);
         let media = MediaConfig::from_raw(raw.media, &mut problems);
+        let console = ConsoleConfig::from_raw(raw.console, &mut problems);
         if problems.is_empty() {
-            Ok(Config { server, db, log, twilio, workers, outbox, notify, effects, inbound, media, outbound })
+            Ok(Config {
+                server,
+                db,
+                log,
+                twilio,
+                workers,
+                outbox,
+                notify,
+                effects,
+                inbound,
+                media,
+                outbound,
+                console,
+            })
         } else {
             Err(ConfigError { problems })
         }

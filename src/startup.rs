@@ -146,7 +146,7 @@ impl Application {
             effects::router(owners.clone(), deferred.clone()),
         ];
         routers.extend(domains.iter().map(|d| d.router()));
-        routers.push(console_router(&registry, &domains));
+        routers.push(console_router(&registry, &domains, directory.clone()));
         routers.extend(overrides.routes);
         let mut workers: Vec<Arc<dyn Worker>> = vec![
             Arc::new(outbox::OutboxWorker::new(&state, registry.clone())),
@@ -255,8 +255,13 @@ impl Application {
 }
 
 /// The operator console: each domain's pages (what is happening now), then the core modules'.
-fn console_router(registry: &outbox::Registry, domains: &[Arc<dyn Domain>]) -> Router<AppState> {
-    let core = [outbox::console_section(registry), audit::console_section(), tenants::console_section()];
+fn console_router(
+    registry: &outbox::Registry,
+    domains: &[Arc<dyn Domain>],
+    directory: Arc<tenants::NumberDirectory>,
+) -> Router<AppState> {
+    let core =
+        [outbox::console_section(registry), audit::console_section(), tenants::console_section(directory)];
     console::router(domains.iter().filter_map(|d| d.console()).chain(core).collect())
 }
 

@@ -35,7 +35,7 @@ pub fn section() -> Section {
         .route("/console/crises", get(list))
         .route("/console/crises/{id}", get(detail))
         .route("/console/crises/{id}/decide", post(decide));
-    Section { pages: vec![page], router }
+    Section::new(vec![page], router)
 }
 
 /// `?notice=` beside the API's own filters.

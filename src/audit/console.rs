@@ -28,7 +28,7 @@ pub fn section() -> Section {
         topic: "audit",
         watermark: WATERMARK,
     };
-    Section { pages: vec![page], router: Router::new().route("/console/audit", get(list)) }
+    Section::new(vec![page], Router::new().route("/console/audit", get(list)))
 }
 
 #[derive(Deserialize, Default)]

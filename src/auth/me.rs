@@ -38,6 +38,12 @@ pub const PERMISSIONS: &[(&str, &[Role], bool)] = &[
     ("sirens:trigger", &[Role::Admin, Role::Monitor, Role::Reader, Role::Client], true),
     ("sirens:read", &[Role::Admin, Role::Monitor], true),
     ("sirens:handle", &[Role::Admin, Role::Monitor], true),
+    ("recordings:read", &[Role::Admin, Role::Monitor, Role::Reader], true),
+    ("recordings:control", &[Role::Admin, Role::Monitor, Role::Reader], true),
+    ("recordings:delete", &[Role::Admin], true),
+    ("outbound:read", &[Role::Admin, Role::Monitor], false),
+    ("outbound:write", &[Role::Admin], false),
+    ("outbound:stop", &[Role::Admin, Role::Monitor], false),
 ];
 
 /// The permissions of a role.
@@ -102,7 +108,14 @@ mod tests {
         assert_eq!(permissions(Role::Client), ["sessions:read", "sessions:end", "sirens:trigger"]);
         assert_eq!(
             permissions(Role::Reader),
-            ["sessions:read", "sessions:start", "sessions:end", "sirens:trigger"]
+            [
+                "sessions:read",
+                "sessions:start",
+                "sessions:end",
+                "sirens:trigger",
+                "recordings:read",
+                "recordings:control"
+            ]
         );
     }
 }

@@ -21,6 +21,7 @@ pub(super) struct Raw {
     pub inbound: super::inbound::RawInbound,
     pub media: super::media::RawMedia,
     pub outbound: super::outbound::RawOutbound,
+    pub console: super::console::RawConsole,
 }
 
 #[derive(Deserialize)]

@@ -1,9 +1,11 @@
 //! `GET /console/events`: server-sent events telling an open console page that what it shows has
 //! changed, so it refreshes itself without a reload.
 //!
-//! **Short polling, not LISTEN/NOTIFY.** Each stream polls, every [`POLL`], the change
+//! **Short polling, not LISTEN/NOTIFY.** Each stream polls, every `SWITCHBOARD_CONSOLE__POLL_INTERVAL_MS`
+//! ([`crate::config::ConsoleConfig::poll_interval`], default 1 s), the change
 //! watermark of every page its role may see (one small aggregate query per page, in a
-//! tenant-scoped transaction, so row-level security scopes it to the session's tenant). Polling
+//! transaction scoped to the key's tenant, role and subject, so row-level security scopes it to
+//! what the session's key may see). Polling
 //! is correct with any number of replicas without any domain doing anything: whichever replica
 //! committed the change, the table says so. `NOTIFY` would have to be sent by every writer —
 //! webhooks included — and DESIGN.md §5 keeps `NOTIFY` out of hot-path transactions because it
@@ -15,8 +17,8 @@
 
 use super::session::{ConsoleUser, still_live};
 use super::{Page, Pages};
-use crate::auth::scope::tenant_tx;
-use crate::ids::TenantId;
+use crate::auth::Operator;
+use crate::auth::scope::operator_tx;
 use crate::state::AppState;
 use axum::Extension;
 use axum::extract::State;
@@ -26,10 +28,6 @@ use futures::Stream;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::time::Duration;
-
-/// How often a stream looks for changes.
-pub const POLL: Duration = Duration::from_secs(1);
 
 /// Watermarks by topic.
 type Marks = BTreeMap<&'static str, String>;
@@ -44,10 +42,11 @@ pub async fn stream(
     let visible: Vec<Page> = pages.0.iter().filter(|p| user.may(p.permission)).copied().collect();
     let previous =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(|id| parse_id(id, &visible));
-    let watch = Watch { state, session: user.session_id, tenant: user.tenant(), pages: visible, previous };
+    let watch =
+        Watch { state, session: user.session_id, operator: user.operator.clone(), pages: visible, previous };
     let events = futures::stream::unfold((watch, true), |(mut watch, first)| async move {
         if !first {
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(watch.state.config.console.poll_interval).await;
         }
         let events = watch.round(first).await?;
         Some((futures::stream::iter(events.into_iter().map(Ok)), (watch, false)))
@@ -58,7 +57,9 @@ pub async fn stream(
 struct Watch {
     state: AppState,
     session: uuid::Uuid,
-    tenant: Option<TenantId>,
+    /// Whose stream: the watermarks run scoped to its tenant, role and subject, so a reader's or
+    /// client's stream hears only of the sessions its key may see.
+    operator: Operator,
     pages: Vec<Page>,
     /// The last watermarks sent (or received as `Last-Event-ID`).
     previous: Option<Marks>,
@@ -107,8 +108,8 @@ impl Watch {
 
     async fn marks(&self) -> Result<Marks, sqlx::Error> {
         let mut marks = Marks::new();
-        let Some(tenant) = self.tenant else { return Ok(marks) };
-        let mut tx = tenant_tx(&self.state.db, tenant).await?;
+        let Some(tenant) = self.operator.tenant else { return Ok(marks) };
+        let mut tx = operator_tx(&self.state.db, tenant, &self.operator).await?;
         for page in &self.pages {
             if page.watermark.is_empty() || marks.contains_key(page.topic) {
                 continue;

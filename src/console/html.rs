@@ -48,6 +48,8 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "cancelled" => "The message was cancelled.",
         "replied" => "Reply queued.",
         "revoked" => "Key revoked.",
+        "number_added" => "Number added.",
+        "saved" => "Settings saved.",
         _ => return None,
     })
 }

@@ -3,7 +3,8 @@
 //!
 //! - **Sign-in** ([`session`]): the operator pastes an API key once; `POST /console/session`
 //!   exchanges it for a random session token kept only as a hash in `console_session`, tied to
-//!   the key (revoking the key ends the session), expiring after [`session::SESSION_TTL`]. The
+//!   the key (revoking the key ends the session), expiring after `SWITCHBOARD_CONSOLE__SESSION_TTL_SECS`
+//!   (default 12 h). The
 //!   cookie is `HttpOnly`, `SameSite=Strict`, and `Secure` when `PUBLIC_BASE_URL` is https. The
 //!   key is never put in a URL, a cookie, a log line or browser storage.
 //! - **Acting**: every page and form calls the same handler functions as the operator API with the
@@ -14,14 +15,17 @@
 //!   handlers refuse it anyway.
 //! - **Pages** are contributed as [`Section`]s: core modules (notifications, tenants, audit) and
 //!   each domain through [`crate::domain::Domain::console`], so a new domain adds its page
-//!   without touching this module.
+//!   without touching this module. A section may also add a [`LivePanel`] to the "Live now" page
+//!   (what its domain has going on right now), which refreshes on any of the panels' topics.
 //! - **Live updates** ([`events`]): `GET /console/events` is a server-sent event stream that polls
 //!   each visible page's change [`Page::watermark`] in PostgreSQL; see its docs for why polling.
 
 pub mod events;
 pub mod html;
+pub mod live;
 pub mod session;
 
+pub use live::{LivePanel, LivePanels};
 pub use session::{ConsoleForm, ConsoleUser};
 
 use crate::state::AppState;
@@ -53,6 +57,15 @@ pub struct Section {
     pub pages: Vec<Page>,
     /// Its routes.
     pub router: Router<AppState>,
+    /// Its part of the "Live now" page, if it has calls going on.
+    pub live: Vec<LivePanel>,
+}
+
+impl Section {
+    /// A section of pages and their routes, with no part of the "Live now" page.
+    pub fn new(pages: Vec<Page>, router: Router<AppState>) -> Section {
+        Section { pages, router, live: Vec::new() }
+    }
 }
 
 /// Every page, shared by the layout (navigation) and the event stream.
@@ -67,6 +80,7 @@ const STYLE: &str = include_str!("assets/console.css");
 /// The console's router: sign-in and out, the event stream, the assets and every section.
 pub fn router(sections: Vec<Section>) -> Router<AppState> {
     let mut pages = Vec::new();
+    let mut live = Vec::new();
     let mut router = Router::new()
         .route("/console", get(home))
         .route("/console/sign-in", get(session::sign_in_page))
@@ -77,9 +91,10 @@ pub fn router(sections: Vec<Section>) -> Router<AppState> {
         .route("/console/assets/console.css", get(style));
     for section in sections {
         pages.extend(section.pages);
+        live.extend(section.live);
         router = router.merge(section.router);
     }
-    router.layer(Extension(Pages(Arc::new(pages))))
+    router.layer(Extension(Pages(Arc::new(pages)))).layer(Extension(LivePanels(Arc::new(live))))
 }
 
 /// `/console`: the first page the role may see.

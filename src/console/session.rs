@@ -27,8 +27,6 @@ use uuid::Uuid;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "sb_console";
-/// How long a session lasts after sign-in: one working shift, then the key is pasted again.
-pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 
 /// The signed-in operator, from the session cookie. Without a valid session a page redirects to
 /// the sign-in form.
@@ -195,12 +193,15 @@ pub async fn sign_in(State(state): State<AppState>, Form(form): Form<SignIn>) ->
         Err(error) => return Refusal::unavailable(&error).into_response(),
     };
     let token = random_token();
-    if let Err(error) = insert(&state.db, &token, operator.key_id, now).await {
+    if let Err(error) =
+        insert(&state.db, &token, operator.key_id, now, state.config.console.session_ttl).await
+    {
         return Refusal::unavailable(&error).into_response();
     }
     tracing::info!(key.id = %operator.key_id, "console: signed in");
     let secure = state.config.server.public_base_url.as_ref().is_some_and(|u| u.scheme() == "https");
-    let max_age = SESSION_TTL.num_seconds();
+    let ttl = state.config.console.session_ttl;
+    let max_age = ttl.num_seconds();
     let cookie = format!(
         "{COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
@@ -236,7 +237,13 @@ fn with_cookie(redirect: Redirect, cookie: &str) -> Response {
 /// rare enough to carry this small sweep).
 ///
 /// Unscoped (system path): a session belongs to a key, looked up before the tenant is known.
-async fn insert(db: &PgPool, token: &str, key_id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+async fn insert(
+    db: &PgPool,
+    token: &str,
+    key_id: Uuid,
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM console_session WHERE expires_at < $1")
         .bind(now - chrono::Duration::days(1))
         .execute(db)
@@ -250,7 +257,7 @@ async fn insert(db: &PgPool, token: &str, key_id: Uuid, now: DateTime<Utc>) -> R
     .bind(key_id)
     .bind(random_token())
     .bind(now)
-    .bind(now + SESSION_TTL)
+    .bind(now + ttl)
     .execute(db)
     .await?;
     Ok(())

@@ -1,12 +1,13 @@
-//! The inbound pages of the operator console: live calls (ringing and in progress now, then the
-//! latest ones) and conversations (threads, their opt-out state, replies). Reads and the reply go
+//! The inbound pages of the operator console: live now (inbound calls ringing and in progress,
+//! then every other domain's [`crate::console::LivePanel`] — call sessions, outbound calls —
+//! then the latest inbound calls) and conversations (threads, their opt-out state, replies). Reads and the reply go
 //! through the API's handlers ([`super::api`]) with the session's operator.
 
 use super::api::{self, CallQuery, ConversationDetail, Reply};
 use super::calls::InboundCall;
 use crate::auth::scope::tenant_tx;
 use crate::console::html::{self, View, esc};
-use crate::console::{ConsoleForm, ConsoleUser, Page, Pages, Section};
+use crate::console::{ConsoleForm, ConsoleUser, LivePanels, Page, Pages, Section};
 use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, parse_query};
 use crate::pagination::PageQuery;
 use crate::state::AppState;
@@ -28,7 +29,7 @@ const CONVERSATIONS: &str = "SELECT (SELECT count(*) || '/' || coalesce(max(last
 pub(super) fn section() -> Section {
     let calls = Page {
         path: "/console/calls",
-        title: "Live calls",
+        title: "Live now",
         permission: "inbound_calls:read",
         topic: "calls",
         watermark: CALLS,
@@ -45,7 +46,7 @@ pub(super) fn section() -> Section {
         .route("/console/conversations", get(conversations_page))
         .route("/console/conversations/{id}", get(thread))
         .route("/console/conversations/{id}/reply", post(reply));
-    Section { pages: vec![calls, conversations], router }
+    Section::new(vec![calls, conversations], router)
 }
 
 async fn calls_with(state: &AppState, user: &ConsoleUser, query: &str) -> ApiResult<Vec<InboundCall>> {
@@ -56,6 +57,7 @@ async fn calls_with(state: &AppState, user: &ConsoleUser, query: &str) -> ApiRes
 async fn live_calls(
     State(state): State<AppState>,
     Extension(pages): Extension<Pages>,
+    Extension(panels): Extension<LivePanels>,
     user: ConsoleUser,
 ) -> Response {
     let mut now = Vec::new();
@@ -71,19 +73,24 @@ async fn live_calls(
     };
     let headings = ["Caller", "Number called", "Status", "Outcome", "Started"];
     let rows = |calls: &[InboundCall]| calls.iter().map(|c| call_row(&user, c)).collect::<Vec<_>>();
-    let mut body = String::from("<h2>Now</h2>");
+    let (others, topics) = match panels.render(&state, &user, "calls").await {
+        Ok(rendered) => rendered,
+        Err(error) => return html::error(&user, &pages, &error),
+    };
+    let mut body = String::from("<h2>Inbound calls now</h2>");
     body.push_str(&html::table(
-        "Ringing and in progress",
+        "Inbound calls ringing and in progress",
         &headings,
         &rows(&now),
-        "No call is ringing or in progress.",
+        "No inbound call is ringing or in progress.",
     ));
-    body.push_str("<h2>Latest calls</h2>");
+    body.push_str(&others);
+    body.push_str("<h2>Latest inbound calls</h2>");
     body.push_str(&html::table("Latest calls, newest first", &headings, &rows(&recent), "No calls yet."));
     html::page(
         &user,
         &pages,
-        View { title: "Live calls", path: "/console/calls", topic: "calls", notice: None, body },
+        View { title: "Live now", path: "/console/calls", topic: &topics, notice: None, body },
     )
 }
 

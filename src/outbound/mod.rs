@@ -10,6 +10,7 @@
 //! by fetching the call from Twilio ([`settle`]).
 
 mod claim;
+mod console;
 mod dnc;
 mod docs;
 mod handlers;
@@ -74,6 +75,10 @@ impl Domain for Outbound {
 
     fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
         vec![Arc::new(Dialer::new(state, self.wake.clone()))]
+    }
+
+    fn console(&self) -> Option<crate::console::Section> {
+        Some(console::section())
     }
 }
 

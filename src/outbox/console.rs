@@ -35,7 +35,7 @@ pub(super) fn section() -> Section {
     let router = Router::new()
         .route("/console/notifications", get(list))
         .route("/console/notifications/{id}/{action}", post(act));
-    Section { pages: vec![page], router }
+    Section::new(vec![page], router)
 }
 
 #[derive(Deserialize)]

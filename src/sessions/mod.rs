@@ -11,6 +11,7 @@
 //! their CallSids, the session its conference SID and both parties' subjects.
 
 mod access;
+mod console;
 pub mod deferred;
 mod events;
 mod handlers;
@@ -96,6 +97,10 @@ impl Domain for Sessions {
 
     fn tasks(&self, state: &AppState, token: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
         vec![worker::listen(state.clone(), self.wake.clone(), token).boxed()]
+    }
+
+    fn console(&self) -> Option<crate::console::Section> {
+        Some(console::section())
     }
 
     fn destinations(&self, state: &AppState) -> Vec<(&'static str, Arc<dyn Destination>)> {

@@ -118,4 +118,3 @@ pub(super) async fn apply_conference_event(
     events::on_conference(conn, &event, state.clock.now()).await?;
     Ok(WebhookReply::from(Twiml::new()))
 }
-

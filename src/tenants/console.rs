@@ -1,9 +1,11 @@
 //! The tenant page of the operator console (admins and superadmins): the tenant's settings at a
-//! glance, its numbers, its keys (never their tokens) with revoke; a superadmin first picks the
+//! glance, its numbers, its keys (never their tokens) with revoke, and for admins the forms of
+//! [`console_forms`] (settings, add a number, create a key); a superadmin first picks the
 //! tenant. Everything goes through the API's handlers with the session's operator.
 
 use super::handlers;
 use super::keys;
+use super::{NumberDirectory, console_forms};
 use crate::console::html::{self, View, esc};
 use crate::console::{ConsoleForm, ConsoleUser, Page, Pages, Section};
 use crate::error::{ApiJson, ApiPath, ApiQuery};
@@ -14,6 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde::Deserialize;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Changes with the tenant's settings, numbers and keys.
@@ -22,7 +25,7 @@ const WATERMARK: &str = "SELECT (SELECT updated_at::text FROM tenant WHERE id = 
      (SELECT count(*) || ':' || count(revoked_at) FROM api_key WHERE tenant_id = $1)";
 
 /// The page and its routes.
-pub(super) fn section() -> Section {
+pub(super) fn section(directory: Arc<NumberDirectory>) -> Section {
     let page = Page {
         path: "/console/tenants",
         title: "Tenant",
@@ -34,7 +37,8 @@ pub(super) fn section() -> Section {
         .route("/console/tenants", get(index))
         .route("/console/tenants/{tenant}", get(detail))
         .route("/console/tenants/{tenant}/keys/{key_id}/revoke", post(revoke));
-    Section { pages: vec![page], router }
+    let router = console_forms::routes(router).layer(Extension(directory));
+    Section::new(vec![page], router)
 }
 
 fn page_query() -> PageQuery {
@@ -136,6 +140,7 @@ async fn detail(
         &rows,
         "No keys.",
     ));
+    body.push_str(&console_forms::forms(&user, &tenant));
     let notice = html::notice(q.notice.as_deref());
     html::page(
         &user,

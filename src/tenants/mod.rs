@@ -3,6 +3,7 @@
 //! number for the webhooks.
 
 mod console;
+mod console_forms;
 pub mod directory;
 mod docs;
 mod handlers;
@@ -42,8 +43,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The tenant page of the operator console.
-pub fn console_section() -> crate::console::Section {
-    console::section()
+pub fn console_section(directory: Arc<NumberDirectory>) -> crate::console::Section {
+    console::section(directory)
 }
 
 /// `/api/tenants…`; changes invalidate `directory` at once on this instance.

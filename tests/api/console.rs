@@ -15,16 +15,20 @@ pub struct Console {
     pub admin: String,
     pub monitor: String,
     pub root: String,
+    /// The fake Twilio the app talks to.
+    pub fake: crate::fake_twilio::FakeTwilio,
+    /// The app's clock.
+    pub clock: std::sync::Arc<switchboard::clock::ManualClock>,
 }
 
 pub async fn console(pool: PgPool, extra: &[(&str, &str)]) -> Console {
-    let (app, _fake, _clock) = on_fake_twilio(pool, extra, vec![]).await;
+    let (app, fake, clock) = on_fake_twilio(pool, extra, vec![]).await;
     let root = app.superadmin().await;
     let tenant = json!({"slug": "city", "name": "City Safety", "timezone": "America/New_York"});
     assert_eq!(app.post_json("/api/tenants", &root, tenant).await.status(), 201);
     let admin = app.tenant_key(&root, "city", "admin").await;
     let monitor = app.tenant_key(&root, "city", "monitor").await;
-    Console { app, admin, monitor, root }
+    Console { app, admin, monitor, root, fake, clock }
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";

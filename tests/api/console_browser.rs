@@ -25,12 +25,17 @@ const WAIT: Duration = Duration::from_secs(15);
 type Seen = Arc<Mutex<Vec<String>>>;
 
 #[sqlx::test]
-async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(pool: PgPool) {
+async fn an_operator_works_the_console_in_a_browser(pool: PgPool) {
     let logs = LogCapture::default();
     let _logs = tracing::subscriber::set_default(logs.subscriber());
     let (dispatcher, url) = Receiver::start().await;
     let secret = secret_setting();
-    let vars = [("SWITCHBOARD_DISPATCH_URL", url.as_str()), ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str())];
+    let vars = [
+        ("SWITCHBOARD_DISPATCH_URL", url.as_str()),
+        ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str()),
+        // Outbound calls are not held back by the account-wide pace.
+        ("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "1000"),
+    ];
     let c = console(pool, &vars).await;
     let number = json!({"number": "+12025550100"});
     assert_eq!(c.app.post_json("/api/tenants/city/numbers", &c.root, number).await.status(), 201);
@@ -50,8 +55,11 @@ async fn an_operator_decides_crises_and_redelivers_notifications_in_a_browser(po
 
     approve_a_crisis_that_appears_live(&c, b, &dispatcher).await;
     redeliver_a_parked_message(&c, b, &base).await;
+    let run = stop_an_outbound_run_from_its_page(&c, b, &base).await;
+    acknowledge_a_siren(&c, b, &base).await;
     sign_out(&c, b).await;
     as_a_monitor_no_decision_is_offered_or_accepted(&c, b).await;
+    pages_fit_a_phone(b, &base, &run).await;
     browser.close().await;
     nothing_carries_a_key(&c, &seen, &logs);
 }
@@ -112,6 +120,100 @@ async fn redeliver_a_parked_message(c: &Console, b: &Client, base: &str) {
     b.find(Locator::Css(&redeliver)).await.expect("redeliver").click().await.expect("clicked");
     b.wait().at_most(WAIT).for_element(Locator::Css(".notice")).await.expect("a notice");
     assert_eq!(status_of_message(&c.app, &parked[0]).await, "pending");
+}
+
+/// A run created and started through the API dials through the fake Twilio; the operator stops
+/// it from its page: the run is `stopped` and no further call reaches Twilio.
+async fn stop_an_outbound_run_from_its_page(c: &Console, b: &Client, base: &str) -> String {
+    let run = json!({"name": "Renewals", "from_number": "+12025550100", "script": {"say": "Hello."}});
+    let response = c.app.post_json("/api/outbound/runs", &c.admin, run).await;
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    let leads: Vec<Value> =
+        (0..6).map(|i| json!({"lead_id": format!("l{i}"), "number": format!("+1415555{:04}", i)})).collect();
+    let path = format!("/api/outbound/runs/{id}/leads");
+    assert_eq!(c.app.post_json(&path, &c.admin, json!({"leads": leads})).await.status(), 200);
+    let start = c.app.post_json(&format!("/api/outbound/runs/{id}/start"), &c.admin, json!({})).await;
+    assert_eq!(start.status(), 200);
+    dial(&c.app).await;
+    let dialled = calls_created(c);
+    assert_eq!(dialled, 3, "the business's cap: three calls, three leads queued");
+
+    b.goto(&format!("{base}/console/outbound/{id}")).await.expect("goto");
+    live(b).await;
+    b.wait().at_most(WAIT).for_element(Locator::Css("progress")).await.expect("progress bars");
+    screenshot(b, "console-outbound-run").await;
+    b.find(Locator::Css("#run-stop")).await.expect("stop").click().await.expect("clicked");
+    b.wait().at_most(WAIT).for_element(Locator::Css(".notice")).await.expect("a notice");
+    let run: Value =
+        c.app.get_auth(&format!("/api/outbound/runs/{id}"), &c.admin).await.json().await.expect("json");
+    assert_eq!(run["status"], "stopped", "{run}");
+    assert_eq!(run["queued"], 0, "{run}");
+    dial(&c.app).await;
+    dial(&c.app).await;
+    assert_eq!(calls_created(c), dialled, "no call after the stop");
+    // The page says so too (live updates may replace its content meanwhile: wait, do not hold).
+    let stopped = Locator::Css("#run[data-status=stopped] #run-status");
+    b.wait().at_most(WAIT).for_element(stopped).await.expect("the page shows the run stopped");
+    id
+}
+
+/// At phone width (the monitor's window) the domain pages need no sideways scrolling: wide
+/// tables scroll inside their own box.
+async fn pages_fit_a_phone(b: &Client, base: &str, run: &str) {
+    for page in
+        ["/console/calls".to_owned(), "/console/sirens".to_owned(), format!("/console/outbound/{run}")]
+    {
+        b.goto(&format!("{base}{page}")).await.expect("goto");
+        live(b).await;
+        let fits = b
+            .execute("return document.documentElement.scrollWidth <= window.innerWidth;", vec![])
+            .await
+            .expect("script");
+        assert_eq!(fits, json!(true), "{page} overflows a phone's width");
+    }
+    screenshot(b, "console-outbound-phone").await;
+}
+
+/// One dialer round, then one outbox round (the creates go out).
+async fn dial(app: &TestApp) {
+    app.worker("outbound").run_once().await.expect("dialer round");
+    deliver(app).await;
+}
+
+fn calls_created(c: &Console) -> usize {
+    c.fake.creates().iter().filter(|(kind, _)| kind == "call").count()
+}
+
+/// A siren raised through the API appears on the sirens page without a reload; acknowledging it
+/// there moves it as the API says.
+async fn acknowledge_a_siren(c: &Console, b: &Client, base: &str) {
+    b.goto(&format!("{base}/console/sirens")).await.expect("goto");
+    live(b).await;
+    let booking = json!({"order_id": "ord_console", "client": {"subject": "u_1", "number": "+33612345678"},
+        "reader": {"subject": "u_2", "number": "+12025550143"}, "scheduled_at": "2026-11-23T16:00:00Z",
+        "duration_minutes": 30, "record": true, "auto_start": false});
+    let response = c.app.post_json("/api/calls/schedule", &c.admin, booking).await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
+    let session = response.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    let body = json!({"alert_type": "emergency", "reason": "the client is distressed"});
+    let response = c.app.post_json(&format!("/api/calls/{session}/siren"), &c.monitor, body).await;
+    assert_eq!(response.status(), 201);
+    let siren = response.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    let acknowledge = format!("#siren-{siren} button[aria-label^=Acknowledge]");
+    b.wait().at_most(WAIT).for_element(Locator::Css(&acknowledge)).await.expect("the siren appears live");
+    screenshot(b, "console-sirens").await;
+    // The keyboard is enough: Enter on the focused button.
+    b.find(Locator::Css(&acknowledge))
+        .await
+        .expect("acknowledge")
+        .send_keys("\u{E007}")
+        .await
+        .expect("pressed");
+    b.wait().at_most(WAIT).for_element(Locator::Css(".notice")).await.expect("a notice");
+    let list: Value =
+        c.app.get_auth("/api/sirens?status=acknowledged", &c.admin).await.json().await.expect("json");
+    assert_eq!(list["items"][0]["id"], siren.as_str(), "{list}");
 }
 
 /// Signing out: the session cookie no longer opens a page.

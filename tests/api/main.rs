@@ -8,6 +8,7 @@ mod call_order;
 mod cli;
 mod console;
 mod console_browser;
+mod console_domains;
 mod crises;
 mod domains;
 mod effects;

@@ -26,6 +26,17 @@
   setInterval(tick, 1000);
   tick();
 
+  // A file chosen for a leads upload is read into the form's text field (the form posts text,
+  // so it also works without this script by pasting).
+  document.addEventListener("change", function (e) {
+    var input = e.target;
+    if (!input.dataset || !input.dataset.fills || !input.files || !input.files[0] || !window.FileReader) { return; }
+    var target = document.getElementById(input.dataset.fills);
+    var reader = new FileReader();
+    reader.onload = function () { if (target) { target.value = String(reader.result); } };
+    reader.readAsText(input.files[0]);
+  });
+
   var topic = body.dataset.topic;
   if (!topic || !window.EventSource) {
     return;
@@ -33,7 +44,13 @@
 
   // Someone typing a reason or a reply must not lose it to a refresh: hold the update until
   // the field is left, and say that one is waiting.
+  // A form filled in but not yet sent (a settings change, a pasted list) is kept the same way.
+  var dirty = false;
+  document.addEventListener("input", function (e) {
+    if (e.target.closest && e.target.closest("#content form")) { dirty = true; }
+  });
   function typing() {
+    if (dirty) { return true; }
     var el = document.activeElement;
     return el && el.closest && el.closest("#content") && (el.tagName === "TEXTAREA" ||
       (el.tagName === "INPUT" && el.type !== "hidden" && el.value));
@@ -43,7 +60,7 @@
   function refresh() {
     if (typing()) {
       waiting = true;
-      live.textContent = "New changes: they appear when you leave the field.";
+      live.textContent = dirty ? "New changes: they appear once your form is sent (or on reload)." : "New changes: they appear when you leave the field.";
       return;
     }
     waiting = false;
@@ -86,7 +103,8 @@
     body.dataset.live = "connected";
     refresh();
   });
-  events.addEventListener(topic, refresh);
+  // A page may show several domains' parts ("Live now"): any of their topics refreshes it.
+  topic.split(" ").forEach(function (t) { if (t) { events.addEventListener(t, refresh); } });
   events.onerror = function () {
     if (events.readyState === EventSource.CLOSED) {
       body.dataset.live = "closed";

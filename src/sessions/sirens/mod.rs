@@ -9,6 +9,7 @@
 //! ([`crate::auth::scope::operator_tx`]): the database's policies let a client see only its
 //! subject's sessions and sirens, a reader only those assigned to it.
 
+pub(crate) mod console;
 mod handlers;
 pub mod machine;
 pub mod model;
@@ -58,6 +59,10 @@ impl Domain for Sirens {
 
     fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
         vec![Arc::new(EscalationWorker::new(state))]
+    }
+
+    fn console(&self) -> Option<crate::console::Section> {
+        Some(console::section())
     }
 
     /// The monitor team (`notify.monitor_url`), parked while unset like the other services.
