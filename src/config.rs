@@ -109,7 +109,7 @@ impl Config {
         let notify = NotifyConfig::from_raw(raw.notify, &mut problems);
         let effects = EffectsConfig::from_raw(raw.effects, &mut problems);
         let outbound = OutboundConfig::from_raw(raw.outbound, &mut problems);
-        let inbound = InboundConfig::from_raw(raw.inbound);
+        let inbound = InboundConfig::from_raw(raw.inbound, &mut problems);
         let media = MediaConfig::from_raw(raw.media, &mut problems);
         if problems.is_empty() {
             Ok(Config { server, db, log, twilio, workers, outbox, notify, effects, inbound, media, outbound })

@@ -40,13 +40,19 @@ pub struct Overrides {
     pub routes: Option<Router<AppState>>,
     /// Extra domains, plugged in like the built-in ones (tests register observing domains).
     pub domains: Vec<Arc<dyn Domain>>,
+    /// A probe into the inbound group-commit writer (tests: a failpoint before its commit).
+    pub group_commit_probe: Option<Arc<dyn inbound::GroupCommitProbe>>,
 }
 
 /// The domains this binary runs. Adding a domain is one line here.
-fn domains(directory: &Arc<NumberDirectory>, config: &Config) -> anyhow::Result<Vec<Arc<dyn Domain>>> {
+fn domains(
+    directory: &Arc<NumberDirectory>,
+    config: &Config,
+    probe: Option<Arc<dyn inbound::GroupCommitProbe>>,
+) -> anyhow::Result<Vec<Arc<dyn Domain>>> {
     Ok(vec![
         Arc::new(approvals::Approvals::default()),
-        Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound)?),
+        Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound, probe)?),
         Arc::new(sessions::Sessions::default()),
         Arc::new(crate::sessions::sirens::Sirens),
         Arc::new(outbound::Outbound::default()),
@@ -78,7 +84,7 @@ impl Application {
     pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let directory = Arc::new(NumberDirectory::new(clock.clone()));
-        let mut domains = domains(&directory, &config)?;
+        let mut domains = domains(&directory, &config, overrides.group_commit_probe)?;
         domains.extend(overrides.domains);
         let owners = Arc::new(domain::check_effects(&domains, &clock)?);
         let pool = match overrides.pool {

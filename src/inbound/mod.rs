@@ -3,11 +3,13 @@
 //! conversations handed to the call service and the bot; opt-outs are honoured.
 
 mod api;
+mod batch;
 pub mod calls;
 mod console;
 pub mod conversations;
 mod dial;
 mod docs;
+mod group;
 mod notify;
 mod outcome;
 mod owner;
@@ -18,6 +20,7 @@ mod status;
 pub mod textback;
 pub mod voice;
 
+pub use group::{GroupCommit, GroupCommitProbe};
 pub use owner::InboundOwner;
 pub use pending::{PendingEffect, PendingEffects, PendingEffectsWorker};
 pub use spool::{FILE_NAME as SPOOL_FILE, SpoolError};
@@ -39,17 +42,25 @@ pub struct Inbound {
     directory: Arc<NumberDirectory>,
     /// Effects of answered webhooks that wait for the database (it was away when they came).
     pending: Arc<PendingEffects>,
+    /// This replica's group-commit writer of webhook writes.
+    group: Arc<GroupCommit>,
 }
 
 impl Inbound {
     /// The domain, routing calls through `directory`, keeping what waits for the database in
-    /// memory and, when `config` names a spool, on disk (replaying what it holds).
-    pub fn new(directory: Arc<NumberDirectory>, config: &InboundConfig) -> Result<Self, SpoolError> {
+    /// memory and, when `config` names a spool, on disk (replaying what it holds), writing webhooks
+    /// by group commit (`probe`: tests only).
+    pub fn new(
+        directory: Arc<NumberDirectory>,
+        config: &InboundConfig,
+        probe: Option<Arc<dyn GroupCommitProbe>>,
+    ) -> Result<Self, SpoolError> {
         let pending = match &config.spool_dir {
             Some(dir) => PendingEffects::with_spool(dir)?,
             None => PendingEffects::in_memory(),
         };
-        Ok(Inbound { directory, pending: Arc::new(pending) })
+        let group = Arc::new(GroupCommit::new(config, probe));
+        Ok(Inbound { directory, pending: Arc::new(pending), group })
     }
 }
 
@@ -63,7 +74,10 @@ impl Domain for Inbound {
     }
 
     fn router(&self) -> Router<AppState> {
-        router().layer(Extension(self.directory.clone())).layer(Extension(self.pending.clone()))
+        router()
+            .layer(Extension(self.directory.clone()))
+            .layer(Extension(self.pending.clone()))
+            .layer(Extension(self.group.clone()))
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {
