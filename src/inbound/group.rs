@@ -81,6 +81,8 @@ pub(super) struct Job {
 pub trait GroupCommitProbe: Send + Sync {
     /// A write was handed to the writer.
     fn submitted(&self) {}
+    /// A batch of these distinct calls (in the order their keys are taken) is about to be written.
+    fn batch(&self, _sids: &[String]) {}
     /// A batch of these calls is written and about to commit; the commit waits for the future
     /// (a failpoint: a test holds it open and kills the server).
     fn before_commit(&self, _sids: &[String]) -> BoxFuture<'static, ()> {
@@ -186,6 +188,9 @@ async fn commit(
 ) {
     let entries = batch::plan(jobs);
     metrics::histogram!("inbound_group_commit_batch_size").record(entries.len() as f64);
+    if let Some(probe) = &probe {
+        probe.batch(&entries.iter().map(|e| e.write.sid().to_owned()).collect::<Vec<_>>());
+    }
     let written = batch::write(&state, &entries, probe.as_deref()).await;
     match written {
         Ok(()) => batch::answer_all(entries, &Ok(())),
