@@ -2,6 +2,7 @@
 //! after-hours rules); a missed call texts the caller back exactly once per window; SMS thread into
 //! conversations handed to the call service and the bot; opt-outs are honoured.
 
+mod answers;
 mod api;
 mod batch;
 pub mod calls;
@@ -44,6 +45,8 @@ pub struct Inbound {
     pending: Arc<PendingEffects>,
     /// This replica's group-commit writer of webhook writes.
     group: Arc<GroupCommit>,
+    /// Ringing answers rendered per route (a cache: rebuilt when the route changes).
+    answers: Arc<answers::RingingAnswers>,
 }
 
 impl Inbound {
@@ -60,7 +63,7 @@ impl Inbound {
             None => PendingEffects::in_memory(),
         };
         let group = Arc::new(GroupCommit::new(config, probe));
-        Ok(Inbound { directory, pending: Arc::new(pending), group })
+        Ok(Inbound { directory, pending: Arc::new(pending), group, answers: Arc::default() })
     }
 }
 
@@ -78,6 +81,7 @@ impl Domain for Inbound {
             .layer(Extension(self.directory.clone()))
             .layer(Extension(self.pending.clone()))
             .layer(Extension(self.group.clone()))
+            .layer(Extension(self.answers.clone()))
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {

@@ -3,6 +3,7 @@
 //! press, the voicemail `<Record>` action and the fallback URL. Every answer is valid TwiML; the ringing answer comes from the cached routing and
 //! does not wait on the database.
 
+use super::answers::RingingAnswers;
 use super::calls::{self, NewCall};
 use super::group::{GroupCommit, Write};
 use super::notify;
@@ -112,12 +113,14 @@ fn is_new_call(status: &CallStatus) -> bool {
 }
 
 /// `POST /webhooks/twilio/call`: a ringing call is routed; later statuses are recorded. Both are
-/// written with their neighbours ([`GroupCommit`]) and answered once committed.
+/// written with their neighbours ([`GroupCommit`]) and answered once committed; the ringing
+/// answer is the route's kept rendering ([`RingingAnswers`]).
 pub async fn call(
     State(state): State<AppState>,
     Extension(directory): Extension<Arc<NumberDirectory>>,
     Extension(pending): Extension<Arc<PendingEffects>>,
     Extension(group): Extension<Arc<GroupCommit>>,
+    Extension(answers): Extension<Arc<RingingAnswers>>,
     hook: TwilioWebhook<VoiceRequest>,
 ) -> Response {
     if !is_new_call(&hook.payload.call_status) {
@@ -148,7 +151,8 @@ pub async fn call(
     let now = state.clock.now();
     let settings = &routed.tenant.settings;
     let open = settings.is_open(now);
-    let (twiml, screened) = route_call(&state, settings, &sid, open);
+    let answer =
+        answers.answer(to.as_str(), &routed, open, &sid, |sid| route_call(&state, settings, sid, open));
     let call = NewCall {
         sid,
         tenant: routed.tenant.id,
@@ -156,7 +160,7 @@ pub async fn call(
         to: to.as_str().to_owned(),
         status: request.call_status.as_str().to_owned(),
         after_hours: !open,
-        screened,
+        screened: answer.screened,
         at: now,
     };
     match group.submit(&state, Write::Ringing(call.clone())).await {
@@ -166,7 +170,7 @@ pub async fn call(
             pending.push(PendingEffect::Ringing(call)).await;
         }
     }
-    twiml.into_response()
+    answer.into_response()
 }
 
 /// `POST /webhooks/twilio/call/screen/{CallSid}`: the owner's leg hears who calls and presses 1.
