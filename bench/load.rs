@@ -1,7 +1,9 @@
 //! `switchboard-bench`: the load generator and HTTP ceiling of `bench/run` (not part of the
 //! server). `load` sends correctly signed `ringing` webhooks with distinct CallSids to a set of
-//! numbers at a fixed concurrency for a fixed time and prints one JSON line of results;
-//! `ceiling` serves an endpoint that only verifies the signature and answers fixed TwiML.
+//! numbers at a fixed concurrency for a fixed time (or a number of requests) and prints one JSON
+//! line of results, with the run's `CallSid` prefix so the rows it committed can be counted;
+//! `ceiling` serves an endpoint that only verifies the signature and answers fixed TwiML;
+//! `receiver` is the call service the notifications are delivered to (it answers 204, counting).
 #![forbid(unsafe_code)]
 
 use axum::body::Bytes;
@@ -27,8 +29,9 @@ async fn main() -> anyhow::Result<()> {
     match args.get(1).map(String::as_str) {
         Some("load") => load(&args).await,
         Some("ceiling") => ceiling(&args).await,
+        Some("receiver") => receiver().await,
         _ => anyhow::bail!(
-            "usage: switchboard-bench load --url U --token T --numbers N1,N2 --concurrency C --seconds S | ceiling --listen ADDR --token T"
+            "usage: switchboard-bench load --url U --token T --numbers N1,N2 --concurrency C --seconds S [--requests N] | ceiling --listen ADDR --token T | receiver"
         ),
     }
 }
@@ -53,6 +56,8 @@ async fn load(args: &[String]) -> anyhow::Result<()> {
         arg(args, "--numbers").unwrap_or_default().split(',').map(str::to_owned).collect();
     let concurrency: usize = arg(args, "--concurrency").unwrap_or_else(|| "8".into()).parse()?;
     let seconds: u64 = arg(args, "--seconds").unwrap_or_else(|| "20".into()).parse()?;
+    // With --requests, stop after that many (an idle-latency sample: --concurrency 1).
+    let limit: u64 = arg(args, "--requests").map(|n| n.parse()).transpose()?.unwrap_or(u64::MAX);
     let run: u64 = rand::random::<u32>().into();
     let counter = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -73,6 +78,9 @@ async fn load(args: &[String]) -> anyhow::Result<()> {
                 let mut latencies = Vec::with_capacity(100_000);
                 while Instant::now() < deadline {
                     let n = counter.fetch_add(1, Ordering::Relaxed);
+                    if n >= limit {
+                        break;
+                    }
                     let params = vec![
                         ("CallSid".to_owned(), format!("CA{run:08x}{n:024x}")),
                         ("AccountSid".to_owned(), ACCOUNT.to_owned()),
@@ -122,7 +130,7 @@ async fn load(args: &[String]) -> anyhow::Result<()> {
     };
     println!(
         "{}",
-        serde_json::json!({"requests": all.len(), "errors": errors.load(Ordering::Relaxed), "rps": all.len() as f64 / elapsed,
+        serde_json::json!({"run": format!("CA{run:08x}"), "requests": all.len(), "errors": errors.load(Ordering::Relaxed), "rps": all.len() as f64 / elapsed,
             "p50_ms": pct(0.50), "p99_ms": pct(0.99)})
     );
     Ok(())
@@ -150,6 +158,30 @@ async fn ceiling(args: &[String]) -> anyhow::Result<()> {
             }
         }),
     );
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// The call service of the run: accepts every notification (204) and prints its port, then, once
+/// a second, how many it received.
+async fn receiver() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?.port());
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::Relaxed);
+            StatusCode::NO_CONTENT
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            eprintln!("received {}", received.load(Ordering::Relaxed));
+        }
+    });
     axum::serve(listener, app).await?;
     Ok(())
 }

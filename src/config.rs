@@ -113,7 +113,7 @@ impl Config {
         let notify = NotifyConfig::from_raw(raw.notify, &mut problems);
         let effects = EffectsConfig::from_raw(raw.effects, &mut problems);
         let outbound = OutboundConfig::from_raw(raw.outbound, &mut problems);
-        let inbound = InboundConfig::from_raw(raw.inbound);
+        let inbound = InboundConfig::from_raw(raw.inbound, &mut problems);
         let media = MediaConfig::from_raw(raw.media, &mut problems);
         let console = ConsoleConfig::from_raw(raw.console, &mut problems);
         if problems.is_empty() {

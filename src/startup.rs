@@ -40,14 +40,20 @@ pub struct Overrides {
     pub routes: Option<Router<AppState>>,
     /// Extra domains, plugged in like the built-in ones (tests register observing domains).
     pub domains: Vec<Arc<dyn Domain>>,
+    /// A probe into the inbound group-commit writer (tests: a failpoint before its commit).
+    pub group_commit_probe: Option<Arc<dyn inbound::GroupCommitProbe>>,
 }
 
 /// The domains this binary runs. Adding a domain is one line here (the architecture test reads
-/// this list, so a new domain is held to its rules at once).
-pub fn domains(directory: &Arc<NumberDirectory>, config: &Config) -> anyhow::Result<Vec<Arc<dyn Domain>>> {
+/// this list, so a new domain is held to its rules at once). `probe`: tests only.
+pub fn domains(
+    directory: &Arc<NumberDirectory>,
+    config: &Config,
+    probe: Option<Arc<dyn inbound::GroupCommitProbe>>,
+) -> anyhow::Result<Vec<Arc<dyn Domain>>> {
     Ok(vec![
         Arc::new(approvals::Approvals::default()),
-        Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound)?),
+        Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound, probe)?),
         Arc::new(sessions::Sessions::new(&config.inbound)?),
         Arc::new(crate::sessions::sirens::Sirens),
         Arc::new(outbound::Outbound::default()),
@@ -79,7 +85,7 @@ impl Application {
     pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let directory = Arc::new(NumberDirectory::new(clock.clone()));
-        let mut domains = domains(&directory, &config)?;
+        let mut domains = domains(&directory, &config, overrides.group_commit_probe)?;
         domains.extend(overrides.domains);
         let owners = Arc::new(domain::check_effects(&domains, &clock)?);
         let deferred = Arc::new(effects::deferred::open(&config.inbound)?);

@@ -103,6 +103,14 @@ pub async fn find(conn: &mut PgConnection, sid: &str) -> Result<Option<InboundCa
         .await
 }
 
+/// Whether a call has a record (nothing of it is read: most callbacks find one).
+pub async fn exists(conn: &mut PgConnection, sid: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM inbound_call WHERE call_sid = $1)")
+        .bind(sid)
+        .fetch_one(conn)
+        .await
+}
+
 /// Advances a call's status by the one ordering rule ([`crate::twilio::order`]); the call if it
 /// changed.
 pub async fn advance(

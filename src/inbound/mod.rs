@@ -2,12 +2,15 @@
 //! after-hours rules); a missed call texts the caller back exactly once per window; SMS thread into
 //! conversations handed to the call service and the bot; opt-outs are honoured.
 
+mod answers;
 mod api;
+mod batch;
 pub mod calls;
 mod console;
 pub mod conversations;
 mod dial;
 mod docs;
+mod group;
 mod notify;
 mod outcome;
 mod owner;
@@ -18,6 +21,7 @@ pub mod textback;
 pub mod voice;
 
 pub use crate::writebehind::SpoolError;
+pub use group::{GroupCommit, GroupCommitProbe};
 pub use owner::InboundOwner;
 pub use pending::{PendingEffect, PendingEffects, PendingEffectsWorker};
 
@@ -41,17 +45,27 @@ pub struct Inbound {
     directory: Arc<NumberDirectory>,
     /// Effects of answered webhooks that wait for the database (it was away when they came).
     pending: Arc<PendingEffects>,
+    /// This replica's group-commit writer of webhook writes.
+    group: Arc<GroupCommit>,
+    /// Ringing answers rendered per route (a cache: rebuilt when the route changes).
+    answers: Arc<answers::RingingAnswers>,
 }
 
 impl Inbound {
     /// The domain, routing calls through `directory`, keeping what waits for the database in
-    /// memory and, when `config` names a spool, on disk (replaying what it holds).
-    pub fn new(directory: Arc<NumberDirectory>, config: &InboundConfig) -> Result<Self, SpoolError> {
+    /// memory and, when `config` names a spool, on disk (replaying what it holds), writing webhooks
+    /// by group commit (`probe`: tests only).
+    pub fn new(
+        directory: Arc<NumberDirectory>,
+        config: &InboundConfig,
+        probe: Option<Arc<dyn GroupCommitProbe>>,
+    ) -> Result<Self, SpoolError> {
         let pending = match &config.spool_dir {
             Some(dir) => PendingEffects::with_spool(pending::NAMES, dir)?,
             None => PendingEffects::in_memory(pending::NAMES),
         };
-        Ok(Inbound { directory, pending: Arc::new(pending) })
+        let group = Arc::new(GroupCommit::new(config, probe));
+        Ok(Inbound { directory, pending: Arc::new(pending), group, answers: Arc::default() })
     }
 }
 
@@ -65,7 +79,11 @@ impl Domain for Inbound {
     }
 
     fn router(&self) -> Router<AppState> {
-        router().layer(Extension(self.directory.clone())).layer(Extension(self.pending.clone()))
+        router()
+            .layer(Extension(self.directory.clone()))
+            .layer(Extension(self.pending.clone()))
+            .layer(Extension(self.group.clone()))
+            .layer(Extension(self.answers.clone()))
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {

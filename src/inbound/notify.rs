@@ -17,15 +17,20 @@ pub async fn send(
     key: String,
     data: Value,
 ) -> Result<(), sqlx::Error> {
-    let message = NewMessage {
+    outbox::enqueue(conn, tenant, now, message(kind, destination, key, data)).await.map(|_| ())
+}
+
+/// A notification of `kind` to `destination`, once per `key` (enqueued by [`send`], or with its
+/// neighbours by a group commit).
+pub fn message<'a>(kind: &'a str, destination: &'a str, key: String, data: Value) -> NewMessage<'a> {
+    NewMessage {
         kind,
         destination,
         payload: data,
         idempotency_key: key,
         owner: None,
         priority: crate::effects::priority::NORMAL,
-    };
-    outbox::enqueue(conn, tenant, now, message).await.map(|_| ())
+    }
 }
 
 /// The body of a call notification.

@@ -5,6 +5,7 @@
 //! needs the database: while it is away the callback waits in [`PendingEffects`].
 
 use super::calls::{self, NewCall};
+use super::group::{GroupCommit, Write};
 use super::notify;
 use super::pending::{PendingEffect, PendingEffects, is_unavailable};
 use super::voice::insert_call;
@@ -14,6 +15,7 @@ use crate::tenants::{NumberDirectory, NumberRoute, Route};
 use crate::twilio::{CallStatus, TwilioWebhook, Twiml, VoiceRequest, WebhookError};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
 use std::sync::Arc;
 
 /// A status callback of a number's call, as kept when the database is away.
@@ -38,15 +40,32 @@ impl StatusUpdate {
     }
 }
 
-/// A later status of a number's call: applied, or kept until the database is back (the answer,
-/// an empty `<Response/>`, does not depend on it).
+/// A status callback ready to write: the update, the record to create if the call has none yet
+/// (its number routes to an active tenant), and when — resolved before any transaction.
+#[derive(Debug, Clone)]
+pub(super) struct StatusWrite {
+    /// The callback.
+    pub update: StatusUpdate,
+    /// The call as it rang, written first if it has no record.
+    pub record: Option<NewCall>,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// A later status of a number's call: applied (with its neighbours, [`GroupCommit`]), or kept
+/// until the database is back (the answer, an empty `<Response/>`, does not depend on it).
 pub(super) async fn status_update(
     state: &AppState,
     directory: &NumberDirectory,
     pending: &Arc<PendingEffects>,
+    group: &GroupCommit,
     update: StatusUpdate,
 ) -> Response {
-    match apply_status(state, directory, &update).await {
+    let written = match resolve(state, directory, update.clone()).await {
+        Ok(write) => group.submit(state, Write::Status(Box::new(write))).await,
+        Err(e) => Err(Arc::new(e)),
+    };
+    match written {
         Ok(()) => crate::outbox::wake(state),
         Err(e) if is_unavailable(&e) => {
             tracing::warn!(call.sid = %update.call.call_sid, "the status callback waits for the database");
@@ -57,36 +76,62 @@ pub(super) async fn status_update(
     Twiml::new().into_response()
 }
 
-/// Advances the call's status (the ordering rule makes a repeat harmless); a call with no record
-/// yet is recorded from the callback when its number routes to an active tenant.
+/// Advances the call's status in its own transaction (the ordering rule makes a repeat harmless).
 pub(super) async fn apply_status(
     state: &AppState,
     directory: &NumberDirectory,
     update: &StatusUpdate,
 ) -> Result<(), WebhookError> {
-    let request = &update.call;
-    // Routed before the transaction: a cache hit mostly, and never a second connection inside it.
-    let route = match request.to.number() {
+    let write = resolve(state, directory, update.clone()).await?;
+    write_alone(state, &write).await
+}
+
+/// Writes one status callback in its own transaction.
+pub(super) async fn write_alone(state: &AppState, write: &StatusWrite) -> Result<(), WebhookError> {
+    let mut tx = crate::system::system_tx(&state.db).await?;
+    write_status(&mut tx, write).await?;
+    Ok(tx.commit().await?)
+}
+
+/// Routes the callback's number (before the transaction: a cache hit mostly, and never a second
+/// connection inside it) and fixes what it writes.
+pub(super) async fn resolve(
+    state: &AppState,
+    directory: &NumberDirectory,
+    update: StatusUpdate,
+) -> Result<StatusWrite, WebhookError> {
+    let now = state.clock.now();
+    let route = match update.call.to.number() {
         Some(to) => Some(directory.lookup(&state.db, to).await?.0),
         None => None,
     };
-    let now = state.clock.now();
-    let mut tx = crate::system::system_tx(&state.db).await?;
-    if let Some(Route::Active(routed)) = &route
-        && calls::find(&mut tx, request.call_sid.as_str()).await?.is_none()
+    let record = match &route {
+        Some(Route::Active(routed)) => Some(call_from_status(&update.call, routed, now)),
+        _ => None,
+    };
+    Ok(StatusWrite { update, record, now })
+}
+
+/// Advances the call's status in the caller's transaction; a call with no record yet is recorded
+/// from the callback when its number routes to an active tenant. Builds a notification only when
+/// the status changed to a terminal one.
+pub(super) async fn write_status(conn: &mut PgConnection, write: &StatusWrite) -> Result<(), sqlx::Error> {
+    let (request, now) = (&write.update.call, write.now);
+    if let Some(record) = &write.record
+        && !calls::exists(conn, request.call_sid.as_str()).await?
     {
         tracing::info!(call.sid = %request.call_sid, "status callback for a call with no record: recorded from it");
-        insert_call(&mut tx, &call_from_status(request, routed, now)).await?;
+        insert_call(conn, record).await?;
     }
     let status = request.call_status.as_str();
     let rank = request.call_status.rank();
     let changed = calls::advance(
-        &mut tx,
+        conn,
         request.call_sid.as_str(),
         status,
         rank,
-        update.sequence,
-        update.duration,
+        write.update.sequence,
+        write.update.duration,
         now,
     )
     .await?;
@@ -97,9 +142,9 @@ pub(super) async fn apply_status(
         data["duration_secs"] = serde_json::json!(call.duration_secs);
         data["outcome"] = serde_json::json!(call.outcome);
         let key = format!("call.completed:{}", call.call_sid);
-        notify::send(&mut tx, tenant, now, "call.completed", "call_service", key, data).await?;
+        notify::send(conn, tenant, now, "call.completed", "call_service", key, data).await?;
     }
-    Ok(tx.commit().await?)
+    Ok(())
 }
 
 /// The record of a call first heard of by a status callback: as it rang (the callback's status

@@ -3,7 +3,9 @@
 //! press, the voicemail `<Record>` action and the fallback URL. Every answer is valid TwiML; the ringing answer comes from the cached routing and
 //! does not wait on the database.
 
+use super::answers::RingingAnswers;
 use super::calls::{self, NewCall};
+use super::group::{GroupCommit, Write};
 use super::notify;
 use super::pending::{PendingEffect, PendingEffects};
 use super::status;
@@ -98,25 +100,34 @@ pub(super) async fn insert_call(conn: &mut PgConnection, call: &NewCall) -> Resu
     if !calls::insert(conn, call).await? {
         return Ok(false);
     }
-    let data = notify::call_data(call.tenant, &call.sid, &call.from, &call.to, &call.status, call.at);
-    let key = format!("call.incoming:{}", call.sid);
-    notify::send(conn, call.tenant, call.at, "call.incoming", "call_service", key, data).await?;
+    crate::outbox::enqueue(conn, call.tenant, call.at, call_incoming(call)).await?;
     Ok(true)
+}
+
+/// The `call.incoming` of a new call (built only once the call is known to be new).
+pub(super) fn call_incoming(call: &NewCall) -> crate::outbox::NewMessage<'static> {
+    let data = notify::call_data(call.tenant, &call.sid, &call.from, &call.to, &call.status, call.at);
+    notify::message("call.incoming", "call_service", format!("call.incoming:{}", call.sid), data)
 }
 
 fn is_new_call(status: &CallStatus) -> bool {
     matches!(status, CallStatus::Ringing | CallStatus::Queued | CallStatus::Initiated)
 }
 
-/// `POST /webhooks/twilio/call`: a ringing call is routed; later statuses are recorded.
+/// `POST /webhooks/twilio/call`: a ringing call is routed; later statuses are recorded. Both are
+/// written with their neighbours ([`GroupCommit`]) and answered once committed; the ringing
+/// answer is the route's kept rendering ([`RingingAnswers`]).
 pub async fn call(
     State(state): State<AppState>,
     Extension(directory): Extension<Arc<NumberDirectory>>,
     Extension(pending): Extension<Arc<PendingEffects>>,
+    Extension(group): Extension<Arc<GroupCommit>>,
+    Extension(answers): Extension<Arc<RingingAnswers>>,
     hook: TwilioWebhook<VoiceRequest>,
 ) -> Response {
     if !is_new_call(&hook.payload.call_status) {
-        return status::status_update(&state, &directory, &pending, status::StatusUpdate::new(&hook)).await;
+        let update = status::StatusUpdate::new(&hook);
+        return status::status_update(&state, &directory, &pending, &group, update).await;
     }
     let request = hook.payload;
     let sid = request.call_sid.to_string();
@@ -142,7 +153,8 @@ pub async fn call(
     let now = state.clock.now();
     let settings = &routed.tenant.settings;
     let open = settings.is_open(now);
-    let (twiml, screened) = route_call(&state, settings, &sid, open);
+    let answer =
+        answers.answer(to.as_str(), &routed, open, &sid, |sid| route_call(&state, settings, sid, open));
     let call = NewCall {
         sid,
         tenant: routed.tenant.id,
@@ -150,17 +162,17 @@ pub async fn call(
         to: to.as_str().to_owned(),
         status: request.call_status.as_str().to_owned(),
         after_hours: !open,
-        screened,
+        screened: answer.screened,
         at: now,
     };
-    match record_ringing(&state, &call).await {
+    match group.submit(&state, Write::Ringing(call.clone())).await {
         Ok(()) => crate::outbox::wake(&state),
         Err(e) => {
             tracing::warn!(error = %error_chain(&e), "the call's record waits for the database");
             pending.push(PendingEffect::Ringing(call)).await;
         }
     }
-    twiml.into_response()
+    answer.into_response()
 }
 
 /// `POST /webhooks/twilio/call/screen/{CallSid}`: the owner's leg hears who calls and presses 1.

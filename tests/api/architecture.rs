@@ -14,7 +14,7 @@ fn domains() -> BTreeSet<&'static str> {
     let config = crate::helpers::test_config(&[]);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let directory = Arc::new(NumberDirectory::new(clock));
-    let domains = switchboard::startup::domains(&directory, &config).expect("the domains build");
+    let domains = switchboard::startup::domains(&directory, &config, None).expect("the domains build");
     domains.iter().map(|d| d.module()).collect()
 }
 /// Plumbing that every domain uses and that must never depend on one.

@@ -173,6 +173,20 @@ async fn every_other_case_gets_the_right_twiml(pool: PgPool) {
     assert!(after_hours);
 }
 
+#[sqlx::test]
+async fn a_kept_ringing_answer_carries_each_calls_sid_and_follows_its_tenants_change(pool: PgPool) {
+    let s = setup(pool).await;
+    assert_eq!(ring(&s.app, &sid(1), ACME_MAIN).await, dial(&sid(1), ACME_OWNER, "20"));
+    assert_eq!(ring(&s.app, &sid(2), ACME_MAIN).await, dial(&sid(2), ACME_OWNER, "20"), "this call's SID");
+    let change = json!({"owner_number": "+12025550160", "dial_timeout_secs": 30});
+    assert_eq!(s.app.patch_json("/api/tenants/acme", &s.root, change).await.status(), 200);
+    assert_eq!(
+        ring(&s.app, &sid(3), ACME_MAIN).await,
+        dial(&sid(3), "+12025550160", "30"),
+        "the new settings"
+    );
+}
+
 pub async fn sms_sent(s: &S) -> Vec<(String, String, String)> {
     s.fake
         .creates()

@@ -15,6 +15,7 @@ mod effects;
 mod emulator;
 mod fake_twilio;
 mod fixture;
+mod group_commit;
 mod health;
 mod helpers;
 mod hostile;

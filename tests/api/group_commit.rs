@@ -1,0 +1,290 @@
+//! Group commit of webhook writes (issue 22): concurrent ringing webhooks share one transaction
+//! and each is answered once it committed; a duplicate inside a batch is answered from its first
+//! occurrence; one poisoned write does not fail its neighbours; and a replica killed while a
+//! batch's commit is held open answered none of that batch, while every earlier 200 has its rows.
+
+use crate::helpers::{ACCOUNT_SID, AUTH_TOKEN, TestApp, eventually, frozen_clock, spawn_with, test_config};
+use crate::inbound::{ACME_MAIN, CALLER, PUBLIC, setup, sid};
+use crate::signing::{form, signature};
+use futures::future::BoxFuture;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use switchboard::inbound::GroupCommitProbe;
+use switchboard::startup::Overrides;
+use tokio::sync::Semaphore;
+
+/// Watches the writer and, while `hold` is set, holds each batch's commit open until released.
+struct Probe {
+    submitted: AtomicUsize,
+    batches: Mutex<Vec<Vec<String>>>,
+    hold: AtomicBool,
+    held: AtomicUsize,
+    release: Arc<Semaphore>,
+}
+
+impl GroupCommitProbe for Probe {
+    fn submitted(&self) {
+        self.submitted.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn batch(&self, sids: &[String]) {
+        self.batches.lock().expect("lock").push(sids.to_vec());
+    }
+
+    fn before_commit(&self, _sids: &[String]) -> BoxFuture<'static, ()> {
+        if !self.hold.load(Ordering::SeqCst) {
+            return Box::pin(async {});
+        }
+        self.held.fetch_add(1, Ordering::SeqCst);
+        let release = self.release.clone();
+        Box::pin(async move {
+            release.acquire().await.expect("open").forget();
+        })
+    }
+}
+
+impl Probe {
+    /// A probe holding the next commit (`hold`) or none yet.
+    fn new(hold: bool) -> Arc<Probe> {
+        Arc::new(Probe {
+            submitted: AtomicUsize::new(0),
+            batches: Mutex::default(),
+            hold: AtomicBool::new(hold),
+            held: AtomicUsize::new(0),
+            release: Arc::new(Semaphore::new(0)),
+        })
+    }
+}
+
+/// The settings of a replica whose writer commits one batch at a time, of up to `max` writes.
+fn group_settings(max: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PUBLIC_BASE_URL", PUBLIC.to_owned()),
+        ("SWITCHBOARD_INBOUND__GROUP_COMMIT_MAX_BATCH", max.to_owned()),
+        ("SWITCHBOARD_INBOUND__GROUP_COMMIT_IN_FLIGHT", "1".to_owned()),
+        ("SWITCHBOARD_INBOUND__GROUP_COMMIT_LINGER_MS", "2000".to_owned()),
+    ]
+}
+
+/// Another replica on `pool`, its writer watched by `probe`.
+async fn replica(pool: PgPool, probe: Arc<Probe>, max: &str) -> TestApp {
+    let settings = group_settings(max);
+    let vars: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let overrides = Overrides {
+        pool: Some(pool),
+        clock: Some(frozen_clock()),
+        group_commit_probe: Some(probe),
+        ..Overrides::default()
+    };
+    spawn_with(test_config(&vars), overrides).await
+}
+
+/// A signed ringing webhook for `sid` to the app at `address`.
+fn ringing(client: &reqwest::Client, address: &str, sid: &str) -> reqwest::RequestBuilder {
+    let path = "/webhooks/twilio/call";
+    let params = [
+        ("CallSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", CALLER),
+        ("To", ACME_MAIN),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+    ];
+    client
+        .post(format!("{address}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature(AUTH_TOKEN, &format!("{PUBLIC}{path}"), &params))
+        .body(form(&params))
+}
+
+/// Sends a ringing webhook on its own task: its status and body, or `None` without an answer.
+fn spawn_ringing(app: &TestApp, sid: String) -> tokio::task::JoinHandle<Option<(u16, String)>> {
+    let request = ringing(&app.client, &app.address, &sid);
+    tokio::spawn(async move {
+        let response = request.send().await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    })
+}
+
+/// (calls, their `call.incoming`) recorded among `sids`.
+async fn recorded(db: &PgPool, sids: &[String]) -> (i64, i64) {
+    let calls = sqlx::query_scalar("SELECT count(*) FROM inbound_call WHERE call_sid = ANY($1)")
+        .bind(sids)
+        .fetch_one(db)
+        .await
+        .expect("calls");
+    let keys: Vec<String> = sids.iter().map(|s| format!("call.incoming:{s}")).collect();
+    let incoming = sqlx::query_scalar("SELECT count(*) FROM outbox_message WHERE idempotency_key = ANY($1)")
+        .bind(&keys)
+        .fetch_one(db)
+        .await
+        .expect("outbox");
+    (calls, incoming)
+}
+
+/// Holds a first batch (one webhook) open, queues `sids` behind it, then lets the writer go: the
+/// queued webhooks form the next batch together. Returns their answers.
+async fn in_one_batch(app: &TestApp, probe: &Probe, sids: &[String]) -> Vec<Option<(u16, String)>> {
+    let first = spawn_ringing(app, sid(999));
+    eventually(10, "the first batch is held", || async { probe.held.load(Ordering::SeqCst) == 1 }).await;
+    let queued: Vec<_> = sids.iter().map(|s| spawn_ringing(app, s.clone())).collect();
+    let all = sids.len() + 1;
+    eventually(10, "every webhook waits for the writer", || async {
+        probe.submitted.load(Ordering::SeqCst) == all
+    })
+    .await;
+    probe.hold.store(false, Ordering::SeqCst);
+    probe.release.add_permits(1);
+    assert_eq!(first.await.expect("task").map(|a| a.0), Some(200));
+    let mut answers = Vec::new();
+    for task in queued {
+        answers.push(task.await.expect("task"));
+    }
+    answers
+}
+
+#[sqlx::test]
+async fn concurrent_ringing_webhooks_share_one_commit_and_a_duplicate_is_answered_from_the_first(
+    pool: PgPool,
+) {
+    let s = setup(pool.clone()).await;
+    let probe = Probe::new(true);
+    let app = replica(pool.clone(), probe.clone(), "5").await;
+    let distinct: Vec<String> = (1..=4).map(sid).collect();
+    let mut sent = distinct.clone();
+    sent.push(sid(2)); // the same webhook again, in the same batch
+
+    let answers = in_one_batch(&app, &probe, &sent).await;
+
+    let mut batch = distinct.clone();
+    batch.sort();
+    assert_eq!(
+        probe.batches.lock().expect("lock").last(),
+        Some(&batch),
+        "one batch, each call once, in key order"
+    );
+    for answer in &answers {
+        let (status, body) = answer.clone().expect("answered");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("<Dial"), "{body}");
+    }
+    assert_eq!(answers[4], answers[1], "the duplicate has its first occurrence's answer");
+    assert_eq!(recorded(&s.app.state.db, &distinct).await, (4, 4), "each call and its call.incoming once");
+}
+
+/// The call whose row the test's trigger refuses.
+const POISONED: &str = "CA00000000000000000000000000000003";
+
+#[sqlx::test]
+async fn one_poisoned_write_does_not_fail_its_batch(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    // A row the database refuses, for one call only.
+    let poisoned = sid(3);
+    assert_eq!(poisoned, POISONED);
+    sqlx::query(
+        "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NEW.call_sid = 'CA00000000000000000000000000000003' THEN RAISE EXCEPTION 'poisoned'; END IF;
+           RETURN NEW; END $$",
+    )
+    .execute(&pool)
+    .await
+    .expect("function");
+    sqlx::query("CREATE TRIGGER poison BEFORE INSERT ON inbound_call FOR EACH ROW EXECUTE FUNCTION poison()")
+        .execute(&pool)
+        .await
+        .expect("trigger");
+    let probe = Probe::new(true);
+    let app = replica(pool.clone(), probe.clone(), "5").await;
+    let sids: Vec<String> = (1..=5).map(sid).collect();
+
+    let answers = in_one_batch(&app, &probe, &sids).await;
+
+    assert_eq!(probe.batches.lock().expect("lock").last(), Some(&sids), "the five were one batch");
+    for answer in &answers {
+        let (status, body) = answer.clone().expect("answered");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("<Dial"), "the caller is connected whatever the bookkeeping: {body}");
+    }
+    let healthy: Vec<String> = sids.iter().filter(|s| **s != poisoned).cloned().collect();
+    assert_eq!(recorded(&s.app.state.db, &healthy).await, (4, 4), "the others committed");
+    assert_eq!(recorded(&s.app.state.db, std::slice::from_ref(&poisoned)).await, (0, 0));
+}
+
+/// A replica on a runtime of its own, so that stopping it drops every task mid-flight — its
+/// server, its connections and its writer with the open transaction — as a kill would.
+struct Doomed {
+    address: String,
+    kill: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Doomed {
+    async fn start(connect: PgConnectOptions, probe: Arc<Probe>) -> Doomed {
+        let (started, address) = tokio::sync::oneshot::channel();
+        let (kill, killed) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let pool = PgPoolOptions::new().max_connections(4).connect_lazy_with(connect);
+                let app = replica(pool, probe, "8").await;
+                started.send(app.address.clone()).expect("test waits");
+                let _ = killed.await;
+            });
+            drop(runtime);
+        });
+        Doomed { address: address.await.expect("started"), kill, thread }
+    }
+
+    async fn kill(self) {
+        let _ = self.kill.send(());
+        tokio::task::spawn_blocking(move || self.thread.join().expect("replica thread"))
+            .await
+            .expect("joined");
+    }
+}
+
+#[sqlx::test]
+async fn a_replica_killed_during_a_commit_answered_none_of_that_batch(
+    _opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let pool = PgPoolOptions::new().max_connections(4).connect_with(connect.clone()).await.expect("pool");
+    let s = setup(pool.clone()).await;
+    let probe = Probe::new(false);
+    let doomed = Doomed::start(connect, probe.clone()).await;
+    let client = reqwest::Client::new();
+
+    // Answered before: committed.
+    let before: Vec<String> = (1..=5).map(sid).collect();
+    for sid in &before {
+        let response = ringing(&client, &doomed.address, sid).send().await.expect("answer");
+        assert_eq!(response.status(), 200);
+    }
+    // Then every commit is held open, and the replica dies with webhooks waiting on it.
+    probe.hold.store(true, Ordering::SeqCst);
+    let during: Vec<String> = (6..=11).map(sid).collect();
+    let waiting: Vec<_> = during
+        .iter()
+        .map(|sid| {
+            let request = ringing(&client, &doomed.address, sid);
+            tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    eventually(10, "a batch is held open with every webhook waiting", || async {
+        probe.held.load(Ordering::SeqCst) >= 1
+            && probe.submitted.load(Ordering::SeqCst) == before.len() + during.len()
+    })
+    .await;
+    doomed.kill().await;
+
+    for task in waiting {
+        let answer = task.await.expect("task");
+        assert!(answer.as_ref().map_or(true, |status| *status != 200), "no 200 without a commit: {answer:?}");
+    }
+    assert_eq!(recorded(&s.app.state.db, &before).await, (5, 5), "every 200 has its rows");
+    assert_eq!(recorded(&s.app.state.db, &during).await, (0, 0), "nothing of the held batch");
+}
