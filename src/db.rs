@@ -23,16 +23,37 @@ pub enum DbError {
     InvalidUrl(#[source] sqlx::Error),
 }
 
-/// Connection options from the configured URL.
+/// Connection options from the configured URL, with the configured statement cache.
 pub fn connect_options(config: &DbConfig) -> Result<PgConnectOptions, DbError> {
     let url = config.url.as_ref().ok_or(DbError::MissingUrl)?;
-    url.expose_secret().parse().map_err(DbError::InvalidUrl)
+    let options: PgConnectOptions = url.expose_secret().parse().map_err(DbError::InvalidUrl)?;
+    Ok(options.statement_cache_capacity(config.statement_cache))
 }
 
 /// A lazily connecting pool sized and timed from the configuration.
 pub fn pool(config: &DbConfig) -> Result<PgPool, DbError> {
     Ok(pool_options(config).connect_lazy_with(connect_options(config)?))
 }
+
+/// The pool the notification listeners take their connections from: `pool` itself, or, when
+/// `SWITCHBOARD_DB__LISTEN_URL` is set (the main URL goes through a transaction-mode pooler,
+/// which cannot hold a `LISTEN` past the transaction), a small lazy pool on that direct URL.
+pub fn listen_pool(config: &DbConfig, pool: &PgPool) -> Result<PgPool, DbError> {
+    let Some(url) = config.listen_url.as_ref() else {
+        return Ok(pool.clone());
+    };
+    let options: PgConnectOptions = url.expose_secret().parse().map_err(DbError::InvalidUrl)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(LISTENERS)
+        .min_connections(0)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_lazy_with(options))
+}
+
+/// Connections a listen pool may open at once: one per notification listener
+/// ([`crate::worker::forward_notifications`] detaches its connection, so this bounds only the
+/// reconnects racing each other).
+const LISTENERS: u32 = 4;
 
 /// The pool options alone (tests combine them with their own connect options).
 pub fn pool_options(config: &DbConfig) -> PgPoolOptions {

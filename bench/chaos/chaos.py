@@ -206,6 +206,8 @@ def schedule(world, seconds):
     while t < seconds * 0.9:
         plan.append((t, "kill"))
         t += rng.uniform(8, 20) if world.args.quick else rng.uniform(5, 12)
+    if world.args.no_faults:
+        return []
     plan += [(seconds * 0.45, "db-restart"), (seconds * 0.6, "cut-db")]
     if not world.args.quick:
         plan += [(seconds * 0.25, "rolling"), (seconds * 0.75, "receiver-down")]
@@ -227,7 +229,9 @@ def inject(world, seconds, stop):
                 restart(world, r, "term")
         elif name == "db-restart":
             world.fault("PostgreSQL restarted in immediate mode")
+            down = time.time()
             world.db.restart_immediate()
+            threading.Thread(target=time_to_ready, args=(world, down), daemon=True).start()
         elif name == "cut-db":
             r = world.rng.choice(world.replicas)
             world.fault(f"{r.name}'s database connection cut for 10 s")
@@ -237,6 +241,32 @@ def inject(world, seconds, stop):
             world.receiver.down()
             world.receiver_back = threading.Timer(60, world.receiver.up)
             world.receiver_back.start()
+
+
+def time_to_ready(world, down):
+    """Logs how long after the database went down every live replica's /ready said 200 again
+    (docs/scaling.md: failover as Switchboard sees it)."""
+    deadline = down + 120
+    while time.time() < deadline:
+        if all(r.ready() for r in world.replicas if r.alive()):
+            log(f"after the database restart every replica was ready in {time.time() - down:.1f} s")
+            return
+        time.sleep(0.1)
+    log("after the database restart the replicas were not all ready within 120 s")
+
+
+def log_cost(world):
+    """The replicas' CPU seconds (user + system) and their database connections at the end of the
+    load: what running more replicas costs (docs/scaling.md)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = []
+    for r in world.replicas:
+        with open(f"/proc/{r.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu.append((int(fields[11]) + int(fields[12])) / tick)
+    conns = world.db.query("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+    log(f"replica CPU seconds {', '.join(f'{c:.1f}' for c in cpu)} (total {sum(cpu):.1f}); "
+        f"client connections to PostgreSQL {conns[0][0]}")
 
 
 def settled(world):
@@ -402,6 +432,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="debug binaries, fewer faults (scripts/test)")
     parser.add_argument("--no-spool", action="store_true", help="replicas without SWITCHBOARD_INBOUND__SPOOL_DIR")
     parser.add_argument("--drain-secs", type=int, default=240)
+    parser.add_argument("--no-faults", action="store_true",
+                        help="load only, and the replicas' CPU seconds and connections (docs/scaling.md)")
     parser.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")))
     args = parser.parse_args()
     if args.seed is None:
@@ -422,6 +454,8 @@ def main():
         faults.join()
         if "receiver_back" in world.__dict__:
             world.receiver_back.join()
+        if args.no_faults:
+            log_cost(world)
         log("load over: healing and draining")
         drain(world, args.drain_secs)
         ok = report(world, invariants(world), args.seconds)
