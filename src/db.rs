@@ -62,19 +62,34 @@ pub fn pool_options(config: &DbConfig) -> PgPoolOptions {
         .min_connections(config.pool_min)
         .acquire_timeout(config.acquire_timeout)
         .idle_timeout(Some(config.idle_timeout))
-        // A connection that sat idle is pinged before it is handed out, so the connections a
+        // A connection that sat idle is checked before it is handed out, so the connections a
         // database restart killed are replaced here instead of failing the request that drew
-        // them. A busy connection is not pinged: that round trip would cost every request, and a
-        // connection that breaks in use is discarded by sqlx on its first I/O error.
+        // them, and so are those still open to a primary that was demoted (a failover moved the
+        // DNS name or VIP, but an open connection stays where it was: docs/scaling.md). A busy
+        // connection is not checked: that round trip would cost every request, and a connection
+        // that breaks in use is discarded by sqlx on its first I/O error.
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
                 if meta.idle_for > PING_WHEN_IDLE_FOR {
-                    sqlx::Connection::ping(conn).await?;
+                    return Ok(!is_read_only(conn).await?);
                 }
                 Ok(true)
             })
         })
+}
+
+/// Whether this connection's server takes no writes: a standby, or a primary made read-only
+/// while it is demoted. Such a connection is closed, so the pool reconnects (to the new primary).
+pub async fn is_read_only<'e>(conn: impl sqlx::PgExecutor<'e>) -> Result<bool, sqlx::Error> {
+    let read_only: bool =
+        sqlx::query_scalar("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'")
+            .fetch_one(conn)
+            .await?;
+    if read_only {
+        tracing::warn!("a pooled connection reached a read-only server (a demoted primary?); closing it");
+    }
+    Ok(read_only)
 }
 
 /// Idle time after which a pooled connection is pinged before use.

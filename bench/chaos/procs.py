@@ -134,6 +134,11 @@ class Proxy:
             self.conns.discard(src)
             self.conns.discard(dst)
 
+    def retarget(self, port):
+        """New connections go to `port` from now on (a DNS or VIP change); the open ones stay
+        where they are, as they do after a real DNS change, until cut."""
+        self.target = port
+
     def cut(self, secs):
         self.cut_until = time.time() + secs
         with self.lock:

@@ -36,6 +36,22 @@ async fn ready_reports_pending_migrations(pool: PgPool) {
     assert_eq!(body["checks"]["migrations"]["status"], "error");
 }
 
+/// A failover can leave a replica's connections on the demoted, read-only primary: that replica
+/// is not ready (so its load balancer stops sending it writes), and says why.
+#[sqlx::test]
+async fn ready_fails_while_the_database_is_read_only(pool: PgPool) {
+    let options = pool.connect_options().as_ref().clone().options([("default_transaction_read_only", "on")]);
+    let read_only = PgPoolOptions::new().connect_lazy_with(options);
+    let app = spawn_with(test_config(&[]), Overrides { pool: Some(read_only), ..Overrides::default() }).await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["checks"]["database"]["status"], "error");
+    let error = body["checks"]["database"]["error"].as_str().expect("error");
+    assert!(error.contains("read-only"), "{error}");
+    assert_eq!(body["checks"]["migrations"]["status"], "ok");
+}
+
 #[tokio::test]
 async fn ready_fails_within_two_seconds_when_nothing_listens() {
     let closed_port = {
