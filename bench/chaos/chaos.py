@@ -13,12 +13,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from procs import (REPO, Database, Emulator, Haproxy, Proxy, Receiver, Replica, http_json, log,  # noqa: E402
-                   wait_until)
+from procs import (REPO, Database, Emulator, Haproxy, Pgbouncer, Proxy, Receiver, Replica, http_json,  # noqa: E402
+                   log, wait_until)
 
 # Tenants and what their people do: the owner's phone and the duty officer's keypad.
 TENANTS = {
@@ -73,7 +74,14 @@ def start(world, target):
     world.receiver = Receiver()
     # HAProxy's port is needed by the emulator and the replicas (their public URL) before either
     # starts, and the replicas' ports by HAProxy: ports first, processes after.
-    world.proxies = [Proxy(world.db.port) for _ in range(args.replicas)]
+    db_port = world.db.port
+    if args.pgbouncer:
+        world.pgbouncer = Pgbouncer(world.db, args.pgbouncer, work)
+        world.pgbouncer.start()
+        wait_until("PgBouncer", lambda: Proxy.reachable(world.pgbouncer.port), 30)
+        log(f"PgBouncer {world.pgbouncer.version} ({args.pgbouncer} pooling) on port {world.pgbouncer.port}")
+        db_port = world.pgbouncer.port
+    world.proxies = [Proxy(db_port) for _ in range(args.replicas)]
     world.emulator = Emulator(os.path.join(bins, "twilio-emulator"), "http://127.0.0.1:0", work)
     world.replicas = []
     for i in range(args.replicas):
@@ -84,6 +92,8 @@ def start(world, target):
     world.emulator.argv[world.emulator.argv.index("--target") + 1] = public
     for r in world.replicas:
         r.env["PUBLIC_BASE_URL"] = public
+        if args.pgbouncer:  # LISTEN needs a session of its own: straight to PostgreSQL
+            r.env["SWITCHBOARD_DB__LISTEN_URL"] = world.db.url
         r.env["SWITCHBOARD_BOT_URL"] = f"http://127.0.0.1:{world.receiver.port}/bot"
     world.emulator.start()
     wait_until("the emulator", lambda: http_json("GET", f"{world.emulator.url}/_emulator/clock")[0] == 200, 30)
@@ -229,9 +239,10 @@ def inject(world, seconds, stop):
                 restart(world, r, "term")
         elif name == "db-restart":
             world.fault("PostgreSQL restarted in immediate mode")
-            down = time.time()
+            back = threading.Event()
+            threading.Thread(target=time_to_ready, args=(world, time.time(), back), daemon=True).start()
             world.db.restart_immediate()
-            threading.Thread(target=time_to_ready, args=(world, down), daemon=True).start()
+            back.set()
         elif name == "cut-db":
             r = world.rng.choice(world.replicas)
             world.fault(f"{r.name}'s database connection cut for 10 s")
@@ -243,13 +254,28 @@ def inject(world, seconds, stop):
             world.receiver_back.start()
 
 
-def time_to_ready(world, down):
+def buffered(replica):
+    """The replica's `inbound_buffered_effects` gauge (webhook effects held while the database
+    is away), 0 when /metrics does not answer."""
+    try:
+        with urllib.request.urlopen(f"{replica.url}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return 0
+    lines = [line for line in text.splitlines() if line.startswith("inbound_buffered_effects")]
+    return int(float(lines[0].split()[-1])) if lines else 0
+
+
+def time_to_ready(world, down, back):
     """Logs how long after the database went down every live replica's /ready said 200 again
-    (docs/scaling.md: failover as Switchboard sees it)."""
-    deadline = down + 120
+    (once it is `back`), and the most webhook effects the replicas held meanwhile
+    (docs/scaling.md: failover)."""
+    deadline, most = down + 120, 0
     while time.time() < deadline:
-        if all(r.ready() for r in world.replicas if r.alive()):
-            log(f"after the database restart every replica was ready in {time.time() - down:.1f} s")
+        most = max(most, sum(buffered(r) for r in world.replicas if r.alive()))
+        if back.is_set() and all(r.ready() for r in world.replicas if r.alive()):
+            log(f"after the database restart every replica was ready in {time.time() - down:.1f} s; "
+                f"at most {most} webhook effects were buffered meanwhile")
             return
         time.sleep(0.1)
     log("after the database restart the replicas were not all ready within 120 s")
@@ -432,6 +458,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="debug binaries, fewer faults (scripts/test)")
     parser.add_argument("--no-spool", action="store_true", help="replicas without SWITCHBOARD_INBOUND__SPOOL_DIR")
     parser.add_argument("--drain-secs", type=int, default=240)
+    parser.add_argument("--pgbouncer", choices=["transaction", "session"],
+                        help="the replicas reach PostgreSQL through PgBouncer in this pooling mode (docs/scaling.md)")
     parser.add_argument("--no-faults", action="store_true",
                         help="load only, and the replicas' CPU seconds and connections (docs/scaling.md)")
     parser.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")))
@@ -460,7 +488,8 @@ def main():
         drain(world, args.drain_secs)
         ok = report(world, invariants(world), args.seconds)
     finally:
-        for p in [world.__dict__.get("haproxy"), world.__dict__.get("emulator"), *world.__dict__.get("replicas", [])]:
+        for p in [world.__dict__.get("haproxy"), world.__dict__.get("emulator"), *world.__dict__.get("replicas", []),
+                  world.__dict__.get("pgbouncer")]:
             if p is not None:
                 p.term(10)
         if "db" in world.__dict__:
