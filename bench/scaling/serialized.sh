@@ -18,7 +18,8 @@ tmp=$(mktemp -d /tmp/switchboard-serialized.XXXXXX)
 chmod 755 "$tmp"
 cleanup() { SWITCHBOARD_DEV_DB_DIR=$tmp/db scripts/dev-db stop >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-url=$(SWITCHBOARD_DEV_DB_DIR=$tmp/db scripts/dev-db | tail -n 1)
+# Twice: dev-db's free-port probe can pick a port a lingering socket still holds.
+url=$( (SWITCHBOARD_DEV_DB_DIR=$tmp/db scripts/dev-db || SWITCHBOARD_DEV_DB_DIR=$tmp/db scripts/dev-db) | tail -n 1)
 url=${url#DATABASE_URL=}
 DATABASE_URL=$url "$target/debug/switchboard" migrate >/dev/null
 psql -q "$url" -v ON_ERROR_STOP=1 <<SQL
