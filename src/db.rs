@@ -50,9 +50,8 @@ pub fn listen_pool(config: &DbConfig, pool: &PgPool) -> Result<PgPool, DbError> 
         .connect_lazy_with(options))
 }
 
-/// Connections a listen pool may open at once: one per notification listener
-/// ([`crate::worker::forward_notifications`] detaches its connection, so this bounds only the
-/// reconnects racing each other).
+/// Connections a listen pool may open at once: one per notification listener (each detaches
+/// its connection from the pool, so this bounds only the reconnects racing each other).
 const LISTENERS: u32 = 4;
 
 /// The pool options alone (tests combine them with their own connect options).
@@ -72,24 +71,11 @@ pub fn pool_options(config: &DbConfig) -> PgPoolOptions {
         .before_acquire(|conn, meta| {
             Box::pin(async move {
                 if meta.idle_for > PING_WHEN_IDLE_FOR {
-                    return Ok(!is_read_only(conn).await?);
+                    return Ok(!crate::primary::is_read_only(conn).await?);
                 }
                 Ok(true)
             })
         })
-}
-
-/// Whether this connection's server takes no writes: a standby, or a primary made read-only
-/// while it is demoted. Such a connection is closed, so the pool reconnects (to the new primary).
-pub async fn is_read_only<'e>(conn: impl sqlx::PgExecutor<'e>) -> Result<bool, sqlx::Error> {
-    let read_only: bool =
-        sqlx::query_scalar("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'")
-            .fetch_one(conn)
-            .await?;
-    if read_only {
-        tracing::warn!("a pooled connection reached a read-only server (a demoted primary?); closing it");
-    }
-    Ok(read_only)
 }
 
 /// Idle time after which a pooled connection is pinged before use.
@@ -98,4 +84,26 @@ pub const PING_WHEN_IDLE_FOR: std::time::Duration = std::time::Duration::from_se
 /// Applies every pending migration.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Purpose};
+
+    #[tokio::test]
+    async fn the_listeners_use_the_listen_url_when_it_is_set() {
+        let vars = [
+            ("DATABASE_URL", "postgres://u:p@pgbouncer:6432/db"),
+            ("SWITCHBOARD_DB__LISTEN_URL", "postgres://u:p@primary:5432/db"),
+        ];
+        let config = Config::load(Purpose::Database, &|name| {
+            vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        })
+        .expect("valid");
+        let pool = super::pool(&config.db).expect("pool");
+        assert_eq!(pool.connect_options().get_port(), 6432);
+        let listen = super::listen_pool(&config.db, &pool).expect("listen pool");
+        assert_eq!(listen.connect_options().get_host(), "primary");
+        assert_eq!(listen.connect_options().get_port(), 5432);
+    }
 }

@@ -53,7 +53,7 @@ pub async fn forward_notifications(
                     // the address, not this open connection): it would never hear the new
                     // primary's notifications. Reconnect when its server no longer takes writes.
                     Err(_) => {
-                        if crate::db::is_read_only(&mut listener).await? {
+                        if crate::primary::is_read_only(&mut listener).await? {
                             return Err(sqlx::Error::Protocol("the listener's server is read-only".into()));
                         }
                     }

@@ -76,7 +76,7 @@ def start(world, target):
     # starts, and the replicas' ports by HAProxy: ports first, processes after.
     db_port = world.db.port
     if args.pgbouncer:
-        world.pgbouncer = Pgbouncer(world.db, args.pgbouncer, work)
+        world.pgbouncer = Pgbouncer(world.db, args.pgbouncer, work, args.replicas)
         world.pgbouncer.start()
         wait_until("PgBouncer", lambda: Proxy.reachable(world.pgbouncer.port), 30)
         log(f"PgBouncer {world.pgbouncer.version} ({args.pgbouncer} pooling) on port {world.pgbouncer.port}")

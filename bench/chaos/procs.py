@@ -329,8 +329,12 @@ class Pgbouncer(Process):
     pooling; from 1.21 on with `max_prepared_statements`, which sqlx's prepared statements need
     in transaction mode (docs/scaling.md)."""
 
-    def __init__(self, db, mode, work):
+    def __init__(self, db, mode, work, replicas):
         self.port = free_port()
+        # Session pooling lends a server connection for a client's whole life: every replica's
+        # pool (20) and its listeners must fit, or a client waits for one forever. Transaction
+        # pooling shares 20 among them all.
+        pool_size = 20 if mode == "transaction" else replicas * 22 + 5
         version = subprocess.run(["pgbouncer", "--version"], capture_output=True, text=True).stdout.split()[1]
         prepared = tuple(int(x) for x in version.split(".")[:2]) >= (1, 21)
         config = f"""[databases]
@@ -341,7 +345,7 @@ listen_port = {self.port}
 unix_socket_dir =
 auth_type = any
 pool_mode = {mode}
-default_pool_size = 20
+default_pool_size = {pool_size}
 max_client_conn = 1000
 ignore_startup_parameters = extra_float_digits,options
 {"max_prepared_statements = 200" if prepared else ""}

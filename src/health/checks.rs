@@ -17,8 +17,7 @@ impl ReadinessCheck for DatabaseCheck {
     }
 
     async fn check(&self) -> CheckResult {
-        let sql = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'";
-        match sqlx::query_scalar::<_, bool>(sql).fetch_one(&self.0).await {
+        match sqlx::query_scalar::<_, bool>(crate::primary::READ_ONLY_SQL).fetch_one(&self.0).await {
             Ok(false) => CheckResult::ok(),
             Ok(true) => {
                 CheckResult::error("the database is read-only (a standby, or a primary being demoted)")
