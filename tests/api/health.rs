@@ -52,6 +52,21 @@ async fn ready_fails_while_the_database_is_read_only(pool: PgPool) {
     assert_eq!(body["checks"]["migrations"]["status"], "ok");
 }
 
+/// A write that reaches a read-only database (a connection left on a demoted primary) is a
+/// retryable 503, never a 500.
+#[sqlx::test]
+async fn a_write_to_a_read_only_database_is_a_retryable_503(pool: PgPool) {
+    let root = spawn_app(pool.clone()).await.superadmin().await;
+    let options = pool.connect_options().as_ref().clone().options([("default_transaction_read_only", "on")]);
+    let read_only = PgPoolOptions::new().connect_lazy_with(options);
+    let app = spawn_with(test_config(&[]), Overrides { pool: Some(read_only), ..Overrides::default() }).await;
+    let body = serde_json::json!({"slug": "acme", "name": "Acme", "timezone": "UTC"});
+    let response = app.post_json("/api/tenants", &root, body).await;
+    assert_eq!(response.status(), 503);
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "unavailable");
+}
+
 #[tokio::test]
 async fn ready_fails_within_two_seconds_when_nothing_listens() {
     let closed_port = {
