@@ -50,8 +50,8 @@ pub fn listen_pool(config: &DbConfig, pool: &PgPool) -> Result<PgPool, DbError> 
         .connect_lazy_with(options))
 }
 
-/// Connections a listen pool may open at once: one per notification listener (each detaches
-/// its connection from the pool, so this bounds only the reconnects racing each other).
+/// Connections a listen pool may open at once: one per notification listener (each holds its
+/// connection for as long as it listens), with room for a reconnect racing a closing one.
 const LISTENERS: u32 = 4;
 
 /// The pool options alone (tests combine them with their own connect options).
