@@ -66,3 +66,4 @@ pub mod tenants;
 pub mod twilio;
 pub mod worker;
 pub mod workers;
+pub mod writebehind;

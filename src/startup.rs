@@ -47,7 +47,7 @@ fn domains(directory: &Arc<NumberDirectory>, config: &Config) -> anyhow::Result<
     Ok(vec![
         Arc::new(approvals::Approvals::default()),
         Arc::new(inbound::Inbound::new(directory.clone(), &config.inbound)?),
-        Arc::new(sessions::Sessions::default()),
+        Arc::new(sessions::Sessions::new(&config.inbound)?),
         Arc::new(crate::sessions::sirens::Sirens),
         Arc::new(outbound::Outbound::default()),
     ])
@@ -81,6 +81,7 @@ impl Application {
         let mut domains = domains(&directory, &config)?;
         domains.extend(overrides.domains);
         let owners = Arc::new(domain::check_effects(&domains, &clock)?);
+        let deferred = Arc::new(effects::deferred::open(&config.inbound)?);
         let pool = match overrides.pool {
             Some(pool) => pool,
             None => db::pool(&config.db)?,
@@ -143,7 +144,7 @@ impl Application {
             tenants::router(directory.clone()),
             audit::router(),
             outbox::router(&registry),
-            effects::router(owners),
+            effects::router(owners.clone(), deferred.clone()),
         ];
         routers.extend(domains.iter().map(|d| d.router()));
         routers.push(console_router(&registry, &domains));
@@ -152,6 +153,7 @@ impl Application {
             Arc::new(outbox::OutboxWorker::new(&state, registry.clone())),
             Arc::new(ReceiptSweeper::new(state.db.clone(), state.clock.clone())),
             Arc::new(idempotency::IdempotencySweeper::new(&state)),
+            Arc::new(effects::deferred::DeferredCallbacksWorker::new(&state, owners, deferred)),
         ];
         workers.extend(domains.iter().flat_map(|d| d.workers(&state)));
         Ok(Application {

@@ -21,5 +21,5 @@ pub use rest::{TwilioApi, TwilioClient, TwilioError};
 pub use settings::{ApiCredentials, TwilioConfig, WebhookSettings};
 pub use twiml::Twiml;
 pub use types::{AccountSid, Address, CallSid, ConferenceSid, E164, MessageSid, RecordingSid};
-pub use webhook::TwilioWebhook;
+pub use webhook::{DeferredError, DeferredWebhook, TwilioWebhook};
 pub use wire_enum::{AnsweredBy, CallStatus, DialCallStatus, Direction, MessageStatus, RecordingStatus};

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(__file__))
 from procs import (REPO, Database, Emulator, Haproxy, Pgbouncer, Proxy, Receiver, Replica, http_json,  # noqa: E402
                    log, wait_until)
+import sessions_outbound  # noqa: E402
 
 # Tenants and what their people do: the owner's phone and the duty officer's keypad.
 TENANTS = {
@@ -50,6 +51,8 @@ class World:
         self.calls = []  # (call sid, caller, tenant)
         self.texts = []  # (message sid, customer, tenant, body)
         self.crises = []  # (id, tenant)
+        self.sessions = []  # (id, client number, reader number)
+        self.runs = []  # (id, [lead numbers])
         self.api_failures = []  # (time, what, status)
         self.faults = []  # (time, description)
 
@@ -116,6 +119,8 @@ def setup_tenants(world):
         owner, officer, number = world.number(), world.number(), world.number()
         body = {"slug": slug, "name": f"Chaos {slug}", "timezone": "UTC", "owner_number": owner,
                 "duty_officers": [officer], **plan["settings"]}
+        if slug == sessions_outbound.TENANT:
+            body.update(sessions_outbound.tenant_settings())
         if plan["settings"].get("after_hours"):
             # Open one minute a week, three days from now: closed for the whole run.
             day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(time.gmtime().tm_wday + 3) % 7]
@@ -152,8 +157,12 @@ def action(world):
     """One piece of load, chosen by the seeded generator."""
     slug = world.rng.choice(list(TENANTS))
     tenant = world.tenants[slug]
-    kind = world.rng.choices(["call", "sms", "crisis"], weights=[5, 4, 1])[0]
-    if kind == "call":
+    kind = world.rng.choices(["call", "sms", "crisis", "session", "outbound"], weights=[5, 4, 1, 1, 0.5])[0]
+    if kind == "session":
+        sessions_outbound.session(world, api)
+    elif kind == "outbound":
+        sessions_outbound.outbound(world, api)
+    elif kind == "call":
         caller = world.number()
         status, answer = http_json("POST", f"{world.emulator.url}/_emulator/inbound/call",
                                    {"from": caller, "to": tenant["number"]})
@@ -300,7 +309,7 @@ def settled(world):
         (SELECT count(*) FROM outbox_message WHERE status IN ('pending', 'delivering')),
         (SELECT count(*) FROM crisis WHERE status = 'pending_approval'),
         (SELECT count(*) FROM twilio_attempt WHERE state IN ('queued', 'sending', 'unknown'))""")
-    pending = [int(x) for x in rows[0]]
+    pending = [int(x) for x in rows[0]] + sessions_outbound.unsettled(world)
     live = [c for c in world.emulator.get("calls") if c["status"] in ("queued", "ringing", "in-progress")]
     return pending, len(live)
 
@@ -410,6 +419,8 @@ def invariants(world):
     rows.append(("notifications never delivered", len(undelivered),
                  f"of {len(ids)}; {duplicates} repeats with the same webhook-id", undelivered[:5]))
 
+    rows += sessions_outbound.invariants(world, world.emulator.get("calls"))
+
     env = {"DATABASE_URL": world.db.url, "PATH": os.environ["PATH"]}
     audit = subprocess.run([world.server_bin, "audit", "verify"], env=env, capture_output=True, text=True)
     broken = 0 if audit.returncode == 0 else max(1, audit.stdout.count("BROKEN") + audit.stderr.count("broken"))
@@ -435,7 +446,8 @@ def report(world, rows, seconds):
     print()
     print(f"seed {world.args.seed}, {seconds}s of load at {world.args.rate}/s, {world.args.replicas} replicas, "
           f"spool {'off' if world.args.no_spool else 'on'}, "
-          f"{len(world.calls)} calls, {len(world.texts)} SMS, {len(world.crises)} crises")
+          f"{len(world.calls)} calls, {len(world.texts)} SMS, {len(world.crises)} crises, "
+          f"{len(world.sessions)} sessions, {len(world.runs)} outbound runs")
     print("faults: " + "; ".join(f"{t} {f}" for t, f in world.faults))
     print()
     print("| invariant | count | context |")

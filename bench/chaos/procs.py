@@ -60,11 +60,7 @@ class Database:
         self.dir = os.path.join(work, "db")
         env = dict(os.environ, SWITCHBOARD_DEV_DB_DIR=self.dir)  # durable: it is crashed on purpose
         env.pop("DATABASE_URL", None)
-        out = subprocess.run([f"{REPO}/scripts/dev-db"], env=env, capture_output=True, text=True)
-        if out.returncode != 0:
-            # dev-db's free-port probe can pick a port a lingering (TIME-WAIT) socket still holds;
-            # the second probe of that port finds it taken and moves on.
-            out = subprocess.run([f"{REPO}/scripts/dev-db"], env=env, check=True, capture_output=True, text=True)
+        out = subprocess.run([f"{REPO}/scripts/dev-db"], env=env, check=True, capture_output=True, text=True)
         self.url = out.stdout.strip().splitlines()[-1].removeprefix("DATABASE_URL=")
         self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
 

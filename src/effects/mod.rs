@@ -13,6 +13,7 @@
 //! to the owning domain through [`EffectOwner`].
 
 pub mod attempts;
+pub mod deferred;
 pub mod deliver;
 mod hangup;
 pub mod ledger;
@@ -180,13 +181,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The events routes: `/webhooks/twilio/{calls,messages,recordings}/events` and seed 001's alias.
 /// Each hands changes to the owners registered at startup.
-pub fn router(owners: Arc<EffectOwners>) -> Router<AppState> {
+/// A status callback answered while the database is away is kept in `deferred`.
+pub fn router(owners: Arc<EffectOwners>, deferred: Arc<deferred::DeferredCallbacks>) -> Router<AppState> {
     Router::new()
         .route("/webhooks/twilio/calls/events", post(webhooks::call_events))
         .route("/api/calls/webhook/twilio", post(webhooks::call_events))
         .route("/webhooks/twilio/messages/events", post(webhooks::message_events))
         .route("/webhooks/twilio/recordings/events", post(webhooks::recording_events))
         .layer(Extension(owners))
+        .layer(Extension(deferred))
 }
 
 /// Adds the effects' outbox destinations (`twilio`, `twilio_update`) and one still-wanted hook per

@@ -1,22 +1,25 @@
 //! `/webhooks/twilio/{calls,messages,recordings}/events`: status callbacks of what we created.
 //! Signature-checked and deduplicated by the Twilio edge; here the first callback carrying an
 //! attempt token binds the SID (even when the create's answer was lost), the ledger advances with
-//! precedence, and the owning domain hears of every change — all in one transaction.
+//! precedence, and the owning domain hears of every change — all in one transaction. While the
+//! database is away a callback is answered as usual and kept ([`super::deferred`]).
 
 use super::attempts::AttemptState;
+use super::deferred::{DeferredCallback, DeferredCallbacks};
 use super::{CallChange, EffectOwner, EffectOwners, MessageChange, RecordingChange, attempts, ledger};
 use crate::audit::{self, Actor, NewEvent};
 use crate::error::ApiQuery;
 use crate::ids::TenantId;
 use crate::outbox;
 use crate::state::AppState;
+use crate::twilio::receipts;
 use crate::twilio::{
     CallStatusCallback, MessageStatusCallback, RecordingStatusCallback, TwilioWebhook, Twiml, WebhookError,
     WebhookReply,
 };
 use axum::Extension;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use serde::Deserialize;
 use sqlx::PgConnection;
@@ -102,18 +105,41 @@ async fn owned_by_attempt(
 pub async fn call_events(
     State(state): State<AppState>,
     Extension(owners): Extension<Arc<EffectOwners>>,
+    Extension(deferred): Extension<Arc<DeferredCallbacks>>,
     ApiQuery(q): ApiQuery<AttemptQuery>,
     hook: TwilioWebhook<CallStatusCallback>,
 ) -> Response {
+    let kept = DeferredCallback::Call { token: q.attempt.clone(), hook: hook.deferred() };
     let s = state.clone();
-    let response =
-        hook.once(&state.db, move |conn, cb| apply_call(s, owners, q.attempt, conn, cb).boxed()).await;
-    outbox::wake(&state);
-    response
+    let result =
+        hook.try_once(&state.db, move |conn, cb| apply_call(s, owners, q.attempt, conn, cb).boxed()).await;
+    answer(&state, &deferred, result, kept).await
+}
+
+/// The answer to a status callback: what its effect gave, or — the database being away — the
+/// usual empty answer, the callback kept to be applied when it is back.
+async fn answer(
+    state: &AppState,
+    deferred: &Arc<DeferredCallbacks>,
+    result: Result<WebhookReply, WebhookError>,
+    kept: DeferredCallback,
+) -> Response {
+    match result {
+        Ok(reply) => {
+            outbox::wake(state);
+            reply.into_response()
+        }
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!("a status callback waits for the database");
+            deferred.push(kept).await;
+            Twiml::new().into_response()
+        }
+        Err(e) => receipts::failure_response(&e, false),
+    }
 }
 
 /// The effect of one call status callback: bind, ledger, owner — one transaction.
-async fn apply_call(
+pub(super) async fn apply_call(
     state: AppState,
     owners: Arc<EffectOwners>,
     token: Option<String>,
@@ -183,19 +209,21 @@ async fn apply_call(
 pub async fn message_events(
     State(state): State<AppState>,
     Extension(owners): Extension<Arc<EffectOwners>>,
+    Extension(deferred): Extension<Arc<DeferredCallbacks>>,
     ApiQuery(q): ApiQuery<AttemptQuery>,
     hook: TwilioWebhook<MessageStatusCallback>,
 ) -> Response {
+    let kept = DeferredCallback::Message { token: q.attempt.clone(), hook: hook.deferred() };
     let s = state.clone();
     let to = hook.params.get("To").map(str::to_owned);
-    let response =
-        hook.once(&state.db, move |conn, cb| apply_message(s, owners, q.attempt, to, conn, cb).boxed()).await;
-    outbox::wake(&state);
-    response
+    let result = hook
+        .try_once(&state.db, move |conn, cb| apply_message(s, owners, q.attempt, to, conn, cb).boxed())
+        .await;
+    answer(&state, &deferred, result, kept).await
 }
 
 /// The effect of one message status callback: bind, ledger, owner — one transaction.
-async fn apply_message(
+pub(super) async fn apply_message(
     state: AppState,
     owners: Arc<EffectOwners>,
     token: Option<String>,
@@ -253,14 +281,17 @@ async fn apply_message(
 pub async fn recording_events(
     State(state): State<AppState>,
     Extension(owners): Extension<Arc<EffectOwners>>,
+    Extension(deferred): Extension<Arc<DeferredCallbacks>>,
     hook: TwilioWebhook<RecordingStatusCallback>,
 ) -> Response {
+    let kept = DeferredCallback::Recording { hook: hook.deferred() };
     let s = state.clone();
-    hook.once(&state.db, move |conn, cb| apply_recording(s, owners, conn, cb).boxed()).await
+    let result = hook.try_once(&state.db, move |conn, cb| apply_recording(s, owners, conn, cb).boxed()).await;
+    answer(&state, &deferred, result, kept).await
 }
 
 /// The effect of one recording status callback: ledger, owner — one transaction.
-async fn apply_recording(
+pub(super) async fn apply_recording(
     state: AppState,
     owners: Arc<EffectOwners>,
     conn: &mut PgConnection,

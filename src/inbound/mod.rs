@@ -13,14 +13,16 @@ mod outcome;
 mod owner;
 pub mod pending;
 mod sms;
-mod spool;
 mod status;
 pub mod textback;
 pub mod voice;
 
+pub use crate::writebehind::SpoolError;
 pub use owner::InboundOwner;
 pub use pending::{PendingEffect, PendingEffects, PendingEffectsWorker};
-pub use spool::{FILE_NAME as SPOOL_FILE, SpoolError};
+
+/// The inbound spool's file name inside `SWITCHBOARD_INBOUND__SPOOL_DIR`.
+pub const SPOOL_FILE: &str = pending::NAMES.file;
 pub use textback::DOMAIN;
 
 use crate::clock::Clock;
@@ -46,8 +48,8 @@ impl Inbound {
     /// memory and, when `config` names a spool, on disk (replaying what it holds).
     pub fn new(directory: Arc<NumberDirectory>, config: &InboundConfig) -> Result<Self, SpoolError> {
         let pending = match &config.spool_dir {
-            Some(dir) => PendingEffects::with_spool(dir)?,
-            None => PendingEffects::in_memory(),
+            Some(dir) => PendingEffects::with_spool(pending::NAMES, dir)?,
+            None => PendingEffects::in_memory(pending::NAMES),
         };
         Ok(Inbound { directory, pending: Arc::new(pending) })
     }

@@ -12,9 +12,11 @@ use crate::ids::TenantId;
 use crate::state::AppState;
 use crate::tenants::{AfterHours, NumberDirectory, Route, Settings};
 use crate::twilio::WebhookError;
+use crate::twilio::params::FormParams;
 use crate::twilio::twiml::{Dial, DialTarget, Gather, Method, Number, Record, Say, Verb};
 use crate::twilio::{
-    CallStatus, GatherResult, RecordingStatusCallback, TwilioWebhook, Twiml, VoiceRequest, WebhookReply,
+    CallStatus, DeferredError, DeferredWebhook, GatherResult, RecordingStatusCallback, TwilioWebhook, Twiml,
+    VoiceRequest, WebhookReply,
 };
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -182,14 +184,54 @@ pub async fn screen(
 /// `POST /webhooks/twilio/call/screen/{CallSid}/accept`.
 pub async fn screen_accept(
     State(state): State<AppState>,
+    Extension(pending): Extension<Arc<PendingEffects>>,
     Path(parent): Path<String>,
     hook: TwilioWebhook<GatherResult>,
 ) -> Response {
     if hook.payload.digits.as_deref() != Some("1") {
         return Twiml::new().hangup().into_response();
     }
+    let kept = PendingEffect::ScreenAccepted { parent: parent.clone(), hook: hook.deferred() };
     let s = state.clone();
-    hook.once(&state.db, move |conn, press| accept_screened(s, parent, conn, press).boxed()).await
+    let result =
+        hook.try_once(&state.db, move |conn, press| accept_screened(s, parent, conn, press).boxed()).await;
+    // An empty answer connects the legs, whether or not the database has heard of it yet.
+    answer_or_keep(&pending, result, kept, Twiml::new(), true).await
+}
+
+/// The screened owner's key press, kept while the database was away, applied.
+pub(super) async fn apply_screen_accepted(
+    state: &AppState,
+    parent: String,
+    hook: DeferredWebhook,
+) -> Result<(), DeferredError> {
+    let s = state.clone();
+    hook.once::<GatherResult, _>(&state.db, move |conn, press| {
+        accept_screened(s, parent, conn, press).boxed()
+    })
+    .await
+    .map(drop)
+}
+
+/// What a webhook whose answer does not depend on the database says: its effect's answer, or —
+/// the database being away — `usual`, the effect kept until it is back. Any other failure gets
+/// the edge's failure answer.
+async fn answer_or_keep(
+    pending: &Arc<PendingEffects>,
+    result: Result<WebhookReply, WebhookError>,
+    kept: PendingEffect,
+    usual: Twiml,
+    answers_twiml: bool,
+) -> Response {
+    match result {
+        Ok(reply) => reply.into_response(),
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!("an inbound webhook's effect waits for the database");
+            pending.push(kept).await;
+            usual.into_response()
+        }
+        Err(e) => crate::twilio::receipts::failure_response(&e, answers_twiml),
+    }
 }
 
 /// The owner pressed 1: the call is accepted (an empty answer connects the legs).
@@ -207,32 +249,64 @@ async fn accept_screened(
 /// `POST /webhooks/twilio/call/voicemail/{CallSid}`: the `<Record>` action.
 pub async fn voicemail_recorded(
     State(state): State<AppState>,
+    Extension(pending): Extension<Arc<PendingEffects>>,
     Path(sid): Path<String>,
     hook: TwilioWebhook<VoiceRequest>,
 ) -> Response {
-    let recording = hook.params.get("RecordingSid").map(str::to_owned);
-    let url = hook.params.get("RecordingUrl").map(str::to_owned);
-    let duration = hook.params.get("RecordingDuration").and_then(|d| d.parse().ok());
+    let kept = PendingEffect::Voicemail { sid: sid.clone(), hook: hook.deferred() };
+    let recording = Recording::from_params(&hook.params);
     let s = state.clone();
-    let response = hook
-        .once(&state.db, move |conn, fetch| {
-            store_voicemail(s, sid, recording, url, duration, conn, fetch).boxed()
-        })
+    let result = hook
+        .try_once(&state.db, move |conn, fetch| store_voicemail(s, sid, recording, conn, fetch).boxed())
         .await;
     crate::outbox::wake(&state);
-    response
+    answer_or_keep(&pending, result, kept, say_and_hang_up(VOICEMAIL_THANKS), true).await
 }
+
+/// The voicemail `<Record>` action, kept while the database was away, applied.
+pub(super) async fn apply_voicemail(
+    state: &AppState,
+    sid: String,
+    hook: DeferredWebhook,
+) -> Result<(), DeferredError> {
+    let recording = Recording::from_params(&hook.params());
+    let s = state.clone();
+    hook.once::<VoiceRequest, _>(&state.db, move |conn, fetch| {
+        store_voicemail(s, sid, recording, conn, fetch).boxed()
+    })
+    .await
+    .map(drop)
+}
+
+/// What the `<Record>` action says of the recording.
+struct Recording {
+    sid: Option<String>,
+    url: Option<String>,
+    duration: Option<i32>,
+}
+
+impl Recording {
+    fn from_params(params: &FormParams) -> Self {
+        Recording {
+            sid: params.get("RecordingSid").map(str::to_owned),
+            url: params.get("RecordingUrl").map(str::to_owned),
+            duration: params.get("RecordingDuration").and_then(|d| d.parse().ok()),
+        }
+    }
+}
+
+/// What the caller hears once the voicemail is recorded.
+const VOICEMAIL_THANKS: &str = "Thank you. Goodbye.";
 
 /// The `<Record>` action, once: the voicemail stored and announced to the call service.
 async fn store_voicemail(
     state: AppState,
     sid: String,
-    recording: Option<String>,
-    url: Option<String>,
-    duration: Option<i32>,
+    recording: Recording,
     conn: &mut PgConnection,
     _fetch: VoiceRequest,
 ) -> Result<WebhookReply, WebhookError> {
+    let Recording { sid: recording, url, duration } = recording;
     let now = state.clock.now();
     if let Some(recording) = &recording
         && calls::set_voicemail(conn, &sid, recording, url.as_deref(), duration, None, now).await?
@@ -255,17 +329,34 @@ async fn store_voicemail(
         )
         .await?;
     }
-    Ok(WebhookReply::from(say_and_hang_up("Thank you. Goodbye.")))
+    Ok(WebhookReply::from(say_and_hang_up(VOICEMAIL_THANKS)))
 }
 
 /// `POST /webhooks/twilio/call/voicemail/{CallSid}/status`: the recording's status callback.
 pub async fn voicemail_status(
     State(state): State<AppState>,
+    Extension(pending): Extension<Arc<PendingEffects>>,
     Path(sid): Path<String>,
     hook: TwilioWebhook<RecordingStatusCallback>,
 ) -> Response {
+    let kept = PendingEffect::VoicemailStatus { sid: sid.clone(), hook: hook.deferred() };
     let s = state.clone();
-    hook.once(&state.db, move |conn, rec| update_voicemail(s, sid, conn, rec).boxed()).await
+    let result = hook.try_once(&state.db, move |conn, rec| update_voicemail(s, sid, conn, rec).boxed()).await;
+    answer_or_keep(&pending, result, kept, Twiml::new(), false).await
+}
+
+/// The voicemail recording's status, kept while the database was away, applied.
+pub(super) async fn apply_voicemail_status(
+    state: &AppState,
+    sid: String,
+    hook: DeferredWebhook,
+) -> Result<(), DeferredError> {
+    let s = state.clone();
+    hook.once::<RecordingStatusCallback, _>(&state.db, move |conn, rec| {
+        update_voicemail(s, sid, conn, rec).boxed()
+    })
+    .await
+    .map(drop)
 }
 
 /// A voicemail recording's status callback, once.

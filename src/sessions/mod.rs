@@ -11,6 +11,7 @@
 //! their CallSids, the session its conference SID and both parties' subjects.
 
 mod access;
+pub mod deferred;
 mod events;
 mod handlers;
 pub mod machine;
@@ -46,10 +47,19 @@ use tokio_util::sync::CancellationToken;
 use worker::DeadlineWake;
 
 /// The sessions domain: what it keeps of its own, and how it plugs in.
-#[derive(Default)]
 pub struct Sessions {
     /// Wakes this instance's session worker when a nearer deadline appears.
     wake: DeadlineWake,
+    /// Conference events answered while the database was away.
+    deferred: Arc<deferred::DeferredEvents>,
+}
+
+impl Sessions {
+    /// The domain, keeping conference events that wait for the database in memory and, when
+    /// `config` names a spool, on disk (replaying what it holds).
+    pub fn new(config: &crate::config::InboundConfig) -> Result<Self, crate::writebehind::SpoolError> {
+        Ok(Sessions { wake: DeadlineWake::default(), deferred: Arc::new(deferred::open(config)?) })
+    }
 }
 
 impl Domain for Sessions {
@@ -62,7 +72,10 @@ impl Domain for Sessions {
     }
 
     fn router(&self) -> Router<AppState> {
-        router().layer(Extension(self.wake.clone())).layer(axum::middleware::from_fn(sensitive::log))
+        router()
+            .layer(Extension(self.wake.clone()))
+            .layer(Extension(self.deferred.clone()))
+            .layer(axum::middleware::from_fn(sensitive::log))
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {
@@ -77,6 +90,7 @@ impl Domain for Sessions {
         vec![
             Arc::new(SessionWorker::new(state, self.wake.clone())),
             Arc::new(recording::RetentionWorker::new(state)),
+            Arc::new(deferred::DeferredEventsWorker::new(state, self.deferred.clone())),
         ]
     }
 

@@ -2,6 +2,7 @@
 //! the time-limit announcement (`…/sessions/{id}/announce`) and the conference's events
 //! (`/webhooks/twilio/conferences/events`). All signature-checked and deduplicated by the edge.
 
+use super::deferred::DeferredEvents;
 use super::model::room_name;
 use super::{events, repo};
 use crate::effects::{self, AttemptQuery};
@@ -11,10 +12,12 @@ use crate::twilio::twiml::{Conference, Dial, DialTarget};
 use crate::twilio::{
     AnnouncementFetch, ConferenceEvent, TwilioWebhook, Twiml, VoiceRequest, WebhookError, WebhookReply,
 };
+use axum::Extension;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use sqlx::PgConnection;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The conference events Switchboard asks for.
@@ -78,25 +81,40 @@ async fn join(
 /// time limit. The extractor has checked the signature; the text names nothing personal, so no
 /// lookup is needed.
 pub async fn announce(_signed: TwilioWebhook<AnnouncementFetch>) -> Response {
-    use axum::response::IntoResponse;
     Twiml::new().say("One minute remaining. This call will end in one minute.").into_response()
 }
 
-/// `POST /webhooks/twilio/conferences/events`.
+/// `POST /webhooks/twilio/conferences/events`. The answer never depends on the database: while it
+/// is away the event is kept in [`DeferredEvents`] and applied when it is back.
 pub async fn conference_events(
     State(state): State<AppState>,
+    Extension(deferred): Extension<Arc<DeferredEvents>>,
     hook: TwilioWebhook<ConferenceEvent>,
 ) -> Response {
+    let kept = hook.deferred();
     let s = state.clone();
-    let response = hook
-        .once(&state.db, move |conn, event| {
-            async move {
-                events::on_conference(conn, &event, s.clock.now()).await?;
-                Ok(WebhookReply::from(Twiml::new()))
-            }
-            .boxed()
-        })
-        .await;
-    crate::outbox::wake(&state);
-    response
+    let result =
+        hook.try_once(&state.db, move |conn, event| apply_conference_event(s, conn, event).boxed()).await;
+    match result {
+        Ok(reply) => {
+            crate::outbox::wake(&state);
+            reply.into_response()
+        }
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!("a conference event waits for the database");
+            deferred.push(kept).await;
+            Twiml::new().into_response()
+        }
+        Err(e) => crate::twilio::receipts::failure_response(&e, false),
+    }
+}
+
+/// One conference event, once: the session moves (or the event is recorded as seen).
+pub(super) async fn apply_conference_event(
+    state: AppState,
+    conn: &mut PgConnection,
+    event: ConferenceEvent,
+) -> Result<WebhookReply, WebhookError> {
+    events::on_conference(conn, &event, state.clock.now()).await?;
+    Ok(WebhookReply::from(Twiml::new()))
 }

@@ -59,6 +59,15 @@ pub enum WebhookError {
     Database(#[from] sqlx::Error),
 }
 
+impl WebhookError {
+    /// Whether the database could not be reached (the effect can wait for it), rather than that
+    /// it refused the effect (waiting would not help).
+    pub fn is_unavailable(&self) -> bool {
+        let WebhookError::Database(e) = self;
+        crate::error::database::is_unavailable(e)
+    }
+}
+
 /// Runs `effect` in a transaction, at most once per `key` (every time when `key` is `None`).
 pub async fn run_once<F>(
     db: &PgPool,

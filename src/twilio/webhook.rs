@@ -50,14 +50,72 @@ impl<T: WebhookPayload> TwilioWebhook<T> {
         F: for<'c> FnOnce(&'c mut PgConnection, T) -> BoxFuture<'c, Result<WebhookReply, WebhookError>>
             + Send,
     {
-        let key = self.receipt_key();
-        let payload = self.payload;
-        let result = receipts::run_once(db, key.as_deref(), T::KIND, move |conn| effect(conn, payload)).await;
-        match result {
+        match self.try_once(db, effect).await {
             Ok(reply) => reply.into_response(),
             Err(error) => receipts::failure_response(&error, T::ANSWERS_TWIML),
         }
     }
+
+    /// [`once`](Self::once), leaving a failure to the caller (which may keep the webhook for later
+    /// with [`deferred`](Self::deferred) when the database is away).
+    pub async fn try_once<F>(self, db: &PgPool, effect: F) -> Result<WebhookReply, WebhookError>
+    where
+        F: for<'c> FnOnce(&'c mut PgConnection, T) -> BoxFuture<'c, Result<WebhookReply, WebhookError>>
+            + Send,
+    {
+        let key = self.receipt_key();
+        let payload = self.payload;
+        receipts::run_once(db, key.as_deref(), T::KIND, move |conn| effect(conn, payload)).await
+    }
+
+    /// The webhook as kept while the database is away: its receipt key and its parameters.
+    pub fn deferred(&self) -> DeferredWebhook {
+        DeferredWebhook { key: self.receipt_key(), params: self.params.pairs().to_vec() }
+    }
+}
+
+/// A verified webhook answered while the database was away, kept to be applied when it is back:
+/// the receipt key it claims then (so a retry that reached another replica is harmless) and its
+/// parameters, parsed again by the handler's own payload type.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeferredWebhook {
+    /// The webhook receipt key.
+    pub key: Option<String>,
+    /// Every parameter received, in order.
+    pub params: Vec<(String, String)>,
+}
+
+impl DeferredWebhook {
+    /// The parameters, as the handler received them.
+    pub fn params(&self) -> FormParams {
+        FormParams(self.params.clone())
+    }
+
+    /// Runs `effect` on the parsed payload at most once per delivery, as
+    /// [`TwilioWebhook::once`] would have. Parameters that no longer parse (they did when the
+    /// webhook was answered) are a bug, said as such.
+    pub async fn once<T, F>(self, db: &PgPool, effect: F) -> Result<WebhookReply, DeferredError>
+    where
+        T: WebhookPayload,
+        F: for<'c> FnOnce(&'c mut PgConnection, T) -> BoxFuture<'c, Result<WebhookReply, WebhookError>>
+            + Send,
+    {
+        let payload = T::parse(&self.params()).map_err(|errors| DeferredError::Unreadable(errors.len()))?;
+        let result =
+            receipts::run_once(db, self.key.as_deref(), T::KIND, move |conn| effect(conn, payload)).await;
+        Ok(result?)
+    }
+}
+
+/// Why a kept webhook could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum DeferredError {
+    /// The effect failed (the database may still be away).
+    #[error(transparent)]
+    Effect(#[from] WebhookError),
+    /// The kept parameters no longer parse.
+    #[error("a kept webhook no longer parses ({0} field errors)")]
+    Unreadable(usize),
 }
 
 impl<S, T> FromRequest<S> for TwilioWebhook<T>

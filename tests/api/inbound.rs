@@ -52,7 +52,12 @@ pub async fn setup(pool: PgPool) -> S {
     setup_with(pool, &[]).await
 }
 
-fn voice_params<'a>(sid: &'a str, from: &'a str, to: &'a str, status: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn voice_params<'a>(
+    sid: &'a str,
+    from: &'a str,
+    to: &'a str,
+    status: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("CallSid", sid),
         ("AccountSid", ACCOUNT_SID),

@@ -5,6 +5,7 @@ use crate::fixture::app_on;
 use crate::helpers::{ACCOUNT_SID, eventually};
 use crate::inbound::{
     ACME_MAIN, CALLER, S, deliver, dial_result, post, ring, setup, setup_with, sid, sms, sms_sent,
+    voice_params,
 };
 use crate::outage::Proxy;
 use crate::xml::parse;
@@ -16,6 +17,8 @@ const VOICEMAIL: [&str; 4] = ["Say", "Record", "Say", "Hangup"];
 const TEXT_BACK: &str = "Sorry we missed your call. We will call you back soon. Acme Plumbing";
 /// The worker applying what waited for the database.
 const PENDING_WORKER: &str = "inbound-pending-effects";
+/// The worker applying the effects' status callbacks that waited for the database.
+const CALLBACKS_WORKER: &str = "effects-deferred-callbacks";
 
 /// The app behind a TCP proxy to the test's database, which the test cuts and restores.
 async fn setup_behind_proxy(connect: &PgConnectOptions) -> (S, Proxy) {
@@ -35,8 +38,13 @@ async fn setup_behind_proxy_with(connect: &PgConnectOptions, extra: &[(&str, &st
 
 /// Runs the pending worker until a round succeeds (the pool reconnects after the outage).
 async fn apply_pending(s: &S) {
-    let worker = s.app.worker(PENDING_WORKER);
-    eventually(15, "the pending effects are applied", || async { worker.run_once().await.is_ok() }).await;
+    apply_with(s, PENDING_WORKER).await;
+}
+
+/// Runs the worker `name` until a round succeeds (the pool reconnects after the outage).
+async fn apply_with(s: &S, name: &str) {
+    let worker = s.app.worker(name);
+    eventually(15, "the waiting effects are applied", || async { worker.run_once().await.is_ok() }).await;
 }
 
 async fn outcome(s: &S, call: &str) -> Option<(Option<String>, String, String)> {
@@ -219,4 +227,107 @@ async fn with_a_spool_a_replica_killed_during_an_outage_loses_nothing_it_answere
     assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), TEXT_BACK.into())]);
     let left = std::fs::metadata(restarted.join(switchboard::inbound::SPOOL_FILE)).expect("spool").len();
     assert_eq!(left, 0, "emptied once everything in it is applied");
+}
+
+/// The opted-out numbers, as the API lists them.
+async fn opted_out(s: &S) -> Vec<String> {
+    let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
+    let list: serde_json::Value = s.app.get_auth("/api/opt-outs", &admin).await.json().await.expect("json");
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["number"].as_str().unwrap_or("").into())
+        .collect()
+}
+
+#[sqlx::test]
+async fn a_text_backs_refusal_during_an_outage_still_opts_the_caller_out(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (s, proxy) = setup_behind_proxy(&connect).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
+    deliver(&s).await;
+    let (token, message): (String, String) =
+        sqlx::query_as("SELECT token, sid FROM twilio_attempt WHERE request->>'to' = $1")
+            .bind(CALLER)
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("the text-back's attempt");
+    proxy.cut();
+    // Twilio does not retry a status callback: a 503 here would lose the refusal for good.
+    let params = [
+        ("MessageSid", message.as_str()),
+        ("AccountSid", ACCOUNT_SID),
+        ("MessageStatus", "undelivered"),
+        ("ErrorCode", "21610"),
+        ("To", CALLER),
+    ];
+    let path = format!("/webhooks/twilio/messages/events?attempt={token}");
+    let (status, body) = post(&s.app, &path, &params).await;
+    assert_eq!((status, parse(&body).names()), (200, vec![]), "answered as usual: {body}");
+    let (status, _) = post(&s.app, &path, &params).await;
+    assert_eq!(status, 200, "a duplicate is kept too, and harmless");
+    proxy.restore();
+    apply_with(&s, CALLBACKS_WORKER).await;
+    assert_eq!(opted_out(&s).await, [CALLER], "the refusal reached the inbound domain once back");
+    let ledger: (String, Option<i32>) =
+        sqlx::query_as("SELECT status, error_code FROM twilio_message WHERE sid = $1")
+            .bind(&message)
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("the ledger row");
+    assert_eq!(ledger, ("undelivered".to_owned(), Some(21610)));
+    let metrics = s.app.get("/metrics").await.text().await.expect("metrics");
+    assert!(metrics.contains("effects_buffered_callbacks 0"), "the buffer is drained and exported");
+}
+
+#[sqlx::test]
+async fn a_voicemail_left_during_an_outage_is_stored_and_announced_when_it_returns(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (s, proxy) = setup_behind_proxy(&connect).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
+    proxy.cut();
+    let call = sid(1);
+    let mut recorded = voice_params(&call, CALLER, ACME_MAIN, "in-progress");
+    recorded.extend([
+        ("RecordingSid", "RE0123456789abcdef0123456789abcdef"),
+        ("RecordingUrl", "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1"),
+        ("RecordingDuration", "17"),
+    ]);
+    let (status, body) = post(&s.app, &format!("/webhooks/twilio/call/voicemail/{call}"), &recorded).await;
+    assert_eq!(status, 200);
+    assert_eq!(parse(&body).names(), ["Say", "Hangup"], "the caller hears the usual goodbye: {body}");
+    let status_params = [
+        ("RecordingSid", "RE0123456789abcdef0123456789abcdef"),
+        ("AccountSid", ACCOUNT_SID),
+        ("CallSid", call.as_str()),
+        ("RecordingStatus", "completed"),
+        ("RecordingDuration", "17"),
+        ("RecordingUrl", "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1"),
+    ];
+    let (status, _) =
+        post(&s.app, &format!("/webhooks/twilio/call/voicemail/{call}/status"), &status_params).await;
+    assert_eq!(status, 200, "the recording's status is kept too");
+    proxy.restore();
+    apply_pending(&s).await;
+    let stored: (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT voicemail_recording_sid, voicemail_status FROM inbound_call WHERE call_sid = $1",
+    )
+    .bind(&call)
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("the call");
+    assert_eq!(stored, (Some("RE0123456789abcdef0123456789abcdef".into()), Some("completed".into())));
+    let announced: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox_message WHERE kind = 'call.voicemail'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("count");
+    assert_eq!(announced, 1, "call.voicemail is sent once");
 }

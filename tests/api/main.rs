@@ -36,6 +36,7 @@ mod recordings;
 mod recordings_links;
 mod sessions;
 mod sessions_calls;
+mod sessions_faults;
 mod shutdown;
 mod signing;
 mod simulate;

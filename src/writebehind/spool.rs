@@ -1,26 +1,25 @@
-//! The inbound spool: the on-disk copy of [`PendingEffects`](super::PendingEffects), so that a
-//! replica killed during a database outage does not lose the webhooks it already answered.
+//! The spool: the on-disk copy of a [`WriteBehind`](super::WriteBehind) buffer, so that a replica
+//! killed during a database outage does not lose the webhooks it already answered.
 //!
-//! One append-only file of JSON lines in `SWITCHBOARD_INBOUND__SPOOL_DIR`, each line written and
-//! `fdatasync`ed before the webhook is answered, replayed when the replica starts, and emptied
-//! once every effect in it has been applied. Applying is idempotent by the effects' own keys, so
-//! replaying a line that was applied just before a crash is harmless. The file holds personal data
-//! (numbers, message bodies): it is created `0600` and belongs on the replica's own disk.
+//! One append-only file of JSON lines per buffer in `SWITCHBOARD_INBOUND__SPOOL_DIR`, each line
+//! written and `fdatasync`ed before the webhook is answered, replayed when the replica starts, and
+//! emptied once every item in it has been applied. Applying is idempotent by the items' own keys,
+//! so replaying a line that was applied just before a crash is harmless. The files hold personal
+//! data (numbers, message bodies): they are created `0600` and belong on the replica's own disk.
 
-use super::pending::PendingEffect;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
+use std::marker::PhantomData;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// The spool file's name inside the configured directory.
-pub const FILE_NAME: &str = "inbound-effects.jsonl";
-
-/// Why the spool cannot be used; the replica refuses to start rather than lose or skip effects.
+/// Why a spool cannot be used; the replica refuses to start rather than lose or skip items.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     /// The directory or file cannot be created, read or written.
-    #[error("cannot use the inbound spool {path}: {source}")]
+    #[error("cannot use the spool {path}: {source}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -28,15 +27,13 @@ pub enum SpoolError {
         source: io::Error,
     },
     /// Another process holds the spool (two replicas given one directory).
-    #[error("the inbound spool {path} is in use by another process: give each replica its own directory")]
+    #[error("the spool {path} is in use by another process: give each replica its own directory")]
     Locked {
         /// The file.
         path: PathBuf,
     },
     /// A complete line that this version cannot read: kept for an operator to look at.
-    #[error(
-        "line {line} of the inbound spool {path} cannot be read ({source}); move the file aside to start"
-    )]
+    #[error("line {line} of the spool {path} cannot be read ({source}); move the file aside to start")]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -47,24 +44,25 @@ pub enum SpoolError {
     },
 }
 
-/// The open spool file, locked by this process.
+/// An open spool file of `T`s, locked by this process.
 #[derive(Debug)]
-pub struct Spool {
+pub struct Spool<T> {
     file: File,
     /// Lines written since the file was last emptied (replayed ones included).
     lines: usize,
+    items: PhantomData<fn(T) -> T>,
 }
 
-impl Spool {
-    /// Opens (creating) the spool in `dir` and returns it with the effects it holds, in order. A
-    /// last line cut short by a crash mid-write was never acknowledged: it is dropped.
-    pub fn open(dir: &Path) -> Result<(Spool, Vec<PendingEffect>), SpoolError> {
+impl<T: Serialize + DeserializeOwned> Spool<T> {
+    /// Opens (creating) the spool `file_name` in `dir` and returns it with the items it holds, in
+    /// order. A last line cut short by a crash mid-write was never acknowledged: it is dropped.
+    pub fn open(dir: &Path, file_name: &str) -> Result<(Spool<T>, Vec<T>), SpoolError> {
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| SpoolError::Io { path, source }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let path = dir.join(FILE_NAME);
+        let path = dir.join(file_name);
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -83,12 +81,13 @@ impl Spool {
         if complete < content.len() {
             tracing::warn!(
                 bytes = content.len() - complete,
-                "the inbound spool ends in a torn line: dropped"
+                spool = file_name,
+                "the spool ends in a torn line: dropped"
             );
             file.set_len(complete as u64).map_err(io(&path))?;
             file.sync_data().map_err(io(&path))?;
         }
-        let effects = content[..complete]
+        let items = content[..complete]
             .split(|&b| b == b'\n')
             .filter(|line| !line.is_empty())
             .enumerate()
@@ -99,14 +98,14 @@ impl Spool {
                     source,
                 })
             })
-            .collect::<Result<Vec<PendingEffect>, _>>()?;
-        let lines = effects.len();
-        Ok((Spool { file, lines }, effects))
+            .collect::<Result<Vec<T>, _>>()?;
+        let lines = items.len();
+        Ok((Spool { file, lines, items: PhantomData }, items))
     }
 
-    /// Appends one effect and waits until it is on disk.
-    pub fn append(&mut self, effect: &PendingEffect) -> io::Result<()> {
-        let mut line = serde_json::to_vec(effect)?;
+    /// Appends one item and waits until it is on disk.
+    pub fn append(&mut self, item: &T) -> io::Result<()> {
+        let mut line = serde_json::to_vec(item)?;
         line.push(b'\n');
         self.file.write_all(&line)?;
         self.file.sync_data()?;
@@ -114,7 +113,7 @@ impl Spool {
         Ok(())
     }
 
-    /// Empties the file: every effect in it has been applied (or given up).
+    /// Empties the file: every item in it has been applied (or given up).
     pub fn clear(&mut self) -> io::Result<()> {
         if self.lines > 0 {
             self.file.set_len(0)?;
@@ -133,7 +132,14 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::calls::NewCall;
+
+    const FILE_NAME: &str = "test.jsonl";
+
+    /// A spooled item, as a buffer's owner would define one.
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    enum Item {
+        Ringing { sid: String },
+    }
 
     /// A scratch directory, removed when dropped.
     struct Scratch(PathBuf);
@@ -150,33 +156,18 @@ mod tests {
         }
     }
 
-    fn ringing(n: u32) -> PendingEffect {
-        PendingEffect::Ringing(NewCall {
-            sid: format!("CA{n:032x}"),
-            tenant: crate::ids::TenantId(uuid::Uuid::nil()),
-            from: "+15550100001".into(),
-            to: "+15550100002".into(),
-            status: "ringing".into(),
-            after_hours: false,
-            screened: false,
-            at: chrono::DateTime::UNIX_EPOCH,
-        })
+    fn ringing(n: u32) -> Item {
+        Item::Ringing { sid: format!("CA{n:032x}") }
     }
 
-    fn sids(effects: &[PendingEffect]) -> Vec<String> {
-        effects
-            .iter()
-            .map(|e| match e {
-                PendingEffect::Ringing(call) => call.sid.clone(),
-                other => panic!("not a ringing effect: {other:?}"),
-            })
-            .collect()
+    fn sids(items: &[Item]) -> Vec<String> {
+        items.iter().map(|Item::Ringing { sid }| sid.clone()).collect()
     }
 
     #[test]
     fn effects_come_back_in_order_and_a_torn_last_line_is_dropped() {
         let dir = Scratch::new();
-        let (mut spool, replayed) = Spool::open(&dir.0).expect("open");
+        let (mut spool, replayed) = Spool::<Item>::open(&dir.0, FILE_NAME).expect("open");
         assert!(replayed.is_empty());
         for n in 1..=2 {
             spool.append(&ringing(n)).expect("append");
@@ -187,45 +178,45 @@ mod tests {
         let mut file = OpenOptions::new().append(true).open(&path).expect("file");
         file.write_all(br#"{"Ringing":{"sid":"CA"#).expect("write");
         drop(file);
-        let (mut spool, replayed) = Spool::open(&dir.0).expect("reopen");
+        let (mut spool, replayed) = Spool::<Item>::open(&dir.0, FILE_NAME).expect("reopen");
         assert_eq!(sids(&replayed), [format!("CA{:032x}", 1), format!("CA{:032x}", 2)]);
         spool.append(&ringing(3)).expect("append after the torn line");
         drop(spool);
-        let (_spool, replayed) = Spool::open(&dir.0).expect("reopen");
+        let (_spool, replayed) = Spool::<Item>::open(&dir.0, FILE_NAME).expect("reopen");
         assert_eq!(replayed.len(), 3, "the next line starts cleanly after the cut");
     }
 
     #[test]
     fn a_cleared_spool_replays_nothing() {
         let dir = Scratch::new();
-        let (mut spool, _) = Spool::open(&dir.0).expect("open");
+        let (mut spool, _) = Spool::<Item>::open(&dir.0, FILE_NAME).expect("open");
         spool.append(&ringing(1)).expect("append");
         spool.clear().expect("clear");
         spool.append(&ringing(2)).expect("append");
         drop(spool);
-        let (_spool, replayed) = Spool::open(&dir.0).expect("reopen");
+        let (_spool, replayed) = Spool::<Item>::open(&dir.0, FILE_NAME).expect("reopen");
         assert_eq!(sids(&replayed), [format!("CA{:032x}", 2)]);
     }
 
     #[test]
     fn a_damaged_line_refuses_to_start_and_names_it() {
         let dir = Scratch::new();
-        let (mut spool, _) = Spool::open(&dir.0).expect("open");
+        let (mut spool, _) = Spool::<Item>::open(&dir.0, FILE_NAME).expect("open");
         spool.append(&ringing(1)).expect("append");
         drop(spool);
         let path = dir.0.join(FILE_NAME);
         let mut file = OpenOptions::new().append(true).open(&path).expect("file");
         file.write_all(b"not json\n").expect("write");
         drop(file);
-        let error = Spool::open(&dir.0).expect_err("refused");
+        let error = Spool::<Item>::open(&dir.0, FILE_NAME).expect_err("refused");
         assert!(matches!(error, SpoolError::Corrupt { line: 2, .. }), "{error}");
     }
 
     #[test]
     fn two_processes_cannot_share_a_spool() {
         let dir = Scratch::new();
-        let (_held, _) = Spool::open(&dir.0).expect("open");
-        let error = Spool::open(&dir.0).expect_err("refused");
+        let (_held, _) = Spool::<Item>::open(&dir.0, FILE_NAME).expect("open");
+        let error = Spool::<Item>::open(&dir.0, FILE_NAME).expect_err("refused");
         assert!(matches!(error, SpoolError::Locked { .. }), "{error}");
     }
 }

@@ -1,0 +1,206 @@
+//! Write-behind buffers: effects of webhooks that were answered while the database was away.
+//! Neither a caller nor Twilio must see an error because bookkeeping is unavailable: a webhook
+//! whose answer does not need the database is answered as usual and its effect is kept in a
+//! bounded buffer, applied in order when the database is back.
+//!
+//! Applying is idempotent by the effect's own keys (a SID, the webhook receipt key), so a Twilio
+//! retry that reached another replica is harmless. Per-process by nature: a replica killed while
+//! effects wait loses them — the one loss left, counted by the buffer's gauges and counters —
+//! unless `SWITCHBOARD_INBOUND__SPOOL_DIR` names a directory where a [`Spool`] keeps them on disk.
+//!
+//! Each owner (the inbound domain, the effects' status callbacks) keeps its own buffer of its own
+//! item type, with its own file and metric names; this module knows none of them.
+
+mod spool;
+
+pub use spool::{Spool, SpoolError};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Most items kept per buffer; beyond, the oldest are given up (and counted).
+pub const CAPACITY: usize = 10_000;
+
+/// What a buffer is called on disk and in `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct Names {
+    /// The spool file inside the spool directory.
+    pub file: &'static str,
+    /// Gauge: items waiting now.
+    pub buffered: &'static str,
+    /// Counter: items given up (for room, or refused for good when applied).
+    pub dropped: &'static str,
+    /// Gauge: lines in the spool file.
+    pub spooled: &'static str,
+    /// Counter: spool writes or truncations that failed.
+    pub spool_errors: &'static str,
+}
+
+/// How applying one item went.
+pub enum Applied<E> {
+    /// Done (or found already done).
+    Done,
+    /// The database is still away: the item stays first and the round stops.
+    Unavailable(E),
+    /// Refused for good (it would be on any retry), with why: given up, loudly, and counted.
+    Refused(String),
+}
+
+/// Items waiting for the database, oldest first, and their copy on disk when a spool is set.
+#[derive(Debug)]
+pub struct WriteBehind<T> {
+    names: Names,
+    // A std Mutex: never held across an await. With a spool, it is held while a line is written
+    // and synced (on a blocking thread), so the file's order is the queue's.
+    inner: Mutex<Inner<T>>,
+}
+
+#[derive(Debug)]
+struct Inner<T> {
+    queue: VecDeque<T>,
+    spool: Option<Spool<T>>,
+}
+
+impl<T> WriteBehind<T>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    /// Items kept in memory only.
+    pub fn in_memory(names: Names) -> Self {
+        WriteBehind { names, inner: Mutex::new(Inner { queue: VecDeque::new(), spool: None }) }
+    }
+
+    /// Items kept in memory and in the spool in `dir`, starting with those the spool holds
+    /// (answered before this process last stopped, maybe not applied).
+    pub fn with_spool(names: Names, dir: &Path) -> Result<Self, SpoolError> {
+        let (spool, items) = Spool::open(dir, names.file)?;
+        if !items.is_empty() {
+            tracing::info!(
+                items = items.len(),
+                spool = names.file,
+                "webhook effects replayed from the spool"
+            );
+        }
+        let inner = Inner { queue: items.into(), spool: Some(spool) };
+        Ok(WriteBehind { names, inner: Mutex::new(inner) })
+    }
+
+    /// Registers every series with the metrics recorder (installed after the buffers are opened),
+    /// so `/metrics` shows them before the first outage. Called by the worker that drains it.
+    pub fn export_metrics(&self) {
+        let inner = self.lock();
+        metrics::gauge!(self.names.buffered).set(inner.queue.len() as f64);
+        metrics::counter!(self.names.dropped).increment(0);
+        metrics::gauge!(self.names.spooled).set(inner.spool.as_ref().map_or(0, |s| s.lines()) as f64);
+        metrics::counter!(self.names.spool_errors).increment(0);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps an item for later; with a spool, returns once it is on disk.
+    pub async fn push(self: &Arc<Self>, item: T) {
+        let this = self.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || this.push_blocking(item)).await {
+            tracing::error!(error = %e, buffer = self.names.buffered, "keeping a webhook effect failed");
+        }
+    }
+
+    fn push_blocking(&self, item: T) {
+        let names = self.names;
+        let mut inner = self.lock();
+        if let Some(spool) = inner.spool.as_mut() {
+            // Not on disk, still in memory: only a kill during the outage can lose it now.
+            if let Err(e) = spool.append(&item) {
+                metrics::counter!(names.spool_errors).increment(1);
+                tracing::error!(error = %e, spool = names.file, "the spool cannot be written: the effect is kept in memory only");
+            }
+            metrics::gauge!(names.spooled).set(spool.lines() as f64);
+        }
+        if inner.queue.len() >= CAPACITY {
+            inner.queue.pop_front();
+            metrics::counter!(names.dropped).increment(1);
+            tracing::error!(
+                buffer = names.buffered,
+                "a write-behind buffer is full: the oldest waiting effect is given up"
+            );
+        }
+        inner.queue.push_back(item);
+        metrics::gauge!(names.buffered).set(inner.queue.len() as f64);
+    }
+
+    fn pop(&self) -> Option<T> {
+        let mut inner = self.lock();
+        let item = inner.queue.pop_front();
+        metrics::gauge!(self.names.buffered).set(inner.queue.len() as f64);
+        item
+    }
+
+    fn push_front(&self, item: T) {
+        let mut inner = self.lock();
+        inner.queue.push_front(item);
+        metrics::gauge!(self.names.buffered).set(inner.queue.len() as f64);
+    }
+
+    /// Empties the spool if nothing waits any more (checked under the same lock as `push`, so a
+    /// line written meanwhile is never cut).
+    fn clear_spool_if_drained(&self) {
+        let names = self.names;
+        let mut inner = self.lock();
+        let Inner { queue, spool } = &mut *inner;
+        if let Some(spool) = spool.as_mut().filter(|s| queue.is_empty() && s.lines() > 0) {
+            match spool.clear() {
+                Ok(()) => metrics::gauge!(names.spooled).set(0.0),
+                Err(e) => {
+                    metrics::counter!(names.spool_errors).increment(1);
+                    tracing::error!(error = %e, spool = names.file, "the spool cannot be emptied: it is replayed (harmlessly) at the next start");
+                }
+            }
+        }
+    }
+
+    /// Applies the waiting items in order until one finds the database still away (it stays
+    /// first, so the order holds, and that error is returned); then empties the spool if nothing
+    /// waits. Returns how many were applied.
+    pub async fn drain<E, F, Fut>(self: &Arc<Self>, mut apply: F) -> Result<u64, E>
+    where
+        T: Clone,
+        F: FnMut(T) -> Fut,
+        Fut: Future<Output = Applied<E>>,
+    {
+        let mut applied = 0;
+        while let Some(item) = self.pop() {
+            match apply(item.clone()).await {
+                Applied::Done => applied += 1,
+                Applied::Unavailable(e) => {
+                    self.push_front(item);
+                    return Err(e);
+                }
+                Applied::Refused(why) => {
+                    tracing::error!(error = %why, buffer = self.names.buffered, "a waiting webhook effect was refused; given up");
+                    metrics::counter!(self.names.dropped).increment(1);
+                }
+            }
+        }
+        let this = self.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || this.clear_spool_if_drained()).await {
+            tracing::error!(error = %e, spool = self.names.file, "emptying the spool failed");
+        }
+        Ok(applied)
+    }
+
+    /// How many items wait.
+    pub fn len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// Whether none wait.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
