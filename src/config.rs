@@ -190,6 +190,31 @@ mod tests {
     }
 
     #[test]
+    fn the_listen_url_and_statement_cache_are_read_and_checked() {
+        let db = ("DATABASE_URL", "postgres://u:p@pgbouncer:6432/db");
+        let config = load(Purpose::Database, &[db]).expect("valid");
+        assert!(config.db.listen_url.is_none());
+        assert_eq!(config.db.statement_cache, 100);
+        let direct = ("SWITCHBOARD_DB__LISTEN_URL", "postgres://u:p@primary:5432/db");
+        let config =
+            load(Purpose::Database, &[db, direct, ("SWITCHBOARD_DB__STATEMENT_CACHE", "50")]).expect("valid");
+        assert!(config.db.listen_url.is_some());
+        assert_eq!(config.db.statement_cache, 50);
+        let err = load(
+            Purpose::Database,
+            &[db, ("SWITCHBOARD_DB__LISTEN_URL", "not a url"), ("SWITCHBOARD_DB__STATEMENT_CACHE", "0")],
+        )
+        .expect_err("must fail");
+        assert!(
+            err.problems.contains(&"SWITCHBOARD_DB__LISTEN_URL is not a valid postgres:// URL".into()),
+            "{err}"
+        );
+        assert!(
+            err.problems.iter().any(|p| p.starts_with("SWITCHBOARD_DB__STATEMENT_CACHE must be at least 1"))
+        );
+    }
+
+    #[test]
     fn generic_names_override_sections() {
         let config = load(
             Purpose::Database,

@@ -6,7 +6,8 @@
 //! - [`startup`]: `Application::build` / `run_until_stopped`, graceful shutdown.
 //! - [`state`], [`clock`]: the shared state and the only source of business time.
 //! - [`http`], [`error`]: the router and its layers; problem+json errors.
-//! - [`db`]: the pool and embedded migrations.
+//! - [`db`]: the pool and embedded migrations; [`primary`]: whether a connection still reaches
+//!   a server that takes writes (a leaf).
 //! - [`health`]: `/health`, `/ready`, `/metrics`.
 //! - [`domain`]: the one place a domain plugs in (routes, effect owner, workers, destinations).
 //! - [`worker`], [`workers`]: the `Worker` trait (a leaf) and the loops that run workers.
@@ -54,6 +55,7 @@ pub mod openapi;
 pub mod outbound;
 pub mod outbox;
 pub mod pagination;
+pub mod primary;
 pub mod redact;
 pub mod sessions;
 pub mod startup;

@@ -106,8 +106,10 @@ impl Application {
         }
         let twilio = Arc::new(TwilioClient::new(&config.twilio).context("cannot build the Twilio client")?);
         let http = crate::net::client_builder().timeout(config.outbox.http_timeout).build()?;
+        let listen_db = db::listen_pool(&config.db, &pool)?;
         let state = AppState {
             db: pool,
+            listen_db,
             webhooks: Arc::new(crate::state::webhook_settings(&config)),
             config: Arc::new(config),
             clock,

@@ -19,6 +19,9 @@ use std::sync::Arc;
 pub struct AppState {
     /// The PostgreSQL pool.
     pub db: PgPool,
+    /// Where the `LISTEN` connections come from: `db`, or a direct pool when `db` goes through a
+    /// transaction-mode pooler (`SWITCHBOARD_DB__LISTEN_URL`).
+    pub listen_db: PgPool,
     /// The validated configuration.
     pub config: Arc<Config>,
     /// The only source of "now" for business decisions.

@@ -24,6 +24,10 @@ pub trait Worker: Send + Sync + 'static {
     }
 }
 
+/// How long a notification listener waits in silence before it checks its server still takes
+/// writes.
+const LISTENER_CHECK: Duration = Duration::from_secs(10);
+
 /// Wakes `wake` on every PostgreSQL notification on `channel` (another replica committed work
 /// this instance's worker should look at now, not at its next poll), reconnecting after a failure
 /// (logged, naming `what`) until `token` is cancelled. Polling stays the guarantee; this only
@@ -40,8 +44,20 @@ pub async fn forward_notifications(
             let mut listener = sqlx::postgres::PgListener::connect_with(&db).await?;
             listener.listen(channel).await?;
             loop {
-                listener.recv().await?;
-                wake.notify_one();
+                match tokio::time::timeout(LISTENER_CHECK, listener.recv()).await {
+                    Ok(notification) => {
+                        notification?;
+                        wake.notify_one();
+                    }
+                    // A quiet listener may be on a primary that was demoted (a failover moved
+                    // the address, not this open connection): it would never hear the new
+                    // primary's notifications. Reconnect when its server no longer takes writes.
+                    Err(_) => {
+                        if crate::primary::is_read_only(&mut listener).await? {
+                            return Err(sqlx::Error::Protocol("the listener's server is read-only".into()));
+                        }
+                    }
+                }
             }
             #[allow(unreachable_code)]
             Ok::<(), sqlx::Error>(())

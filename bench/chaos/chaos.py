@@ -13,12 +13,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from procs import (REPO, Database, Emulator, Haproxy, Proxy, Receiver, Replica, http_json, log,  # noqa: E402
-                   wait_until)
+from procs import (REPO, Database, Emulator, Haproxy, Pgbouncer, Proxy, Receiver, Replica, http_json,  # noqa: E402
+                   log, wait_until)
 import sessions_outbound  # noqa: E402
 
 # Tenants and what their people do: the owner's phone and the duty officer's keypad.
@@ -76,7 +77,14 @@ def start(world, target):
     world.receiver = Receiver()
     # HAProxy's port is needed by the emulator and the replicas (their public URL) before either
     # starts, and the replicas' ports by HAProxy: ports first, processes after.
-    world.proxies = [Proxy(world.db.port) for _ in range(args.replicas)]
+    db_port = world.db.port
+    if args.pgbouncer:
+        world.pgbouncer = Pgbouncer(world.db, args.pgbouncer, work, args.replicas)
+        world.pgbouncer.start()
+        wait_until("PgBouncer", lambda: Proxy.reachable(world.pgbouncer.port), 30)
+        log(f"PgBouncer {world.pgbouncer.version} ({args.pgbouncer} pooling) on port {world.pgbouncer.port}")
+        db_port = world.pgbouncer.port
+    world.proxies = [Proxy(db_port) for _ in range(args.replicas)]
     world.emulator = Emulator(os.path.join(bins, "twilio-emulator"), "http://127.0.0.1:0", work)
     world.replicas = []
     for i in range(args.replicas):
@@ -87,6 +95,8 @@ def start(world, target):
     world.emulator.argv[world.emulator.argv.index("--target") + 1] = public
     for r in world.replicas:
         r.env["PUBLIC_BASE_URL"] = public
+        if args.pgbouncer:  # LISTEN needs a session of its own: straight to PostgreSQL
+            r.env["SWITCHBOARD_DB__LISTEN_URL"] = world.db.url
         r.env["SWITCHBOARD_BOT_URL"] = f"http://127.0.0.1:{world.receiver.port}/bot"
     world.emulator.start()
     wait_until("the emulator", lambda: http_json("GET", f"{world.emulator.url}/_emulator/clock")[0] == 200, 30)
@@ -215,6 +225,8 @@ def schedule(world, seconds):
     while t < seconds * 0.9:
         plan.append((t, "kill"))
         t += rng.uniform(8, 20) if world.args.quick else rng.uniform(5, 12)
+    if world.args.no_faults:
+        return []
     plan += [(seconds * 0.45, "db-restart"), (seconds * 0.6, "cut-db")]
     if not world.args.quick:
         plan += [(seconds * 0.25, "rolling"), (seconds * 0.75, "receiver-down")]
@@ -236,7 +248,10 @@ def inject(world, seconds, stop):
                 restart(world, r, "term")
         elif name == "db-restart":
             world.fault("PostgreSQL restarted in immediate mode")
+            back = threading.Event()
+            threading.Thread(target=time_to_ready, args=(world, time.time(), back), daemon=True).start()
             world.db.restart_immediate()
+            back.set()
         elif name == "cut-db":
             r = world.rng.choice(world.replicas)
             world.fault(f"{r.name}'s database connection cut for 10 s")
@@ -246,6 +261,47 @@ def inject(world, seconds, stop):
             world.receiver.down()
             world.receiver_back = threading.Timer(60, world.receiver.up)
             world.receiver_back.start()
+
+
+def buffered(replica):
+    """The replica's `inbound_buffered_effects` gauge (webhook effects held while the database
+    is away), 0 when /metrics does not answer."""
+    try:
+        with urllib.request.urlopen(f"{replica.url}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return 0
+    lines = [line for line in text.splitlines() if line.startswith("inbound_buffered_effects")]
+    return int(float(lines[0].split()[-1])) if lines else 0
+
+
+def time_to_ready(world, down, back):
+    """Logs how long after the database went down every live replica's /ready said 200 again
+    (once it is `back`), and the most webhook effects the replicas held meanwhile
+    (docs/scaling.md: failover)."""
+    deadline, most = down + 120, 0
+    while time.time() < deadline:
+        most = max(most, sum(buffered(r) for r in world.replicas if r.alive()))
+        if back.is_set() and all(r.ready() for r in world.replicas if r.alive()):
+            log(f"after the database restart every replica was ready in {time.time() - down:.1f} s; "
+                f"at most {most} webhook effects were buffered meanwhile")
+            return
+        time.sleep(0.1)
+    log("after the database restart the replicas were not all ready within 120 s")
+
+
+def log_cost(world):
+    """The replicas' CPU seconds (user + system) and their database connections at the end of the
+    load: what running more replicas costs (docs/scaling.md)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = []
+    for r in world.replicas:
+        with open(f"/proc/{r.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu.append((int(fields[11]) + int(fields[12])) / tick)
+    conns = world.db.query("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+    log(f"replica CPU seconds {', '.join(f'{c:.1f}' for c in cpu)} (total {sum(cpu):.1f}); "
+        f"client connections to PostgreSQL {conns[0][0]}")
 
 
 def settled(world):
@@ -414,6 +470,10 @@ def main():
     parser.add_argument("--quick", action="store_true", help="debug binaries, fewer faults (scripts/test)")
     parser.add_argument("--no-spool", action="store_true", help="replicas without SWITCHBOARD_INBOUND__SPOOL_DIR")
     parser.add_argument("--drain-secs", type=int, default=240)
+    parser.add_argument("--pgbouncer", choices=["transaction", "session"],
+                        help="the replicas reach PostgreSQL through PgBouncer in this pooling mode (docs/scaling.md)")
+    parser.add_argument("--no-faults", action="store_true",
+                        help="load only, and the replicas' CPU seconds and connections (docs/scaling.md)")
     parser.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")))
     args = parser.parse_args()
     if args.seed is None:
@@ -434,11 +494,14 @@ def main():
         faults.join()
         if "receiver_back" in world.__dict__:
             world.receiver_back.join()
+        if args.no_faults:
+            log_cost(world)
         log("load over: healing and draining")
         drain(world, args.drain_secs)
         ok = report(world, invariants(world), args.seconds)
     finally:
-        for p in [world.__dict__.get("haproxy"), world.__dict__.get("emulator"), *world.__dict__.get("replicas", [])]:
+        for p in [world.__dict__.get("haproxy"), world.__dict__.get("emulator"), *world.__dict__.get("replicas", []),
+                  world.__dict__.get("pgbouncer")]:
             if p is not None:
                 p.term(10)
         if "db" in world.__dict__:

@@ -134,6 +134,19 @@ class Proxy:
             self.conns.discard(src)
             self.conns.discard(dst)
 
+    @staticmethod
+    def reachable(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def retarget(self, port):
+        """New connections go to `port` from now on (a DNS or VIP change); the open ones stay
+        where they are, as they do after a real DNS change, until cut."""
+        self.target = port
+
     def cut(self, secs):
         self.cut_until = time.time() + secs
         with self.lock:
@@ -309,6 +322,42 @@ backend live
             f.write(config)
         super().__init__("haproxy", ["haproxy", "-db", "-f", path], dict(os.environ),
                          os.path.join(work, "haproxy.log"))
+
+
+class Pgbouncer(Process):
+    """PgBouncer (Debian's package) between the replicas' proxies and PostgreSQL, in `mode`
+    pooling; from 1.21 on with `max_prepared_statements`, which sqlx's prepared statements need
+    in transaction mode (docs/scaling.md)."""
+
+    def __init__(self, db, mode, work, replicas):
+        self.port = free_port()
+        # Session pooling lends a server connection for a client's whole life: every replica's
+        # pool (20) and its listeners must fit, or a client waits for one forever. Transaction
+        # pooling shares 20 among them all.
+        pool_size = 20 if mode == "transaction" else replicas * 22 + 5
+        version = subprocess.run(["pgbouncer", "--version"], capture_output=True, text=True).stdout.split()[1]
+        prepared = tuple(int(x) for x in version.split(".")[:2]) >= (1, 21)
+        config = f"""[databases]
+switchboard = host=127.0.0.1 port={db.port} user=switchboard password=switchboard
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = any
+pool_mode = {mode}
+default_pool_size = {pool_size}
+max_client_conn = 1000
+ignore_startup_parameters = extra_float_digits,options
+{"max_prepared_statements = 200" if prepared else ""}
+"""
+        path = os.path.join(work, "pgbouncer.ini")
+        with open(path, "w") as f:
+            f.write(config)
+        argv = ["pgbouncer", path]
+        if os.getuid() == 0:  # PgBouncer refuses to run as root
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        super().__init__("pgbouncer", argv, dict(os.environ), os.path.join(work, "pgbouncer.log"))
+        self.version = version
 
 
 class Emulator(Process):

@@ -78,5 +78,5 @@ impl Worker for ExpiryWorker {
 
 /// Forwards deadline notifications from other replicas to this instance's worker until shutdown.
 pub async fn listen(state: AppState, wake: DeadlineWake, token: CancellationToken) {
-    crate::worker::forward_notifications(state.db, CHANNEL, wake.0, "crisis deadlines", token).await;
+    crate::worker::forward_notifications(state.listen_db, CHANNEL, wake.0, "crisis deadlines", token).await;
 }

@@ -44,6 +44,8 @@ pub(super) struct RawDb {
     pool_min: u32,
     acquire_timeout_secs: u64,
     idle_timeout_secs: u64,
+    listen_url: String,
+    statement_cache: usize,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +137,12 @@ pub struct DbConfig {
     pub acquire_timeout: Duration,
     /// How long an idle connection above `pool_min` is kept.
     pub idle_timeout: Duration,
+    /// A direct (unpooled) URL for the `LISTEN` connections, when `url` goes through a
+    /// transaction-mode pooler such as PgBouncer, where `LISTEN` is lost at the transaction's end.
+    /// `None`: the listeners use `url`.
+    pub listen_url: Option<SecretString>,
+    /// How many prepared statements sqlx keeps per connection (its statement cache).
+    pub statement_cache: usize,
 }
 
 impl DbConfig {
@@ -161,8 +169,26 @@ impl DbConfig {
                 setting_name("db", "pool_max")
             ));
         }
+        let listen_url = if raw.listen_url.trim().is_empty() {
+            None
+        } else {
+            if raw.listen_url.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
+                problems.push(format!("{} is not a valid postgres:// URL", setting_name("db", "listen_url")));
+            }
+            Some(SecretString::from(raw.listen_url))
+        };
+        if raw.statement_cache == 0 {
+            // sqlx 0.9 still names (and never closes) every statement when its cache is off, so 0
+            // would leak prepared statements on each connection instead of avoiding them.
+            problems.push(format!(
+                "{} must be at least 1 (0 does not stop sqlx from preparing named statements; see docs/scaling.md)",
+                setting_name("db", "statement_cache")
+            ));
+        }
         DbConfig {
             url,
+            listen_url,
+            statement_cache: raw.statement_cache,
             pool_max: raw.pool_max,
             pool_min: raw.pool_min,
             acquire_timeout: Duration::from_secs(raw.acquire_timeout_secs),

@@ -6,7 +6,8 @@ use crate::error::error_chain;
 use sqlx::PgPool;
 use std::collections::HashSet;
 
-/// `SELECT 1` through the pool.
+/// The database answers through the pool and takes writes: a standby or a demoted primary (a
+/// failover this replica's connection has not followed yet) makes the instance not ready.
 pub struct DatabaseCheck(pub PgPool);
 
 #[async_trait::async_trait]
@@ -16,8 +17,11 @@ impl ReadinessCheck for DatabaseCheck {
     }
 
     async fn check(&self) -> CheckResult {
-        match sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&self.0).await {
-            Ok(_) => CheckResult::ok(),
+        match sqlx::query_scalar::<_, bool>(crate::primary::READ_ONLY_SQL).fetch_one(&self.0).await {
+            Ok(false) => CheckResult::ok(),
+            Ok(true) => {
+                CheckResult::error("the database is read-only (a standby, or a primary being demoted)")
+            }
             Err(e) => CheckResult::error(error_chain(&e)),
         }
     }

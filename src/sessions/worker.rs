@@ -112,5 +112,5 @@ impl Worker for SessionWorker {
 
 /// Forwards deadline notifications from other replicas to this instance's worker until shutdown.
 pub async fn listen(state: AppState, wake: DeadlineWake, token: CancellationToken) {
-    crate::worker::forward_notifications(state.db, CHANNEL, wake.0, "session deadlines", token).await;
+    crate::worker::forward_notifications(state.listen_db, CHANNEL, wake.0, "session deadlines", token).await;
 }

@@ -36,6 +36,50 @@ async fn ready_reports_pending_migrations(pool: PgPool) {
     assert_eq!(body["checks"]["migrations"]["status"], "error");
 }
 
+/// A pool on the same database whose sessions take no writes, as on a demoted primary (a session
+/// `SET`, not a start-up option: PgBouncer drops start-up options, scripts/pgbouncer-test).
+fn read_only(pool: &PgPool) -> PgPool {
+    PgPoolOptions::new()
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::Executor::execute(conn, "SET default_transaction_read_only = on").await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(pool.connect_options().as_ref().clone())
+}
+
+/// A failover can leave a replica's connections on the demoted, read-only primary: that replica
+/// is not ready (so its load balancer stops sending it writes), and says why.
+#[sqlx::test]
+async fn ready_fails_while_the_database_is_read_only(pool: PgPool) {
+    let app =
+        spawn_with(test_config(&[]), Overrides { pool: Some(read_only(&pool)), ..Overrides::default() })
+            .await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["checks"]["database"]["status"], "error");
+    let error = body["checks"]["database"]["error"].as_str().expect("error");
+    assert!(error.contains("read-only"), "{error}");
+    assert_eq!(body["checks"]["migrations"]["status"], "ok");
+}
+
+/// A write that reaches a read-only database (a connection left on a demoted primary) is a
+/// retryable 503, never a 500.
+#[sqlx::test]
+async fn a_write_to_a_read_only_database_is_a_retryable_503(pool: PgPool) {
+    let root = spawn_app(pool.clone()).await.superadmin().await;
+    let app =
+        spawn_with(test_config(&[]), Overrides { pool: Some(read_only(&pool)), ..Overrides::default() })
+            .await;
+    let body = serde_json::json!({"slug": "acme", "name": "Acme", "timezone": "UTC"});
+    let response = app.post_json("/api/tenants", &root, body).await;
+    assert_eq!(response.status(), 503);
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "unavailable");
+}
+
 #[tokio::test]
 async fn ready_fails_within_two_seconds_when_nothing_listens() {
     let closed_port = {
