@@ -257,6 +257,9 @@ class Replica(Process):
             # A short retry schedule, so the drain at the end sees every notification delivered
             # rather than waiting hours for a backoff step after the receiver's outage.
             "SWITCHBOARD_OUTBOX__BACKOFF_MAX_SECS": "20",
+            # With the backoff capped at 20 s, the default 12 deliveries fit in the receiver's 60 s
+            # outage; 40 keep the schedule longer than any outage the harness makes.
+            "SWITCHBOARD_OUTBOX__MAX_ATTEMPTS": "40",
             "SWITCHBOARD_EFFECTS__CALLS_PER_SECOND": "20",
             "SWITCHBOARD_EFFECTS__MESSAGES_PER_SECOND": "20",
             "SWITCHBOARD_EFFECTS__RECONCILE_WINDOW_SECS": "20",

@@ -40,10 +40,16 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         // Class 08 (connection exception), 57P01–57P03 (shutdown, cannot connect now), 53300,
-        // and 25006 (read-only transaction: a connection still on a primary that a failover
-        // demoted; the pool replaces it, docs/scaling.md).
+        // 25006 (read-only transaction: a connection still on a primary that a failover
+        // demoted; the pool replaces it, docs/scaling.md), and class 40 (a deadlock or a
+        // serialization failure rolled the transaction back: the same work retried succeeds —
+        // a status callback answered 503 for it would be lost, Twilio does not retry those).
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "25006"
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || code.starts_with("40")
+                || code == "53300"
+                || code == "25006"
         }),
         _ => false,
     }
