@@ -286,3 +286,51 @@ pub async fn cancel_queued(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// What a dialled lead's TwiML fetch needs: the job's current attempt and call, and its run's
+/// number, script and policy.
+#[derive(Debug, sqlx::FromRow)]
+pub struct VoiceJob {
+    /// The job's tenant.
+    pub tenant_id: Uuid,
+    /// The job's current attempt.
+    pub attempt_token: Option<String>,
+    /// The call bound to the job, if any yet.
+    pub call_sid: Option<String>,
+    /// A stop asked for the call to be hung up.
+    pub hangup_requested: bool,
+    /// The run's caller id.
+    pub from_number: String,
+    /// The run's script, as stored.
+    pub script: serde_json::Value,
+    /// The run's policies, as stored.
+    pub policy: serde_json::Value,
+}
+
+/// Unscoped (system path): a webhook knows its tenant only from the job, whose token it carries.
+pub async fn voice_job(conn: &mut PgConnection, job: Uuid) -> Result<Option<VoiceJob>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT j.tenant_id, j.attempt_token, j.call_sid, j.hangup_requested, r.from_number, r.script, r.policy
+         FROM outbound_job j JOIN outbound_run r ON r.id = j.run_id WHERE j.id = $1",
+    )
+    .bind(job)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Keeps the attempt's answering-machine verdict, read when its call ends (outcome `human`,
+/// `machine`, `fax`); a verdict of an earlier attempt changes nothing.
+pub async fn set_answered_by(
+    conn: &mut PgConnection,
+    job: Uuid,
+    token: &str,
+    verdict: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbound_job SET answered_by = $3 WHERE id = $1 AND attempt_token = $2")
+        .bind(job)
+        .bind(token)
+        .bind(verdict)
+        .execute(conn)
+        .await
+        .map(drop)
+}

@@ -29,18 +29,7 @@ pub async fn voice(
     hook.once(&state.db, move |conn, call| answer(s, job, q.attempt, conn, call).boxed()).await
 }
 
-#[derive(sqlx::FromRow)]
-struct Found {
-    tenant_id: Uuid,
-    attempt_token: Option<String>,
-    call_sid: Option<String>,
-    hangup_requested: bool,
-    from_number: String,
-    script: serde_json::Value,
-    policy: serde_json::Value,
-}
-
-/// Unscoped (system path): a webhook knows its tenant only from the job, whose token it must carry.
+/// The lead's TwiML, once: the job and its call checked, the SID bound, the run's script played.
 async fn answer(
     state: AppState,
     job: String,
@@ -52,13 +41,7 @@ async fn answer(
     let (Ok(job), Some(token)) = (Uuid::parse_str(&job), token) else {
         return Ok(WebhookReply::from(Twiml::new().say(NOT_VALID).hangup()));
     };
-    let found: Option<Found> = sqlx::query_as(
-        "SELECT j.tenant_id, j.attempt_token, j.call_sid, j.hangup_requested, r.from_number, r.script, r.policy
-         FROM outbound_job j JOIN outbound_run r ON r.id = j.run_id WHERE j.id = $1",
-    )
-    .bind(job)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let found = super::repo::voice_job(conn, job).await?;
     let Some(found) = found.filter(|f| {
         f.attempt_token.as_deref() == Some(token.as_str()) && f.call_sid.as_deref().is_none_or(|s| s == sid)
     }) else {
@@ -70,13 +53,7 @@ async fn answer(
     super::slots::bind_sid(conn, job, sid, now).await?;
     let answered_by = call.answered_by.as_ref().map(|a| a.as_str().to_owned());
     if let Some(verdict) = &answered_by {
-        // The attempt's verdict, read when its call ends (outcome `human`, `machine`, `fax`).
-        sqlx::query("UPDATE outbound_job SET answered_by = $3 WHERE id = $1 AND attempt_token = $2")
-            .bind(job)
-            .bind(&token)
-            .bind(verdict)
-            .execute(&mut *conn)
-            .await?;
+        super::repo::set_answered_by(conn, job, &token, verdict).await?;
     }
     tracing::debug!(tenant.id = %found.tenant_id, answered_by = ?answered_by, "outbound call answered");
     if found.hangup_requested {
