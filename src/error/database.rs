@@ -89,6 +89,42 @@ mod tests {
         }
     }
 
+    /// A database error carrying only a SQLSTATE.
+    #[derive(Debug, thiserror::Error)]
+    #[error("SQLSTATE {0}")]
+    struct State(&'static str);
+
+    impl sqlx::error::DatabaseError for State {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_deadlock_or_a_serialization_failure_is_worth_retrying_and_a_refusal_is_not() {
+        for code in ["40P01", "40001", "08006", "57P01", "53300", "25006"] {
+            assert!(is_unavailable(&sqlx::Error::Database(Box::new(State(code)))), "{code}");
+        }
+        for code in ["23505", "22P02", "42P01", "42501"] {
+            assert!(!is_unavailable(&sqlx::Error::Database(Box::new(State(code)))), "{code}");
+        }
+    }
+
     #[test]
     fn an_error_without_a_sqlstate_stays_internal() {
         assert!(matches!(from_sqlx(sqlx::Error::PoolTimedOut), ApiError::Unavailable(_)));
