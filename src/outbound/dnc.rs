@@ -9,6 +9,7 @@ use crate::audit::{self, Actor, NewEvent};
 use crate::auth::Operator;
 use crate::auth::scope::tenant_tx;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError};
+use crate::idempotency::IdempotencyKey;
 use crate::ids::TenantId;
 use crate::pagination::{Cursor, Keyed, Keyset, Page, PageQuery};
 use crate::redact::mask_phone;
@@ -130,13 +131,16 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/api/outbound/dnc", tag = "outbound", operation_id = "add_outbound_dnc",
-    summary = "Add a number to the do-not-call list", description = "Roles: admin. Permission: `outbound:write`. Its jobs are skipped (`do_not_call`) from now on, also those already queued or deferred, and a create still waiting in the outbox is not sent. Adding a listed number again is a 200 with the existing entry.",
+    summary = "Add a number to the do-not-call list", description = "Roles: admin. Permission: `outbound:write`. Its jobs are skipped (`do_not_call`) from now on, also those already queued or deferred, and a create still waiting in the outbox is not sent. Adding a listed number again is a 200 with the existing entry, so a repeat needs no `Idempotency-Key`; one that is given is checked like everywhere else (a malformed key is a 422).",
     request_body = NewDnc,
     responses((status = 201, description = "Added", body = DncEntry), (status = 200, description = "Already listed", body = DncEntry)))]
 /// `POST /api/outbound/dnc` (admin).
 pub async fn add(
     State(state): State<AppState>,
     operator: Operator,
+    // Adding is idempotent by the number itself; the key, documented for every creating POST, is
+    // still checked so a malformed one is refused rather than ignored.
+    _key: Option<IdempotencyKey>,
     ApiJson(body): ApiJson<NewDnc>,
 ) -> ApiResult<(StatusCode, ApiJson<DncEntry>)> {
     let tenant = operator.own_tenant_as(ADMIN)?;

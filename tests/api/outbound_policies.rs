@@ -360,6 +360,17 @@ async fn the_dnc_list_is_admin_only_per_business_and_listed_numbers_are_never_di
     assert_eq!(add_dnc(&o, &o.acme, "+1 (415) 555-0001").await.status(), 201);
     assert_eq!(add_dnc(&o, &o.acme, "+14155550001").await.status(), 200, "adding twice is harmless");
     assert_eq!(add_dnc(&o, &o.acme_monitor, "+14155550009").await.status(), 403);
+    let empty_key = o
+        .app
+        .client
+        .post(o.app.url("/api/outbound/dnc"))
+        .bearer_auth(&o.acme)
+        .header("Idempotency-Key", "")
+        .json(&json!({"number": "+14155550009"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(empty_key.status(), 422, "a malformed Idempotency-Key is refused, as on every creating POST");
     let problem: Value = add_dnc(&o, &o.acme, "call me").await.json().await.expect("json");
     assert_eq!(problem["errors"][0]["field"], "number");
     let page: Value = o.app.get_auth("/api/outbound/dnc", &o.acme).await.json().await.expect("json");
