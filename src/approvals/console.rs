@@ -39,11 +39,6 @@ pub fn section() -> Section {
 }
 
 /// `?notice=` beside the API's own filters.
-#[derive(Deserialize)]
-struct Notice {
-    notice: Option<String>,
-}
-
 async fn list(
     State(state): State<AppState>,
     Extension(pages): Extension<Pages>,
@@ -51,7 +46,8 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let raw = raw.unwrap_or_default();
-    let notice: Notice = serde_urlencoded::from_str(&raw).unwrap_or(Notice { notice: None });
+    let notice: crate::console::Notice =
+        serde_urlencoded::from_str(&raw).unwrap_or(crate::console::Notice { notice: None });
     let filters = strip(&raw, &["notice"]);
     let answer = match parse_query::<ListQuery>(&filters) {
         Ok(query) => handlers::list(State(state.clone()), user.operator.clone(), ApiQuery(query)).await,

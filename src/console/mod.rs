@@ -28,6 +28,14 @@ pub mod session;
 pub use live::{LivePanel, LivePanels};
 pub use session::{ConsoleForm, ConsoleUser};
 
+/// `?notice=`: the code of what a page's last action did (each page maps codes to its own fixed
+/// messages, so no text from the URL is reflected).
+#[derive(Debug, serde::Deserialize)]
+pub struct Notice {
+    /// The action's code.
+    pub notice: Option<String>,
+}
+
 use crate::state::AppState;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};

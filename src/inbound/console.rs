@@ -144,17 +144,12 @@ async fn conversations_page(
     html::page(&user, &pages, view)
 }
 
-#[derive(Deserialize)]
-struct Notice {
-    notice: Option<String>,
-}
-
 async fn thread(
     State(state): State<AppState>,
     Extension(pages): Extension<Pages>,
     user: ConsoleUser,
     ApiPath(id): ApiPath<Uuid>,
-    Query(q): Query<Notice>,
+    Query(q): Query<crate::console::Notice>,
 ) -> Response {
     let detail = api::get_conversation(State(state.clone()), user.operator.clone(), ApiPath(id)).await;
     let ApiJson(ConversationDetail { conversation, messages }) = match detail {

@@ -51,11 +51,6 @@ pub(super) fn section() -> Section {
     Section { pages: vec![page], router, live: vec![live] }
 }
 
-#[derive(Deserialize)]
-struct Notice {
-    notice: Option<String>,
-}
-
 /// The messages of this page's actions (no text is reflected).
 fn notice(code: Option<&str>) -> Option<&'static str> {
     Some(match code? {
@@ -78,7 +73,7 @@ async fn list(
     State(state): State<AppState>,
     Extension(pages): Extension<Pages>,
     user: ConsoleUser,
-    Query(q): Query<Notice>,
+    Query(q): Query<crate::console::Notice>,
 ) -> Response {
     let answer = match runs_query("") {
         Ok(query) => handlers::list(State(state), user.operator.clone(), ApiQuery(query)).await,
@@ -161,7 +156,7 @@ async fn detail(
     Extension(pages): Extension<Pages>,
     user: ConsoleUser,
     ApiPath(id): ApiPath<Uuid>,
-    Query(q): Query<Notice>,
+    Query(q): Query<crate::console::Notice>,
 ) -> Response {
     let run = handlers::get(State(state.clone()), user.operator.clone(), ApiPath(id)).await;
     let ApiJson(run) = match run {

@@ -80,17 +80,12 @@ async fn index(
     )
 }
 
-#[derive(Deserialize)]
-struct Notice {
-    notice: Option<String>,
-}
-
 async fn detail(
     State(state): State<AppState>,
     Extension(pages): Extension<Pages>,
     user: ConsoleUser,
     ApiPath(id): ApiPath<String>,
-    Query(q): Query<Notice>,
+    Query(q): Query<crate::console::Notice>,
 ) -> Response {
     let op = || user.operator.clone();
     let tenant = handlers::get_tenant(State(state.clone()), op(), ApiPath(id.clone())).await;

@@ -40,11 +40,6 @@ pub(super) fn section() -> Section {
     Section { pages: vec![page], router, live: vec![live] }
 }
 
-#[derive(Deserialize)]
-struct Notice {
-    notice: Option<String>,
-}
-
 /// The messages of this page's actions (no text is reflected).
 fn notice(code: Option<&str>) -> Option<&'static str> {
     Some(match code? {
@@ -63,7 +58,7 @@ async fn list(
     State(state): State<AppState>,
     Extension(pages): Extension<Pages>,
     user: ConsoleUser,
-    Query(q): Query<Notice>,
+    Query(q): Query<crate::console::Notice>,
 ) -> Response {
     let mut open = Vec::new();
     let mut closed = Vec::new();
