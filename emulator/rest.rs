@@ -14,6 +14,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+use switchboard::twilio::rest::wire;
 
 type Form = HashMap<String, Vec<String>>;
 type Shared = State<Arc<Emulator>>;
@@ -85,28 +86,41 @@ fn authorize(
 }
 
 fn call_json(emu: &Emulator, c: &CallRecord) -> Value {
-    let base = format!("/2010-04-01/Accounts/{}/Calls/{}", emu.config.account_sid, c.sid);
-    json!({
-        "sid": c.sid, "date_created": c.date_created, "date_updated": emu.now_rfc2822(), "parent_call_sid": c.parent_call_sid,
-        "account_sid": emu.config.account_sid, "to": c.to, "to_formatted": c.to, "from": c.from, "from_formatted": c.from,
-        "phone_number_sid": null, "status": c.status, "start_time": c.start_time, "end_time": c.end_time,
-        "duration": c.duration.map(|d| d.to_string()), "price": null, "price_unit": "USD", "direction": c.direction,
-        "answered_by": c.answered_by, "api_version": "2010-04-01", "forwarded_from": null, "group_sid": null,
-        "caller_name": null, "queue_time": "0", "trunk_sid": null, "uri": format!("{base}.json"),
-        "subresource_uris": {"recordings": format!("{base}/Recordings.json"), "notifications": format!("{base}/Notifications.json"),
-            "events": format!("{base}/Events.json")}
-    })
+    let updated = emu.now_rfc2822();
+    wire::Call {
+        account_sid: &emu.config.account_sid,
+        sid: &c.sid,
+        parent_call_sid: c.parent_call_sid.as_deref(),
+        from: &c.from,
+        to: &c.to,
+        status: &c.status,
+        direction: &c.direction,
+        answered_by: c.answered_by.as_deref(),
+        duration: c.duration,
+        date_created: &c.date_created,
+        date_updated: &updated,
+        start_time: c.start_time.as_deref(),
+        end_time: c.end_time.as_deref(),
+    }
+    .json()
 }
 
 fn message_json(emu: &Emulator, m: &MessageRecord) -> Value {
-    let base = format!("/2010-04-01/Accounts/{}/Messages/{}", emu.config.account_sid, m.sid);
-    json!({
-        "body": m.body, "num_segments": "1", "direction": m.direction, "from": m.from, "to": m.to, "date_updated": emu.now_rfc2822(),
-        "price": null, "error_message": m.error_code.map(|_| "The message could not be delivered"), "uri": format!("{base}.json"),
-        "account_sid": emu.config.account_sid, "num_media": "0", "status": m.status, "messaging_service_sid": null, "sid": m.sid,
-        "date_sent": m.date_created, "date_created": m.date_created, "error_code": m.error_code, "price_unit": "USD",
-        "api_version": "2010-04-01", "subresource_uris": {"media": format!("{base}/Media.json")}
-    })
+    let updated = emu.now_rfc2822();
+    wire::Message {
+        account_sid: &emu.config.account_sid,
+        sid: &m.sid,
+        from: &m.from,
+        to: &m.to,
+        body: &m.body,
+        status: &m.status,
+        direction: &m.direction,
+        error_code: m.error_code,
+        date_created: &m.date_created,
+        date_updated: &updated,
+        date_sent: Some(&m.date_created),
+    }
+    .json()
 }
 
 fn valid_number(value: &str) -> bool {

@@ -9,6 +9,7 @@
 mod client;
 mod form;
 mod resources;
+pub mod wire;
 
 pub use client::TwilioClient;
 pub use form::callback_url;

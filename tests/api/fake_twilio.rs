@@ -1,6 +1,7 @@
 //! An in-process fake of Twilio's REST API speaking its wire format (form bodies in, JSON shapes
 //! and error bodies out), able to lose answers, fail with 5xx or 429, or refuse with a code.
 
+use crate::helpers::ACCOUNT_SID;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use switchboard::twilio::rest::wire;
 
 /// How the next create is answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,14 +188,37 @@ async fn create(
     Ok((sid, fields))
 }
 
+/// A queued outbound call, as Twilio answers it.
 fn call_json(sid: &str, to: &str, from: &str) -> serde_json::Value {
-    serde_json::json!({"sid": sid, "to": to, "from": from, "status": "queued", "direction": "outbound-api",
-        "duration": null, "date_created": DATE, "start_time": null, "end_time": null, "price": null})
+    let call = wire::Call {
+        account_sid: ACCOUNT_SID,
+        sid,
+        from,
+        to,
+        status: "queued",
+        direction: "outbound-api",
+        date_created: DATE,
+        date_updated: DATE,
+        ..wire::Call::default()
+    };
+    call.json()
 }
 
+/// A queued outbound message, as Twilio answers it.
 fn message_json(sid: &str, to: &str, from: &str, body: &str) -> serde_json::Value {
-    serde_json::json!({"sid": sid, "to": to, "from": from, "body": body, "status": "queued",
-        "num_segments": "1", "num_media": "0", "error_code": null, "date_created": DATE})
+    let message = wire::Message {
+        account_sid: ACCOUNT_SID,
+        sid,
+        from,
+        to,
+        body,
+        status: "queued",
+        direction: "outbound-api",
+        date_created: DATE,
+        date_updated: DATE,
+        ..wire::Message::default()
+    };
+    message.json()
 }
 
 async fn create_call(State(fake): State<FakeTwilio>, Path(_account): Path<String>, body: Bytes) -> Response {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use switchboard::twilio::rest::{
-    CreateCall, CreateMessage, ListCalls, PauseBehavior, RecordingRef, RecordingUpdate,
+    CreateCall, CreateMessage, ListCalls, PauseBehavior, RecordingRef, RecordingUpdate, wire,
 };
 use switchboard::twilio::{CallSid, CallStatus, TwilioApi, TwilioClient, TwilioError};
 
@@ -74,15 +74,21 @@ fn seen(fake: &Fake) -> Vec<Seen> {
 
 const CALL: &str = "CA11111111111111111111111111111111";
 
+/// The call `CALL` with `status`, as Twilio answers it.
 fn call_json(status: &str) -> serde_json::Value {
-    serde_json::json!({
-        "sid": CALL, "account_sid": ACCOUNT_SID, "to": "+12025550111", "from": "+12025550100",
-        "status": status, "direction": "outbound-api", "duration": null, "parent_call_sid": null,
-        "answered_by": null, "price": null, "date_created": "Sat, 21 Nov 2026 13:00:00 +0000",
-        "start_time": null, "end_time": null,
-        "uri": format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{CALL}.json"),
-        "subresource_uris": {"recordings": format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{CALL}/Recordings.json")}
-    })
+    let date = "Sat, 21 Nov 2026 13:00:00 +0000";
+    let call = wire::Call {
+        account_sid: ACCOUNT_SID,
+        sid: CALL,
+        from: "+12025550100",
+        to: "+12025550111",
+        status,
+        direction: "outbound-api",
+        date_created: date,
+        date_updated: date,
+        ..wire::Call::default()
+    };
+    call.json()
 }
 
 fn create_call() -> CreateCall {
