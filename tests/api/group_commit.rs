@@ -3,9 +3,10 @@
 //! occurrence; one poisoned write does not fail its neighbours; and a replica killed while a
 //! batch's commit is held open answered none of that batch, while every earlier 200 has its rows.
 
-use crate::helpers::{ACCOUNT_SID, AUTH_TOKEN, TestApp, eventually, frozen_clock, spawn_with, test_config};
-use crate::inbound::{ACME_MAIN, CALLER, PUBLIC, setup, sid};
-use crate::signing::{form, signature};
+use crate::fixture::PUBLIC;
+use crate::helpers::{ACCOUNT_SID, TestApp, eventually, frozen_clock, spawn_with, test_config};
+use crate::inbound::{ACME_MAIN, CALLER, setup, sid};
+use crate::signing::Hook;
 use futures::future::BoxFuture;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -92,11 +93,7 @@ fn ringing(client: &reqwest::Client, address: &str, sid: &str) -> reqwest::Reque
         ("CallStatus", "ringing"),
         ("Direction", "inbound"),
     ];
-    client
-        .post(format!("{address}{path}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", signature(AUTH_TOKEN, &format!("{PUBLIC}{path}"), &params))
-        .body(form(&params))
+    Hook::public(path, &params).request_to(client, address)
 }
 
 /// Sends a ringing webhook on its own task: its status and body, or `None` without an answer.

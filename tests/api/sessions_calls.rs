@@ -371,9 +371,8 @@ async fn conference_events_are_signed_checked_validated_and_deduplicated(pool: P
         ("StatusCallbackEvent", "conference-end"),
         ("SequenceNumber", "7"),
     ];
-    let mut forged = crate::signing::Hook::new(EVENTS, &end);
+    let mut forged = crate::signing::Hook::public(EVENTS, &end);
     forged.token = "not-the-auth-token";
-    forged.signed_url = Some(format!("{PUBLIC}{EVENTS}"));
     assert_eq!(forged.send(&s.app).await.status(), 403);
     let broken = post_signed(&s.app, EVENTS, &end[1..]).await;
     assert_eq!(broken.status(), 422);

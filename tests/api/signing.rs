@@ -1,5 +1,6 @@
 //! Signed webhook requests, computed here from TWILIO.md's algorithm (not with the app's signer).
 
+use crate::fixture::PUBLIC;
 use crate::helpers::{ACCOUNT_SID, AUTH_TOKEN, TestApp};
 use base64::Engine;
 use hmac::Mac;
@@ -27,6 +28,16 @@ pub fn form(params: &[(&str, &str)]) -> String {
     s.finish()
 }
 
+/// A form POST of `params` to `url`.
+fn form_post(client: &reqwest::Client, url: String, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    client.post(url).header("content-type", "application/x-www-form-urlencoded").body(form(params))
+}
+
+/// A form POST of `params` to `path` on the app, unsigned (as anyone but Twilio sends it).
+pub fn unsigned(app: &TestApp, path: &str, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    form_post(&app.client, app.url(path), params)
+}
+
 /// A webhook request: the path on the app, the URL Twilio signed, the parameters, extra headers.
 pub struct Hook<'a> {
     pub path: &'a str,
@@ -34,21 +45,43 @@ pub struct Hook<'a> {
     pub params: Vec<(&'a str, &'a str)>,
     pub token: &'a str,
     pub headers: Vec<(&'a str, String)>,
+    /// The body as sent, when it is not the parameters' own encoding (the signature is still over
+    /// the parameters).
+    pub body: Option<Vec<u8>>,
 }
 
 impl<'a> Hook<'a> {
+    /// A webhook signed for the URL it is sent to.
     pub fn new(path: &'a str, params: &[(&'a str, &'a str)]) -> Self {
-        Hook { path, signed_url: None, params: params.to_vec(), token: AUTH_TOKEN, headers: vec![] }
+        Hook {
+            path,
+            signed_url: None,
+            params: params.to_vec(),
+            token: AUTH_TOKEN,
+            headers: vec![],
+            body: None,
+        }
+    }
+
+    /// A webhook signed for the app's public URL ([`PUBLIC`]), as Twilio signs what it sends there.
+    pub fn public(path: &'a str, params: &[(&'a str, &'a str)]) -> Self {
+        Hook { signed_url: Some(format!("{PUBLIC}{path}")), ..Hook::new(path, params) }
     }
 
     pub fn request(&self, app: &TestApp) -> reqwest::RequestBuilder {
-        let signed_url = self.signed_url.clone().unwrap_or_else(|| app.url(self.path));
-        let mut request = app
-            .client
-            .post(app.url(self.path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-twilio-signature", signature(self.token, &signed_url, &self.params))
-            .body(form(&self.params));
+        self.request_to(&app.client, &app.address)
+    }
+
+    /// The request to the app at `address` (which may run in another process), sent with `client`.
+    pub fn request_to(&self, client: &reqwest::Client, address: &str) -> reqwest::RequestBuilder {
+        let url = format!("{address}{}", self.path);
+        let signed_url = self.signed_url.as_deref().unwrap_or(&url);
+        let signature = signature(self.token, signed_url, &self.params);
+        let mut request =
+            form_post(client, url.clone(), &self.params).header("x-twilio-signature", signature);
+        if let Some(body) = &self.body {
+            request = request.body(body.clone());
+        }
         for (k, v) in &self.headers {
             request = request.header(*k, v);
         }

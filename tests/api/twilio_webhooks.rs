@@ -2,8 +2,9 @@
 //! check, payload validation, and idempotency. The routes are test routes mounted on the app
 //! (the domains mount theirs the same way).
 
+use crate::fixture::PUBLIC;
 use crate::helpers::{ACCOUNT_SID, TestApp, spawn_with, test_config};
-use crate::signing::{Hook, MESSAGE_SID, sms_params, voice_params};
+use crate::signing::{Hook, MESSAGE_SID, sms_params, unsigned, voice_params};
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -74,14 +75,8 @@ async fn a_signed_voice_webhook_gets_twiml(pool: PgPool) {
 #[sqlx::test]
 async fn missing_or_wrong_signatures_are_refused(pool: PgPool) {
     let app = spawn(pool, &[]).await;
-    let unsigned = app
-        .client
-        .post(app.url("/webhooks/test/voice"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(crate::signing::form(&voice_params("ringing")))
-        .send()
-        .await
-        .expect("sent");
+    let unsigned =
+        unsigned(&app, "/webhooks/test/voice", &voice_params("ringing")).send().await.expect("sent");
     assert_eq!(unsigned.status(), 403);
     let body = unsigned.text().await.expect("body");
     assert!(
@@ -121,9 +116,8 @@ async fn the_secondary_token_is_accepted(pool: PgPool) {
 
 #[sqlx::test]
 async fn behind_a_proxy_the_public_base_url_is_what_twilio_signed(pool: PgPool) {
-    let app = spawn(pool, &[("PUBLIC_BASE_URL", "https://sb.example.com")]).await;
-    let mut hook = Hook::new("/webhooks/test/voice", &voice_params("ringing"));
-    hook.signed_url = Some("https://sb.example.com/webhooks/test/voice".into());
+    let app = spawn(pool, &[("PUBLIC_BASE_URL", PUBLIC)]).await;
+    let hook = Hook::public("/webhooks/test/voice", &voice_params("ringing"));
     assert_eq!(hook.send(&app).await.status(), 200);
     // Signed for the address the app happens to listen on: not what Twilio would sign.
     let local = Hook::new("/webhooks/test/voice", &voice_params("ringing"));
@@ -224,14 +218,8 @@ async fn concurrent_duplicates_have_one_effect_and_identical_answers(pool: PgPoo
 async fn insecure_mode_accepts_unsigned_webhooks_and_says_so(pool: PgPool) {
     let app =
         spawn(pool, &[("TWILIO_AUTH_TOKEN", ""), ("SWITCHBOARD_INSECURE_SKIP_SIGNATURE", "true")]).await;
-    let response = app
-        .client
-        .post(app.url("/webhooks/test/voice"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(crate::signing::form(&voice_params("ringing")))
-        .send()
-        .await
-        .expect("sent");
+    let response =
+        unsigned(&app, "/webhooks/test/voice", &voice_params("ringing")).send().await.expect("sent");
     assert_eq!(response.status(), 200);
     let ready = app.get("/ready").await;
     assert_eq!(ready.status(), 200, "a warning keeps the instance ready");
