@@ -1,4 +1,5 @@
-use crate::helpers::{db_error, spawn_app, switchboard_cli};
+use crate::fixture::World;
+use crate::helpers::{db_error, switchboard_cli};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use switchboard::audit::{self, Actor, NewEvent, chain};
@@ -16,12 +17,11 @@ fn event(n: usize) -> NewEvent<'static> {
     }
 }
 
+/// The world on a pool of 20 (for the concurrent writers), its tenant, and that pool.
 async fn setup(connect: &PgConnectOptions) -> (crate::helpers::TestApp, TenantId, sqlx::PgPool) {
     let pool = PgPoolOptions::new().max_connections(20).connect_with(connect.clone()).await.expect("pool");
-    let app = spawn_app(pool.clone()).await;
-    let root = app.superadmin().await;
-    let tenant: uuid::Uuid = app.create_tenant(&root, "audited").await.parse().expect("uuid");
-    (app, TenantId(tenant), pool)
+    let world = World::builder(pool.clone()).tenant("audited").start().await;
+    (world.app, world.tenant.tenant_id(), pool)
 }
 
 async fn events(pool: &sqlx::PgPool, tenant: TenantId) -> Vec<audit::AuditEvent> {

@@ -2,7 +2,7 @@
 //! offered and refused, sign-out and key revocation, the event stream's resumption. The browser
 //! tests (`console_browser.rs`) drive the same pages in Chromium.
 
-use crate::fixture::on_fake_twilio;
+use crate::fixture::World;
 use crate::helpers::TestApp;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
@@ -11,24 +11,24 @@ use sqlx::PgPool;
 
 /// A tenant with an admin and a monitor key; the app believes it is served over https.
 pub struct Console {
-    pub app: TestApp,
+    world: World,
     pub admin: String,
     pub monitor: String,
-    pub root: String,
-    /// The fake Twilio the app talks to.
-    pub fake: crate::fake_twilio::FakeTwilio,
-    /// The app's clock.
-    pub clock: std::sync::Arc<switchboard::clock::ManualClock>,
+}
+
+impl std::ops::Deref for Console {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
 }
 
 pub async fn console(pool: PgPool, extra: &[(&str, &str)]) -> Console {
-    let (app, fake, clock) = on_fake_twilio(pool, extra, vec![]).await;
-    let root = app.superadmin().await;
     let tenant = json!({"slug": "city", "name": "City Safety", "timezone": "America/New_York"});
-    assert_eq!(app.post_json("/api/tenants", &root, tenant).await.status(), 201);
-    let admin = app.tenant_key(&root, "city", "admin").await;
-    let monitor = app.tenant_key(&root, "city", "monitor").await;
-    Console { app, admin, monitor, root, fake, clock }
+    let world =
+        World::builder(pool).vars(extra).tenant_body(tenant).keys(&["admin", "monitor"]).start().await;
+    let (admin, monitor) = (world.key("admin").to_owned(), world.key("monitor").to_owned());
+    Console { world, admin, monitor }
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";

@@ -2,39 +2,28 @@
 //! outbox and expiry workers driven with run_once() and a frozen clock.
 
 use crate::fake_twilio::{FakeTwilio, Mode};
-use crate::fixture::{PUBLIC, app_on, deliver, on_fake_twilio, post_signed};
+use crate::fixture::{PUBLIC, World, deliver, post_signed};
 use crate::helpers::{ACCOUNT_SID, TestApp};
 use crate::xml::parse;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::sync::Arc;
-use switchboard::clock::ManualClock;
 
 const OFFICER_1: &str = "+12025550111";
 const OFFICER_2: &str = "+12025550112";
 
-struct S {
-    app: TestApp,
-    fake: FakeTwilio,
-    clock: Arc<ManualClock>,
-    admin: String,
-}
+type S = World;
 
+/// The city's duty officers, its number and an admin key.
 async fn setup(pool: PgPool) -> S {
-    let (app, fake, clock) = on_fake_twilio(pool, &[], vec![]).await;
-    let root = app.superadmin().await;
     let body = json!({"slug": "city", "name": "City Safety", "timezone": "UTC", "duty_officers": [OFFICER_1, OFFICER_2]});
-    assert_eq!(app.post_json("/api/tenants", &root, body).await.status(), 201);
-    app.post_json("/api/tenants/city/numbers", &root, json!({"number": "+12025550100"})).await;
-    let admin = app.tenant_key(&root, "city", "admin").await;
-    S { app, fake, clock, admin }
+    World::builder(pool).tenant_body(body).numbers(&["+12025550100"]).keys(&["admin"]).start().await
 }
 
 async fn post_crisis(s: &S, kind: &str, risk: f64) -> Value {
     let body = json!({"type": kind, "description": "smoke seen", "location": "5th and Main", "risk_score": risk,
         "decision": {"units": [format!("{kind}-unit")]}});
-    let response = s.app.post_json("/api/crises", &s.admin, body).await;
+    let response = s.app.post_json("/api/crises", s.admin(), body).await;
     assert_eq!(response.status(), 201);
     response.json().await.expect("json")
 }
@@ -71,7 +60,7 @@ const CALL_A: &str = "CA0000000000000000000000000000000a";
 const CALL_B: &str = "CA0000000000000000000000000000000b";
 
 async fn crisis(s: &S, id: &str) -> Value {
-    s.app.get_auth(&format!("/api/crises/{id}"), &s.admin).await.json().await.expect("json")
+    s.app.get_auth(&format!("/api/crises/{id}"), s.admin()).await.json().await.expect("json")
 }
 
 const APPROVED: &str = "Dispatch approved. Goodbye.";
@@ -264,7 +253,7 @@ async fn a_hundred_concurrent_crises_keep_a_gapless_verified_audit(
     let pool = PgPoolOptions::new().max_connections(30).connect_with(connect).await.expect("pool");
     let s = setup(pool).await;
     let posts = (0..100).map(|n| {
-        let (app, admin) = (&s.app, s.admin.clone());
+        let (app, admin) = (&s.app, s.admin().to_owned());
         async move {
             let body = json!({"type": format!("incident-{n}"), "risk_score": 1.0, "decision": {}});
             app.post_json("/api/crises", &admin, body).await.status().as_u16()
@@ -314,7 +303,7 @@ async fn racing_decisions_dispatch_once(pool: PgPool) {
     let (voice, _) = officer_url(&s.fake, 1);
     twiml(&s.app, &voice, CALL_B, None).await;
     let (approve, gather) = (format!("/api/crises/{second}/approve"), gather_path(&voice));
-    let api = s.app.post_json(&approve, &s.admin, json!({"reason": "confirmed by radio"}));
+    let api = s.app.post_json(&approve, s.admin(), json!({"reason": "confirmed by radio"}));
     let (api, phone) = tokio::join!(api, twiml(&s.app, &gather, CALL_B, Some("6")));
     exactly_one_decided(api, &phone).await;
     assert_eq!(executed(&s, &second).await, 1);
@@ -367,15 +356,14 @@ async fn an_officer_who_does_not_answer_hands_over_to_the_next(pool: PgPool) {
 
 #[sqlx::test]
 async fn two_instances_never_dispatch_twice(pool: PgPool) {
-    let s = setup(pool.clone()).await;
-    let base = s.app.state.config.twilio.api_base.to_string();
-    let other = app_on(pool, base.trim_end_matches('/'), s.clock.clone(), &[], vec![]).await;
+    let s = setup(pool).await;
+    let other = s.twin().await;
     let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
     deliver(&s.app).await;
     let (voice, _) = officer_url(&s.fake, 0);
     twiml(&s.app, &voice, CALL_A, None).await;
     let (approve, gather) = (format!("/api/crises/{id}/approve"), gather_path(&voice));
-    let api = s.app.post_json(&approve, &s.admin, json!({}));
+    let api = s.app.post_json(&approve, s.admin(), json!({}));
     let phone = twiml(&other, &gather, CALL_A, Some("6"));
     let (w1, w2) = (s.app.worker("crisis-expiry"), other.worker("crisis-expiry"));
     let (api, phone, e1, e2) = tokio::join!(api, phone, w1.run_once(), w2.run_once());
@@ -420,7 +408,7 @@ async fn two_instances_never_dispatch_twice(pool: PgPool) {
 async fn invalid_crises_get_422_naming_the_fields(pool: PgPool) {
     let s = setup(pool).await;
     let body = json!({"type": "", "description": "x".repeat(2001), "risk_score": 7.5, "decision": [1]});
-    let response = s.app.post_json("/api/crises", &s.admin, body).await;
+    let response = s.app.post_json("/api/crises", s.admin(), body).await;
     assert_eq!(response.status(), 422);
     let problem: Value = response.json().await.expect("json");
     let fields: Vec<&str> =
@@ -472,7 +460,7 @@ async fn an_officer_pressing_9_rejects_and_nothing_is_dispatched(pool: PgPool) {
     assert_eq!(detail["status"], "rejected");
     assert_eq!(actions(&detail), ["CRISIS_RECEIVED", "APPROVAL_REQUESTED", "APPROVAL_REJECTED"]);
     assert!(dispatches(&s.app).await.is_empty());
-    let late = s.app.post_json(&format!("/api/crises/{id}/approve"), &s.admin, json!({})).await;
+    let late = s.app.post_json(&format!("/api/crises/{id}/approve"), s.admin(), json!({})).await;
     assert_eq!(late.status(), 409, "decided by phone: the API cannot decide again");
     let problem: Value = late.json().await.expect("json");
     assert_eq!(problem["code"], "invalid_transition");
@@ -486,14 +474,14 @@ async fn an_admin_rejects_through_the_api_once(pool: PgPool) {
     let root_monitor = s.app.superadmin().await;
     let monitor = s.app.tenant_key(&root_monitor, "city", "monitor").await;
     assert_eq!(s.app.post_json(&reject, &monitor, json!({"reason": "x"})).await.status(), 403);
-    let response = s.app.post_json(&reject, &s.admin, json!({"reason": "false alarm"})).await;
+    let response = s.app.post_json(&reject, s.admin(), json!({"reason": "false alarm"})).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["status"], "rejected");
-    let again = s.app.post_json(&reject, &s.admin, json!({"reason": "again"})).await;
+    let again = s.app.post_json(&reject, s.admin(), json!({"reason": "again"})).await;
     assert_eq!(again.status(), 409);
     assert_eq!(again.json::<Value>().await.expect("json")["code"], "invalid_transition");
-    let approve = s.app.post_json(&format!("/api/crises/{id}/approve"), &s.admin, json!({})).await;
+    let approve = s.app.post_json(&format!("/api/crises/{id}/approve"), s.admin(), json!({})).await;
     assert_eq!(approve.status(), 409);
     let detail = crisis(&s, &id).await;
     let rejected: Vec<&Value> = detail["audit"]
@@ -517,7 +505,7 @@ async fn an_expired_crisis_refuses_a_decision_by_the_api(pool: PgPool) {
     s.clock.advance(chrono::Duration::minutes(15));
     assert_eq!(s.app.worker("crisis-expiry").run_once().await.expect("expiry"), 1);
     for verb in ["approve", "reject"] {
-        let response = s.app.post_json(&format!("/api/crises/{id}/{verb}"), &s.admin, json!({})).await;
+        let response = s.app.post_json(&format!("/api/crises/{id}/{verb}"), s.admin(), json!({})).await;
         assert_eq!(response.status(), 409, "{verb}");
         assert_eq!(response.json::<Value>().await.expect("json")["code"], "invalid_transition");
     }
@@ -562,13 +550,13 @@ async fn a_decision_with_numbers_at_the_limits_of_f64_reads_back_exactly(pool: P
     let s = setup(pool).await;
     let numbers = json!([-1.7976931348623157e308, 1.79e308, 2.225073858507203e-309, -1.0978499541559278e-98]);
     let body = json!({"type": "fire", "risk_score": 1.0, "decision": {"units": ["engine-7"], "n": numbers}});
-    let response = s.app.post_json("/api/crises", &s.admin, body).await;
+    let response = s.app.post_json("/api/crises", s.admin(), body).await;
     let (status, created) = answer(response).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["decision"]["n"], numbers);
     let id = created["id"].as_str().expect("id");
-    let (status, read) = answer(s.app.get_auth(&format!("/api/crises/{id}"), &s.admin).await).await;
+    let (status, read) = answer(s.app.get_auth(&format!("/api/crises/{id}"), s.admin()).await).await;
     assert_eq!((status, &read["decision"]["n"]), (200, &numbers), "{read}");
-    let (status, page) = answer(s.app.get_auth("/api/crises", &s.admin).await).await;
+    let (status, page) = answer(s.app.get_auth("/api/crises", s.admin()).await).await;
     assert_eq!((status, &page["items"][0]["decision"]["n"]), (200, &numbers), "{page}");
 }

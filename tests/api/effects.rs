@@ -1,16 +1,15 @@
 //! Exactly-once Twilio effects against the fake Twilio, with signed callbacks and a frozen clock.
 
-use crate::fake_twilio::{FakeTwilio, Mode};
-use crate::fixture::{PUBLIC, app_on, on_fake_twilio, post_signed};
-use crate::helpers::{ACCOUNT_SID, TestApp, frozen_clock, spawn_with, test_config};
+use crate::fake_twilio::Mode;
+use crate::fixture::{PUBLIC, World, app_on, post_signed};
+use crate::helpers::{ACCOUNT_SID, TestApp};
 use sqlx::PgPool;
 use std::sync::{Arc, Mutex};
 use switchboard::auth::scope::tenant_tx;
-use switchboard::clock::{Clock, ManualClock};
+use switchboard::clock::Clock;
 use switchboard::effects::{
     self, CallChange, CallRequest, EffectOwner, MessageChange, MessageRequest, Owner, priority,
 };
-use switchboard::startup::Overrides;
 use switchboard::tenants::TenantId;
 use switchboard::worker::Worker;
 
@@ -50,27 +49,33 @@ impl EffectOwner for TestOwner {
     }
 }
 
+/// The world with the test owner's domain; its tenant as the library takes it.
 struct Setup {
-    app: TestApp,
-    fake: FakeTwilio,
-    clock: Arc<ManualClock>,
+    world: World,
     owner: Arc<TestOwner>,
     tenant: TenantId,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
 }
 
 const NO_RETRIES: [(&str, &str); 1] = [("SWITCHBOARD_TWILIO__MAX_RETRIES", "0")];
 
 /// The domain whose effects the test owner owns.
-fn test_domain(owner: &Arc<TestOwner>) -> Vec<Arc<dyn switchboard::domain::Domain>> {
-    vec![crate::helpers::owner_domain("test", owner.clone())]
+fn test_domain(owner: &Arc<TestOwner>) -> Arc<dyn switchboard::domain::Domain> {
+    crate::helpers::owner_domain("test", owner.clone())
 }
 
 async fn setup(pool: PgPool) -> Setup {
     let owner = Arc::new(TestOwner::default());
-    let (app, fake, clock) = on_fake_twilio(pool, &NO_RETRIES, test_domain(&owner)).await;
-    let root = app.superadmin().await;
-    let tenant = TenantId(app.create_tenant(&root, "effects").await.parse().expect("uuid"));
-    Setup { app, fake, clock, owner, tenant }
+    let world =
+        World::builder(pool).vars(&NO_RETRIES).domain(test_domain(&owner)).tenant("effects").start().await;
+    let tenant = world.tenant.tenant_id();
+    Setup { world, owner, tenant }
 }
 
 fn call(to: &str) -> CallRequest {
@@ -250,10 +255,8 @@ async fn a_worker_killed_after_sending_never_resends(pool: PgPool) {
 
 #[sqlx::test]
 async fn two_instances_release_one_call_per_tick_between_them(pool: PgPool) {
-    let s = setup(pool.clone()).await;
-    let base = s.app.state.config.twilio.api_base.to_string();
-    let other =
-        app_on(pool, base.trim_end_matches('/'), s.clock.clone(), &NO_RETRIES, test_domain(&s.owner)).await;
+    let s = setup(pool).await;
+    let other = s.twin().await;
     for n in 0..3 {
         request_call(&s.app, s.tenant, &format!("paced-{n}"), "+12025550111", priority::BULK).await;
     }
@@ -338,7 +341,8 @@ async fn a_refused_connection_is_unreachable_and_leaves_the_pace_alone(pool: PgP
     let s = setup(pool.clone()).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
     let down =
-        app_on(pool, &format!("http://{closed}"), s.clock.clone(), &NO_RETRIES, test_domain(&s.owner)).await;
+        app_on(pool, &format!("http://{closed}"), s.clock.clone(), &NO_RETRIES, vec![test_domain(&s.owner)])
+            .await;
     let token = request_call(&s.app, s.tenant, "blip", "+12025550111", priority::URGENT).await;
     down.outbox().run_once().await.expect("round");
     assert_eq!(attempt(&s.app, &token).await.0, "queued", "nothing was sent: safe to send again");
@@ -429,18 +433,15 @@ async fn recording_callbacks_and_the_seed_alias_feed_the_ledger(pool: PgPool) {
 
 #[sqlx::test]
 async fn without_a_public_base_url_attempts_are_parked(pool: PgPool) {
-    let (fake, base) = FakeTwilio::start().await;
-    let config = test_config(&[("TWILIO_API_BASE", &base)]);
     let owner = Arc::new(TestOwner::default());
-    let overrides = Overrides {
-        pool: Some(pool),
-        clock: Some(frozen_clock()),
-        domains: vec![crate::helpers::owner_domain("test", owner)],
-        ..Overrides::default()
-    };
-    let app = spawn_with(config, overrides).await;
-    let root = app.superadmin().await;
-    let tenant = TenantId(app.create_tenant(&root, "nobase").await.parse().expect("uuid"));
+    let world = World::builder(pool)
+        .vars(&[("PUBLIC_BASE_URL", "")])
+        .domain(test_domain(&owner))
+        .tenant("nobase")
+        .start()
+        .await;
+    let tenant = world.tenant.tenant_id();
+    let World { app, fake, .. } = world;
     let token = request_call(&app, tenant, "nobase", "+12025550111", priority::URGENT).await;
     app.outbox().run_once().await.expect("round");
     assert!(fake.creates().is_empty(), "no callback URL could be given: nothing is created");

@@ -245,9 +245,7 @@ impl TestApp {
 
     /// Creates a tenant through the API; returns its id.
     pub async fn create_tenant(&self, superadmin: &str, slug: &str) -> String {
-        let body =
-            serde_json::json!({"slug": slug, "name": format!("{slug} Inc"), "timezone": "America/New_York"});
-        let response = self.post_json("/api/tenants", superadmin, body).await;
+        let response = self.post_json("/api/tenants", superadmin, crate::fixture::tenant_body(slug)).await;
         assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
         let tenant: serde_json::Value = response.json().await.expect("json");
         tenant["id"].as_str().expect("id").to_owned()

@@ -2,7 +2,8 @@
 //! filter's closed set, huge values and SQL fragments are refused with a 4xx problem+json before
 //! any query runs, and a database refusal that slips through is a 422, never a 500.
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::fixture::World;
+use crate::helpers::TestApp;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -12,19 +13,8 @@ use sqlx::PgPool;
 use switchboard::error::ApiError;
 
 /// A tenant with an admin key, and a superadmin key.
-struct Setup {
-    app: TestApp,
-    root: String,
-    admin: String,
-    tenant: String,
-}
-
-async fn setup(pool: PgPool) -> Setup {
-    let app = spawn_app(pool).await;
-    let root = app.superadmin().await;
-    let tenant = app.create_tenant(&root, "hostile").await;
-    let admin = app.tenant_key(&root, &tenant, "admin").await;
-    Setup { app, root, admin, tenant }
+async fn setup(pool: PgPool) -> World {
+    World::builder(pool).tenant("hostile").keys(&["admin"]).start().await
 }
 
 /// Sends `path` (already percent-encoded) as it is.
@@ -59,11 +49,11 @@ async fn the_six_reported_requests_name_the_parameter_instead_of_answering_500(p
         ("/api/inbound-calls?status=missed%00", "status"),
     ];
     for (path, field) in cases {
-        let body = problem(send(&s.app, Method::GET, path, &s.admin).await, 422).await;
+        let body = problem(send(&s.app, Method::GET, path, s.admin()).await, 422).await;
         assert_eq!(body["code"], "validation_failed");
         assert_eq!(fields(&body), [field], "{path}: {body}");
     }
-    for token in [&s.root, &s.admin] {
+    for token in [s.root.as_str(), s.admin()] {
         let body = problem(send(&s.app, Method::GET, "/api/tenants/%00", token).await, 404).await;
         assert_eq!(body["code"], "not_found");
     }
@@ -82,13 +72,13 @@ async fn a_filter_outside_its_closed_set_is_refused_with_the_allowed_values(pool
         ("/api/crises?limit=1e3", "limit", ""),
     ];
     for (path, field, allowed) in cases {
-        let body = problem(send(&s.app, Method::GET, path, &s.admin).await, 422).await;
+        let body = problem(send(&s.app, Method::GET, path, s.admin()).await, 422).await;
         assert_eq!(fields(&body), [field], "{path}: {body}");
         let message = body["errors"][0]["message"].as_str().expect("message");
         assert!(message.contains(allowed), "{path}: {message}");
     }
     let long_action = format!("/api/audit?action={}", "A".repeat(65));
-    let body = problem(send(&s.app, Method::GET, &long_action, &s.admin).await, 422).await;
+    let body = problem(send(&s.app, Method::GET, &long_action, s.admin()).await, 422).await;
     assert_eq!(fields(&body), ["action"]);
     for path in [
         "/api/crises?status=dispatch_skipped",
@@ -96,7 +86,7 @@ async fn a_filter_outside_its_closed_set_is_refused_with_the_allowed_values(pool
         "/api/inbound-calls?status=in-progress",
         "/api/audit?entity_type=crisis&action=CRISIS_RECEIVED&entity_id=0b6f",
     ] {
-        let response = send(&s.app, Method::GET, path, &s.admin).await;
+        let response = send(&s.app, Method::GET, path, s.admin()).await;
         assert_eq!(response.status(), 200, "{path}");
     }
 }
@@ -108,11 +98,12 @@ async fn every_registered_destination_is_an_accepted_notification_filter(pool: P
     assert!(names.len() >= 5, "{names:?}");
     for name in &names {
         let response =
-            send(&s.app, Method::GET, &format!("/api/notifications?destination={name}"), &s.admin).await;
+            send(&s.app, Method::GET, &format!("/api/notifications?destination={name}"), s.admin()).await;
         assert_eq!(response.status(), 200, "{name}");
     }
     let refused =
-        problem(send(&s.app, Method::GET, "/api/notifications?destination=pager", &s.admin).await, 422).await;
+        problem(send(&s.app, Method::GET, "/api/notifications?destination=pager", s.admin()).await, 422)
+            .await;
     assert_eq!(fields(&refused), ["destination"], "{refused}");
     let message = refused["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
     assert!(names.iter().all(|n| message.contains(n.as_str())), "every destination is listed: {message}");
@@ -122,11 +113,11 @@ async fn every_registered_destination_is_an_accepted_notification_filter(pool: P
 async fn a_nul_in_a_json_body_is_refused_naming_the_field(pool: PgPool) {
     let s = setup(pool).await;
     let crisis = json!({"type": "fire", "description": "smoke\u{0000}", "location": "x", "risk_score": 1.0});
-    let body = problem(s.app.post_json("/api/crises", &s.admin, crisis).await, 422).await;
+    let body = problem(s.app.post_json("/api/crises", s.admin(), crisis).await, 422).await;
     assert_eq!(fields(&body), ["description"], "{body}");
     let patch = json!({"duty_officers": ["+12025550111", "+1202\u{0000}"]});
-    let path = format!("/api/tenants/{}", s.tenant);
-    let body = problem(s.app.patch_json(&path, &s.admin, patch).await, 422).await;
+    let path = format!("/api/tenants/{}", s.tenant.id);
+    let body = problem(s.app.patch_json(&path, s.admin(), patch).await, 422).await;
     assert_eq!(fields(&body), ["duty_officers[1]"], "{body}");
 }
 
@@ -428,7 +419,7 @@ async fn hostile_query_parameters_on_every_operator_route_are_refused_without_a_
     let values = hostile_values(cases());
     let mut tally = Tally::default();
     for operation in &operations {
-        let path = concrete(operation, &s.tenant, None, b"");
+        let path = concrete(operation, &s.tenant.id, None, b"");
         for value in &values {
             let mut targets: Vec<(String, Vec<u8>)> = operation
                 .query
@@ -439,7 +430,7 @@ async fn hostile_query_parameters_on_every_operator_route_are_refused_without_a_
                 .collect();
             targets.push(("a parameter named".into(), [&path[..], b"?", value, b"=1"].concat()));
             for (place, target) in targets {
-                for token in [&s.admin, &s.root] {
+                for token in [s.admin(), s.root.as_str()] {
                     let answer = send_target(&s.app, &operation.method, &target, token).await;
                     assert_refused_cleanly(&answer, &describe(operation, &place, value));
                     tally.add(&answer);
@@ -462,8 +453,8 @@ async fn hostile_path_segments_on_every_operator_route_are_refused_without_a_ser
     for operation in &operations {
         for (name, _) in &operation.segments {
             for value in &values {
-                let target = concrete(operation, &s.tenant, Some(name), value);
-                for token in [&s.admin, &s.root] {
+                let target = concrete(operation, &s.tenant.id, Some(name), value);
+                for token in [s.admin(), s.root.as_str()] {
                     let answer = send_target(&s.app, &operation.method, &target, token).await;
                     assert_refused_cleanly(&answer, &describe(operation, &format!("{{{name}}}"), value));
                     tally.add(&answer);

@@ -1,16 +1,12 @@
 //! Inbound calls and SMS end to end: signed webhooks, the fake Twilio, a fake call service.
 
-use crate::fake_twilio::FakeTwilio;
-use crate::fixture::{on_fake_twilio, post_signed};
+use crate::fixture::{PUBLIC, World, deliver, post_signed};
 use crate::helpers::{ACCOUNT_SID, TestApp};
 use crate::receiver::{Receiver, secret_setting, signature_is_valid};
 use crate::xml::{Node, parse};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use std::sync::Arc;
-use switchboard::clock::ManualClock;
 
-pub use crate::fixture::PUBLIC;
 pub const ACME_MAIN: &str = "+12025550101";
 const ACME_SECOND: &str = "+12025550102";
 const ACME_OWNER: &str = "+12025550150";
@@ -18,34 +14,41 @@ const BRAVO_MAIN: &str = "+13125550101";
 const BRAVO_OWNER: &str = "+13125550150";
 pub const CALLER: &str = "+12025550177";
 
+/// The world with Acme (open Monday and Tuesday 9 to 5 in New York, two numbers) and Bravo
+/// (Chicago, one number), both with an owner to forward to, and the call service at a receiver.
 pub struct S {
-    pub app: TestApp,
-    pub fake: FakeTwilio,
-    pub clock: Arc<ManualClock>,
-    pub root: String,
+    world: World,
     pub calls: Receiver,
+}
+
+impl std::ops::Deref for S {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
 }
 
 pub async fn setup_with(pool: PgPool, extra: &[(&str, &str)]) -> S {
     let (calls, url) = Receiver::start().await;
     let secret = secret_setting();
-    let mut vars =
-        vec![("SWITCHBOARD_CALL_SERVICE_URL", url.as_str()), ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str())];
-    vars.extend_from_slice(extra);
+    let vars =
+        [("SWITCHBOARD_CALL_SERVICE_URL", url.as_str()), ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str())];
     // Monday 2026-11-23 15:00 UTC = 10:00 in New York
-    let (app, fake, clock) = on_fake_twilio(pool, &vars, vec![]).await;
-    let root = app.superadmin().await;
     let acme = json!({"slug": "acme", "name": "Acme Plumbing", "timezone": "America/New_York", "owner_number": ACME_OWNER,
         "business_hours": {"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]]}, "holidays": ["2026-12-25"]});
-    assert_eq!(app.post_json("/api/tenants", &root, acme).await.status(), 201);
+    let world = World::builder(pool)
+        .vars(&vars)
+        .vars(extra)
+        .tenant_body(acme)
+        .numbers(&[ACME_MAIN, ACME_SECOND])
+        .start()
+        .await;
+    let (app, root) = (&world.app, &world.root);
     let bravo = json!({"slug": "bravo", "name": "Bravo Bakery", "timezone": "America/Chicago", "owner_number": BRAVO_OWNER});
-    assert_eq!(app.post_json("/api/tenants", &root, bravo).await.status(), 201);
-    for (tenant, number) in [("acme", ACME_MAIN), ("acme", ACME_SECOND), ("bravo", BRAVO_MAIN)] {
-        let response =
-            app.post_json(&format!("/api/tenants/{tenant}/numbers"), &root, json!({"number": number})).await;
-        assert_eq!(response.status(), 201);
-    }
-    S { app, fake, clock, root, calls }
+    assert_eq!(app.post_json("/api/tenants", root, bravo).await.status(), 201);
+    let response = app.post_json("/api/tenants/bravo/numbers", root, json!({"number": BRAVO_MAIN})).await;
+    assert_eq!(response.status(), 201);
+    S { world, calls }
 }
 
 pub async fn setup(pool: PgPool) -> S {
@@ -196,10 +199,6 @@ pub async fn sms_sent(s: &S) -> Vec<(String, String, String)> {
         .collect()
 }
 
-pub async fn deliver(s: &S) {
-    crate::fixture::deliver(&s.app).await;
-}
-
 #[sqlx::test]
 async fn a_missed_call_texts_the_caller_back_once(pool: PgPool) {
     let s = setup(pool).await;
@@ -212,7 +211,7 @@ async fn a_missed_call_texts_the_caller_back_once(pool: PgPool) {
         dial_result(&s.app, &first, ACME_MAIN, "no-answer")
     );
     assert_eq!(a, b);
-    deliver(&s).await;
+    deliver(&s.app).await;
     let expected = "Sorry we missed your call. We will call you back soon. Acme Plumbing";
     assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), expected.into())]);
 
@@ -220,7 +219,7 @@ async fn a_missed_call_texts_the_caller_back_once(pool: PgPool) {
     ring(&s.app, &sid(2), ACME_SECOND).await;
     dial_result(&s.app, &sid(2), ACME_SECOND, "busy").await;
     s.clock.advance(chrono::Duration::seconds(2));
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert_eq!(sms_sent(&s).await.len(), 1, "one text-back per caller per window");
     let missed: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT outcome, missed_reason FROM inbound_call ORDER BY started_at")
@@ -238,7 +237,7 @@ async fn a_missed_call_texts_the_caller_back_once(pool: PgPool) {
     s.clock.advance(chrono::Duration::hours(23));
     ring(&s.app, &sid(3), ACME_MAIN).await;
     dial_result(&s.app, &sid(3), ACME_MAIN, "no-answer").await;
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert_eq!(sms_sent(&s).await.len(), 2, "the window slides from the last text-back");
 }
 
@@ -267,7 +266,7 @@ async fn an_opted_out_or_anonymous_caller_gets_no_text(pool: PgPool) {
     let recorded =
         |sid: String, from: &str| (sid, from.to_owned(), Some("missed".into()), Some("no-answer".into()));
     assert_eq!(missed, vec![recorded(sid(1), CALLER), recorded(sid(2), "anonymous")]);
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert!(sms_sent(&s).await.is_empty());
     let text_backs: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outbox_message WHERE destination = 'twilio'")
@@ -293,7 +292,7 @@ async fn a_screened_call_answered_by_voicemail_counts_as_missed(pool: PgPool) {
     assert_eq!(parse(&whisper).names(), ["Gather", "Hangup"]);
     // The owner's carrier voicemail picks up, never presses 1, and the leg completes.
     dial_result(&s.app, &sid(1), ACME_MAIN, "completed").await;
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert_eq!(sms_sent(&s).await.len(), 1);
     let reason: Option<String> = sqlx::query_scalar("SELECT missed_reason FROM inbound_call")
         .fetch_one(&s.app.state.db)
@@ -368,7 +367,7 @@ async fn sms_threads_into_a_conversation_and_honours_stop_and_start(pool: PgPool
         .post_json(&format!("/api/conversations/{id}/messages"), &admin, json!({"body": "Yes, at 3pm"}))
         .await;
     assert_eq!(reply.status(), 201);
-    deliver(&s).await;
+    deliver(&s.app).await;
     let sent = sms_sent(&s).await;
     assert_eq!(
         sent,
@@ -415,7 +414,7 @@ async fn notifications_reach_the_call_service_signed(pool: PgPool) {
     let s = setup(pool).await;
     ring(&s.app, &sid(1), ACME_MAIN).await;
     dial_result(&s.app, &sid(1), ACME_MAIN, "answered").await;
-    deliver(&s).await;
+    deliver(&s.app).await;
     let requests = s.calls.requests.lock().expect("lock").clone();
     assert_eq!(requests.len(), 2);
     let mut kinds = Vec::new();
@@ -521,7 +520,7 @@ async fn help_is_recorded_and_answered_by_twilio_not_by_us(pool: PgPool) {
     let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
     let opted: Value = s.app.get_auth("/api/opt-outs", &admin).await.json().await.expect("json");
     assert_eq!(opted["items"], json!([]), "HELP opts nobody out");
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert!(sms_sent(&s).await.is_empty());
 }
 
@@ -543,7 +542,7 @@ async fn an_admin_removes_an_opt_out_and_replies_reach_the_customer_again(pool: 
     let reply =
         s.app.post_json(&format!("/api/conversations/{id}/messages"), &admin, json!({"body": "Back"})).await;
     assert_eq!(reply.status(), 201);
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), "Back".into())]);
 }
 
@@ -590,8 +589,8 @@ async fn every_notification_type_carries_the_fields_the_readme_lists(pool: PgPoo
     s.clock.advance(chrono::Duration::seconds(1));
     sms(&s.app, "SM00000000000000000000000000000002", CALLER, ACME_MAIN, "Hello?").await;
     // Eleven messages (the text-back too): more than one round's share of a tenant.
-    deliver(&s).await;
-    deliver(&s).await;
+    deliver(&s.app).await;
+    deliver(&s.app).await;
 
     let mut seen: std::collections::HashMap<String, Vec<Value>> = Default::default();
     for receiver in [&s.calls, &bot] {

@@ -1,11 +1,10 @@
 //! Inbound webhooks when things arrive out of order or the database is away (issue 20): a dial
 //! result stands on its own, and nothing already answered is dropped during an outage.
 
-use crate::fixture::app_on;
+use crate::fixture::{app_on, deliver};
 use crate::helpers::{ACCOUNT_SID, eventually};
 use crate::inbound::{
-    ACME_MAIN, CALLER, S, deliver, dial_result, post, ring, setup, setup_with, sid, sms, sms_sent,
-    voice_params,
+    ACME_MAIN, CALLER, S, dial_result, post, ring, setup, setup_with, sid, sms, sms_sent, voice_params,
 };
 use crate::outage::Proxy;
 use crate::xml::parse;
@@ -62,7 +61,7 @@ async fn a_dial_result_before_its_ringing_record_still_texts_the_caller_back_onc
     assert_eq!(twiml.names(), VOICEMAIL, "the caller may leave a message");
     assert_eq!(dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await, twiml, "a retry, the same answer");
     ring(&s.app, &sid(1), ACME_MAIN).await; // the ringing record, late: changes nothing
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), TEXT_BACK.into())]);
     let expected = (Some("missed".to_owned()), CALLER.to_owned(), ACME_MAIN.to_owned());
     assert_eq!(outcome(&s, &sid(1)).await, Some(expected));
@@ -123,7 +122,7 @@ async fn a_dial_result_while_the_database_is_down_still_texts_the_caller_back_on
     apply_pending(&s).await;
     let expected = (Some("missed".to_owned()), CALLER.to_owned(), ACME_MAIN.to_owned());
     assert_eq!(outcome(&s, &sid(2)).await, Some(expected));
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), TEXT_BACK.into())]);
 }
 
@@ -208,7 +207,7 @@ async fn with_a_spool_a_replica_killed_during_an_outage_loses_nothing_it_answere
     std::fs::copy(&file, restarted.join(switchboard::inbound::SPOOL_FILE)).expect("copy");
     proxy.restore();
     let pool = PgPoolOptions::new().max_connections(4).connect_with(connect.clone()).await.expect("pool");
-    let base = s.fake.base.get().expect("the fake's address").clone();
+    let base = s.base();
     assert_eq!(outcome(&s, &sid(2)).await, None, "the dead replica applied nothing");
     let vars = [("SWITCHBOARD_INBOUND__SPOOL_DIR", restarted_var.as_str())];
     let app = app_on(pool, &base, s.clock.clone(), &vars, vec![]).await;
@@ -249,7 +248,7 @@ async fn a_text_backs_refusal_during_an_outage_still_opts_the_caller_out(
     let (s, proxy) = setup_behind_proxy(&connect).await;
     ring(&s.app, &sid(1), ACME_MAIN).await;
     dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
-    deliver(&s).await;
+    deliver(&s.app).await;
     let (token, message): (String, String) =
         sqlx::query_as("SELECT token, sid FROM twilio_attempt WHERE request->>'to' = $1")
             .bind(CALLER)

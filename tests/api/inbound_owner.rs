@@ -3,11 +3,9 @@
 //! conversation. And an effect whose owning domain this binary does not know is never sent.
 
 use crate::fake_twilio::Mode;
-use crate::fixture::app_on;
+use crate::fixture::{app_on, deliver};
 use crate::helpers::ACCOUNT_SID;
-use crate::inbound::{
-    ACME_MAIN, CALLER, S, deliver, dial_result, post, ring, setup, setup_with, sid, sms, sms_sent,
-};
+use crate::inbound::{ACME_MAIN, CALLER, S, dial_result, post, ring, setup, setup_with, sid, sms, sms_sent};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -37,14 +35,14 @@ async fn a_text_back_refused_with_21610_opts_the_caller_out_for_good(pool: PgPoo
     let s = setup(pool).await;
     s.fake.push(Mode::Refuse(21610));
     missed_call(&s, 1).await;
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert_eq!(s.fake.creates().len(), 1, "the text-back was tried once");
     assert_eq!(opted_out(&s).await, [CALLER], "Twilio's 21610 opted the caller out");
 
     // A day later the caller misses the business again: nothing is sent to them.
     s.clock.advance(chrono::Duration::hours(25));
     missed_call(&s, 2).await;
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert_eq!(s.fake.creates().len(), 1, "an opted-out caller is never texted again");
     let reason: Option<String> =
         sqlx::query_scalar("SELECT missed_reason FROM inbound_call WHERE call_sid = $1")
@@ -81,11 +79,11 @@ async fn stop_while_the_text_back_waits_for_its_turn_sends_nothing(pool: PgPool)
     ]);
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     post(&s.app, &format!("/webhooks/twilio/call/status/{}", sid(9)), &params).await;
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert_eq!(sms_sent(&s).await.len(), 1, "the first text-back took the token");
 
     missed_call(&s, 1).await;
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert_eq!(sms_sent(&s).await.len(), 1, "the caller's text-back waits for its turn");
     let waiting: String = sqlx::query_scalar("SELECT state FROM twilio_attempt WHERE request->>'to' = $1")
         .bind(CALLER)
@@ -96,7 +94,7 @@ async fn stop_while_the_text_back_waits_for_its_turn_sends_nothing(pool: PgPool)
 
     assert_eq!(sms(&s.app, "SM00000000000000000000000000000001", CALLER, ACME_MAIN, "STOP").await, 200);
     s.clock.advance(chrono::Duration::minutes(2));
-    deliver(&s).await;
+    deliver(&s.app).await;
     let sent = sms_sent(&s).await;
     assert!(sent.iter().all(|(to, _, _)| to != CALLER), "nothing reached the opted-out caller: {sent:?}");
     let state: String = sqlx::query_scalar("SELECT state FROM twilio_attempt WHERE request->>'to' = $1")
@@ -126,7 +124,7 @@ async fn reply(s: &S, admin: &str, conversation: &str, body: &str) -> (String, S
     assert_eq!(response.status(), 201);
     // One message a second: let the pace release this one.
     s.clock.advance(chrono::Duration::seconds(2));
-    deliver(s).await;
+    deliver(&s.app).await;
     sqlx::query_as("SELECT token, sid FROM twilio_attempt WHERE request->>'body' = $1")
         .bind(body)
         .fetch_one(&s.app.state.db)
@@ -199,7 +197,7 @@ async fn an_attempt_of_an_unknown_domain_is_parked_until_a_replica_knows_it(pool
         .expect("request");
     tx.commit().await.expect("commit");
 
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert!(s.fake.creates().is_empty(), "never sent by a replica that does not know the domain");
     let parked: (String, Option<String>) =
         sqlx::query_as("SELECT status, last_error FROM outbox_message WHERE owner_domain = 'ghost'")
@@ -207,13 +205,12 @@ async fn an_attempt_of_an_unknown_domain_is_parked_until_a_replica_knows_it(pool
             .await
             .expect("message");
     assert_eq!(parked, ("parked".into(), Some("unknown_owner_domain".into())));
-    deliver(&s).await;
+    deliver(&s.app).await;
     assert!(s.fake.creates().is_empty(), "still parked on this replica");
 
     // A newer replica that knows the domain releases and sends it.
-    let base = s.app.state.config.twilio.api_base.to_string();
     let ghost = vec![crate::helpers::owner_domain("ghost", Arc::new(Ghost))];
-    let newer = app_on(pool, base.trim_end_matches('/'), s.clock.clone(), &[], ghost).await;
+    let newer = app_on(pool, &s.base(), s.clock.clone(), &[], ghost).await;
     newer.outbox().run_once().await.expect("housekeeping releases it");
     s.clock.advance(chrono::Duration::seconds(2));
     newer.outbox().run_once().await.expect("delivers it");

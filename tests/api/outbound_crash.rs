@@ -2,18 +2,17 @@
 //! callback never comes.
 
 use crate::fake_twilio::Mode;
-use crate::fixture::{app_on, deliver};
+use crate::fixture::deliver;
 use crate::helpers::eventually;
-use crate::outbound_support::{ACME_FROM, FAST, leads, setup};
+use crate::outbound_support::{ACME_FROM, leads, setup};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use switchboard::worker::Worker;
 
 #[sqlx::test]
 async fn two_instances_on_one_run_one_aborted_mid_create_dial_each_lead_exactly_once(pool: PgPool) {
-    let o = setup(pool.clone()).await;
-    let base = o.app.state.config.twilio.api_base.as_str().trim_end_matches('/').to_owned();
-    let other = app_on(pool, &base, o.clock.clone(), &[FAST], vec![]).await;
+    let o = setup(pool).await;
+    let other = o.twin().await;
     let run = o.create_run(&o.acme, ACME_FROM, None).await;
     o.upload(&o.acme, &run, leads("L", 8, 100), false).await;
     o.start(&o.acme, &run).await;

@@ -2,53 +2,55 @@
 //! fed through the API, the dialer and the outbox driven round by round, and the calls at the
 //! fake Twilio ended by signed status callbacks.
 
-use crate::fake_twilio::FakeTwilio;
-use crate::fixture::{deliver, on_fake_twilio, post_signed};
-use crate::helpers::{ACCOUNT_SID, TestApp};
+use crate::fixture::{World, deliver, post_signed};
+use crate::helpers::ACCOUNT_SID;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::HashSet;
-use std::sync::Arc;
-use switchboard::clock::ManualClock;
 
 pub const ACME_FROM: &str = "+12025550100";
 pub const BRAVO_FROM: &str = "+13125550100";
 
+/// The world with Acme (its admin and monitor keys) and Bravo (its admin key), a number each.
 pub struct O {
-    pub app: TestApp,
-    pub fake: FakeTwilio,
-    #[allow(dead_code)]
-    pub clock: Arc<ManualClock>,
-    #[allow(dead_code)]
-    pub root: String,
+    world: World,
+    /// Acme's admin key.
     pub acme: String,
     #[allow(dead_code)]
     pub acme_monitor: String,
+    /// Bravo's admin key.
     #[allow(dead_code)]
     pub bravo: String,
     /// Calls ended so far (by SID).
     pub ended: std::sync::Mutex<HashSet<String>>,
 }
 
+impl std::ops::Deref for O {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
 /// No pacing in the way unless a test asks for it.
 pub const FAST: (&str, &str) = ("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "1000");
 
 pub async fn setup_with(pool: PgPool, extra: &[(&str, &str)]) -> O {
-    let (app, fake, clock) = on_fake_twilio(pool, extra, vec![]).await;
-    let root = app.superadmin().await;
-    let mut keys = Vec::new();
-    for (slug, number) in [("acme", ACME_FROM), ("bravo", BRAVO_FROM)] {
-        let id = app.create_tenant(&root, slug).await;
-        let response =
-            app.post_json(&format!("/api/tenants/{id}/numbers"), &root, json!({"number": number})).await;
-        assert_eq!(response.status(), 201);
-        keys.push(app.tenant_key(&root, &id, "admin").await);
-        if slug == "acme" {
-            keys.push(app.tenant_key(&root, &id, "monitor").await);
-        }
-    }
-    let [acme, acme_monitor, bravo] = <[String; 3]>::try_from(keys).expect("three keys");
-    O { app, fake, clock, root, acme, acme_monitor, bravo, ended: Default::default() }
+    let world = World::builder(pool)
+        .vars(extra)
+        .tenant("acme")
+        .numbers(&[ACME_FROM])
+        .keys(&["admin", "monitor"])
+        .start()
+        .await;
+    let (app, root) = (&world.app, &world.root);
+    let bravo = app.create_tenant(root, "bravo").await;
+    let response =
+        app.post_json(&format!("/api/tenants/{bravo}/numbers"), root, json!({"number": BRAVO_FROM})).await;
+    assert_eq!(response.status(), 201);
+    let bravo = app.tenant_key(root, &bravo, "admin").await;
+    let (acme, acme_monitor) = (world.key("admin").to_owned(), world.key("monitor").to_owned());
+    O { world, acme, acme_monitor, bravo, ended: Default::default() }
 }
 
 pub async fn setup(pool: PgPool) -> O {

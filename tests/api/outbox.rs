@@ -1,38 +1,41 @@
 //! Outbox delivery against an in-process receiver, driven with run_once() and a frozen clock.
 
-use crate::helpers::{TestApp, frozen_clock, spawn_with_clock_and};
+use crate::fixture::World;
+use crate::helpers::TestApp;
 use crate::receiver::{Receiver, expected_signature, secret_setting};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use std::sync::Arc;
 use switchboard::auth::scope::tenant_tx;
-use switchboard::clock::{Clock, ManualClock};
+use switchboard::clock::Clock;
 use switchboard::outbox::{self, NewMessage, OutboxMessage, OutboxWorker, StillWanted};
 use switchboard::tenants::TenantId;
 use switchboard::worker::Worker;
 
+/// The world notifying the call service at a receiver; its tenant as the library takes it.
 struct Setup {
-    app: TestApp,
-    clock: Arc<ManualClock>,
+    world: World,
     receiver: Receiver,
     tenant: TenantId,
-    root: String,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
 }
 
 async fn setup(pool: PgPool, extra: &[(&str, &str)]) -> Setup {
     let (receiver, url) = Receiver::start().await;
     let secret = secret_setting();
-    let clock = frozen_clock();
-    let mut vars = vec![
+    let vars = [
         ("SWITCHBOARD_CALL_SERVICE_URL", url.as_str()),
         ("SWITCHBOARD_WEBHOOK_SECRET", secret.as_str()),
         ("SWITCHBOARD_OUTBOX__MAX_ATTEMPTS", "3"),
     ];
-    vars.extend_from_slice(extra);
-    let app = spawn_with_clock_and(pool, clock.clone(), &vars).await;
-    let root = app.superadmin().await;
-    let tenant = TenantId(app.create_tenant(&root, "notified").await.parse().expect("uuid"));
-    Setup { app, clock, receiver, tenant, root }
+    let world = World::builder(pool).vars(&vars).vars(extra).tenant("notified").start().await;
+    let tenant = world.tenant.tenant_id();
+    Setup { world, receiver, tenant }
 }
 
 async fn enqueue(
@@ -205,7 +208,7 @@ async fn a_message_no_longer_wanted_is_cancelled(pool: PgPool) {
         enqueue(&s.app, s.tenant, "unwanted", "call_service", Some(("crises", "expired".into()))).await;
     let wanted = enqueue(&s.app, s.tenant, "wanted", "call_service", Some(("crises", "live".into()))).await;
     let mut registry = s.app.registry.clone();
-    registry.hook("crises", Arc::new(NotWanted));
+    registry.hook("crises", std::sync::Arc::new(NotWanted));
     OutboxWorker::new(&s.app.state, registry).run_once().await.expect("round");
     assert_eq!(status(&s.app, unwanted).await.0, "cancelled");
     assert_eq!(status(&s.app, wanted).await.0, "delivered");

@@ -65,16 +65,8 @@ async fn a_link_streams_the_audio_with_ranges_on_any_replica_and_across_a_rotati
     assert_eq!(fetches[1].1.as_deref(), Some("bytes=0-3"));
 
     // Another replica with the same secret, and one rotated to a new secret keeping the old one.
-    let base = s.fake.base.get().expect("listening").clone();
-    let db = s.app.state.db.clone();
-    let twin = app_on(
-        db.clone(),
-        &base,
-        s.clock.clone(),
-        &[("SWITCHBOARD_MEDIA__LINK_SECRET", LINK_SECRET)],
-        vec![],
-    )
-    .await;
+    let (base, db) = (s.base(), s.app.state.db.clone());
+    let twin = s.twin().await;
     assert_eq!(fetch(&twin, &link, None).await.bytes().await.expect("bytes").as_ref(), AUDIO);
     let rotated = [
         ("SWITCHBOARD_MEDIA__LINK_SECRET", "a-brand-new-secret-0123456789abcdef"),

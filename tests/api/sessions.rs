@@ -1,13 +1,10 @@
 //! Call sessions: booking (times, zones, numbers, one active session per order) and who may see
 //! and do what. The call's lifecycle is in `sessions_calls.rs`; both share [`Sessions`].
 
-use crate::fake_twilio::FakeTwilio;
-use crate::fixture::on_fake_twilio;
+use crate::fixture::World;
 use crate::helpers::TestApp;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use std::sync::Arc;
-use switchboard::clock::ManualClock;
 
 pub const CLIENT_NUMBER: &str = "+33612345678";
 pub const READER_NUMBER: &str = "+12025550143";
@@ -16,10 +13,7 @@ pub const BUSINESS_NUMBER: &str = "+12025550100";
 /// A tenant with a primary number and keys of every role: client `u_1`, reader `u_2` (the
 /// sessions' parties), another client `u_9` and reader `u_8`, and a second tenant's admin.
 pub struct Sessions {
-    pub app: TestApp,
-    pub fake: FakeTwilio,
-    pub clock: Arc<ManualClock>,
-    pub root: String,
+    world: World,
     pub admin: String,
     pub monitor: String,
     pub client: String,
@@ -27,6 +21,13 @@ pub struct Sessions {
     pub other_client: String,
     pub other_reader: String,
     pub foreign_admin: String,
+}
+
+impl std::ops::Deref for Sessions {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
 }
 
 pub async fn key(app: &TestApp, root: &str, tenant: &str, role: &str, subject: Option<&str>) -> String {
@@ -44,30 +45,28 @@ impl Sessions {
     /// As [`Sessions::new`], with `extra` configuration.
     pub async fn with(pool: PgPool, extra: &[(&str, &str)]) -> Sessions {
         // Both legs leave in one outbox round.
-        let mut vars = vec![
+        let vars = [
             ("SWITCHBOARD_EFFECTS__CALLS_PER_SECOND", "50"),
             ("SWITCHBOARD_MEDIA__LINK_SECRET", crate::recordings::LINK_SECRET),
         ];
-        vars.extend_from_slice(extra);
-        let (app, fake, clock) = on_fake_twilio(pool, &vars, vec![]).await;
-        let root = app.superadmin().await;
-        app.create_tenant(&root, "tarot").await;
-        let number =
-            app.post_json("/api/tenants/tarot/numbers", &root, json!({"number": BUSINESS_NUMBER})).await;
-        assert_eq!(number.status(), 201);
-        app.create_tenant(&root, "other").await;
+        let world = World::builder(pool)
+            .vars(&vars)
+            .vars(extra)
+            .tenant("tarot")
+            .numbers(&[BUSINESS_NUMBER])
+            .start()
+            .await;
+        let (app, root) = (&world.app, world.root.as_str());
+        app.create_tenant(root, "other").await;
         Sessions {
-            admin: key(&app, &root, "tarot", "admin", None).await,
-            monitor: key(&app, &root, "tarot", "monitor", None).await,
-            client: key(&app, &root, "tarot", "client", Some("u_1")).await,
-            reader: key(&app, &root, "tarot", "reader", Some("u_2")).await,
-            other_client: key(&app, &root, "tarot", "client", Some("u_9")).await,
-            other_reader: key(&app, &root, "tarot", "reader", Some("u_8")).await,
-            foreign_admin: key(&app, &root, "other", "admin", None).await,
-            app,
-            fake,
-            clock,
-            root,
+            admin: key(app, root, "tarot", "admin", None).await,
+            monitor: key(app, root, "tarot", "monitor", None).await,
+            client: key(app, root, "tarot", "client", Some("u_1")).await,
+            reader: key(app, root, "tarot", "reader", Some("u_2")).await,
+            other_client: key(app, root, "tarot", "client", Some("u_9")).await,
+            other_reader: key(app, root, "tarot", "reader", Some("u_8")).await,
+            foreign_admin: key(app, root, "other", "admin", None).await,
+            world,
         }
     }
 

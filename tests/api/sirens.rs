@@ -4,7 +4,7 @@
 //! (once per officer with two instances running the worker; never when acknowledged in time).
 //! Who may do what is in `sirens_parity.rs`.
 
-use crate::fixture::{app_on, deliver};
+use crate::fixture::deliver;
 use crate::receiver::{Receiver, secret_setting, signature_is_valid};
 use crate::sessions::Sessions;
 use reqwest::Method;
@@ -15,15 +15,16 @@ const OFFICER_1: &str = "+12025550161";
 const OFFICER_2: &str = "+12025550162";
 
 /// The sessions fixture with the monitor team's receiver and duty officers on `tarot`.
-async fn setup(pool: PgPool) -> (Sessions, Receiver, Vec<(&'static str, String)>) {
+async fn setup(pool: PgPool) -> (Sessions, Receiver) {
     let (monitor, url) = Receiver::start().await;
-    let vars = vec![("SWITCHBOARD_MONITOR_URL", url), ("SWITCHBOARD_WEBHOOK_SECRET", secret_setting())];
-    let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let s = Sessions::with(pool, &borrowed).await;
+    let secret = secret_setting();
+    let s =
+        Sessions::with(pool, &[("SWITCHBOARD_MONITOR_URL", &url), ("SWITCHBOARD_WEBHOOK_SECRET", &secret)])
+            .await;
     let patch = json!({"duty_officers": [OFFICER_1, OFFICER_2]});
     let response = s.app.patch_json("/api/tenants/tarot", &s.root, patch).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
-    (s, monitor, vars)
+    (s, monitor)
 }
 
 async fn raise(s: &Sessions, id: &str, token: &str, alert_type: &str) -> (u16, Value) {
@@ -48,7 +49,7 @@ fn texts_to(s: &Sessions, to: &str) -> usize {
 
 #[sqlx::test]
 async fn a_siren_moves_active_acknowledged_resolved_and_refuses_everything_else(pool: PgPool) {
-    let (s, monitor, _) = setup(pool.clone()).await;
+    let (s, monitor) = setup(pool.clone()).await;
     let id = s.book("ord_siren").await;
 
     let (status, siren) = raise(&s, &id, &s.client, "quality_issue").await;
@@ -125,7 +126,7 @@ async fn a_siren_moves_active_acknowledged_resolved_and_refuses_everything_else(
 
 #[sqlx::test]
 async fn a_bad_siren_is_422_naming_the_field(pool: PgPool) {
-    let (s, _, _) = setup(pool).await;
+    let (s, _) = setup(pool).await;
     let id = s.book("ord_bad").await;
     for (body, field) in [
         (json!({"alert_type": "fire", "reason": "x"}), "alert_type"),
@@ -146,10 +147,8 @@ async fn a_bad_siren_is_422_naming_the_field(pool: PgPool) {
 
 #[sqlx::test]
 async fn an_emergency_left_active_texts_each_duty_officer_once_across_two_instances(pool: PgPool) {
-    let (s, monitor, vars) = setup(pool.clone()).await;
-    let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let base = s.fake.base.get().expect("base").clone();
-    let second = app_on(pool.clone(), &base, s.clock.clone(), &borrowed, vec![]).await;
+    let (s, monitor) = setup(pool.clone()).await;
+    let second = s.twin().await;
     let id = s.book("ord_emergency").await;
     let (_, siren) = raise(&s, &id, &s.reader, "emergency").await;
     let siren_id = siren["id"].as_str().expect("id").to_owned();
@@ -197,7 +196,7 @@ async fn an_emergency_left_active_texts_each_duty_officer_once_across_two_instan
 
 #[sqlx::test]
 async fn an_emergency_acknowledged_in_time_texts_nobody(pool: PgPool) {
-    let (s, _, _) = setup(pool.clone()).await;
+    let (s, _) = setup(pool.clone()).await;
     let id = s.book("ord_calm").await;
     let (_, siren) = raise(&s, &id, &s.client, "emergency").await;
     s.clock.advance(chrono::Duration::seconds(60));
@@ -214,7 +213,7 @@ async fn an_emergency_acknowledged_in_time_texts_nobody(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_escalation_delay_is_the_tenants(pool: PgPool) {
-    let (s, _, _) = setup(pool.clone()).await;
+    let (s, _) = setup(pool.clone()).await;
     let patch = json!({"siren_escalate_after_secs": 30});
     let response = s.app.patch_json("/api/tenants/tarot", &s.root, patch).await;
     assert_eq!(response.status(), 200);
@@ -243,7 +242,7 @@ impl std::io::Write for Captured {
 
 #[sqlx::test]
 async fn each_sensitive_action_logs_the_seed_format_and_nothing_personal(pool: PgPool) {
-    let (s, _, _) = setup(pool).await;
+    let (s, _) = setup(pool).await;
     let id = s.book("ord_logged").await;
     let captured = Captured::default();
     let writer = captured.clone();
@@ -354,7 +353,7 @@ pub async fn install_trigger(pool: &PgPool, table: &str, when: &str, body: &str)
 /// returns it: nothing is read again). Both were a 500 or could have been.
 #[sqlx::test]
 async fn a_siren_that_does_not_move_is_409_and_one_gone_after_its_move_is_answered_as_moved(pool: PgPool) {
-    let (s, _, _) = setup(pool.clone()).await;
+    let (s, _) = setup(pool.clone()).await;
     let id = s.book("ord_typed").await;
     let (_, siren) = raise(&s, &id, &s.client, "quality_issue").await;
     let siren_id = siren["id"].as_str().expect("id").to_owned();
@@ -374,7 +373,7 @@ async fn a_siren_that_does_not_move_is_409_and_one_gone_after_its_move_is_answer
 /// nobody is texted: the round's transaction is rolled back.
 #[sqlx::test]
 async fn an_escalation_whose_siren_is_gone_fails_the_round_and_texts_nobody(pool: PgPool) {
-    let (s, _, _) = setup(pool.clone()).await;
+    let (s, _) = setup(pool.clone()).await;
     let id = s.book("ord_gone").await;
     let (_, siren) = raise(&s, &id, &s.client, "emergency").await;
     let siren_id = siren["id"].as_str().expect("id").to_owned();
