@@ -182,6 +182,13 @@ pub async fn release_known_domains(
 /// Claims up to `batch` due messages, at most `per_tenant` of any one tenant (so one tenant's
 /// backlog cannot hold back another's), highest priority first. SKIP LOCKED lets several workers
 /// and replicas claim side by side without waiting on each other.
+///
+/// The tenants with pending messages are found by a skip scan of `outbox_due_idx` (one index probe
+/// per tenant), not by reading every pending row: a claim must cost the same with a backlog of a
+/// million as with ten, or a burst slows delivery down exactly when it most needs to keep up. The
+/// walk starts at a random tenant and wraps around, so when more tenants wait than one batch
+/// holds, none is always last. The picked ids are updated by key (`= ANY`), never by a join the
+/// planner could turn into a scan of the table.
 pub async fn claim(
     db: &PgPool,
     now: DateTime<Utc>,
@@ -190,17 +197,33 @@ pub async fn claim(
     per_tenant: i64,
 ) -> Result<Vec<OutboxMessage>, sqlx::Error> {
     sqlx::query_as(concat!(
-        "UPDATE outbox_message o SET status = 'delivering', attempts = o.attempts + 1, lease_id = gen_random_uuid(),
+        "WITH RECURSIVE from_pivot AS (
+           (SELECT tenant_id FROM outbox_message WHERE status = 'pending' AND tenant_id >= $5 ORDER BY tenant_id LIMIT 1)
+           UNION ALL
+           SELECT (SELECT m.tenant_id FROM outbox_message m
+                   WHERE m.status = 'pending' AND m.tenant_id > f.tenant_id ORDER BY m.tenant_id LIMIT 1)
+           FROM from_pivot f WHERE f.tenant_id IS NOT NULL
+         ), to_pivot AS (
+           (SELECT tenant_id FROM outbox_message WHERE status = 'pending' ORDER BY tenant_id LIMIT 1)
+           UNION ALL
+           SELECT (SELECT m.tenant_id FROM outbox_message m
+                   WHERE m.status = 'pending' AND m.tenant_id > t.tenant_id ORDER BY m.tenant_id LIMIT 1)
+           FROM to_pivot t WHERE t.tenant_id < $5
+         ), tenants AS (
+           SELECT tenant_id FROM from_pivot WHERE tenant_id IS NOT NULL
+           UNION ALL
+           SELECT tenant_id FROM to_pivot WHERE tenant_id < $5
+         )
+         UPDATE outbox_message o SET status = 'delivering', attempts = o.attempts + 1, lease_id = gen_random_uuid(),
            lease_expires_at = $2, updated_at = now()
-         FROM (
-           SELECT m.id FROM (SELECT DISTINCT tenant_id FROM outbox_message WHERE status = 'pending' AND next_attempt_at <= $1) t
+         WHERE o.id = ANY(ARRAY(
+           SELECT m.id FROM tenants t
            CROSS JOIN LATERAL (
              SELECT id FROM outbox_message m
              WHERE m.tenant_id = t.tenant_id AND m.status = 'pending' AND m.next_attempt_at <= $1
              ORDER BY m.priority DESC, m.next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
            ) m LIMIT $4
-         ) picked
-         WHERE o.id = picked.id
+         ))
          RETURNING ",
         message_columns!("o.")
     ))
@@ -208,6 +231,7 @@ pub async fn claim(
     .bind(now + lease)
     .bind(per_tenant)
     .bind(batch)
+    .bind(Uuid::new_v4())
     .fetch_all(db)
     .await
 }

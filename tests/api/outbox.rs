@@ -1,7 +1,7 @@
 //! Outbox delivery against an in-process receiver, driven with run_once() and a frozen clock.
 
 use crate::fixture::World;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, eventually};
 use crate::receiver::{Receiver, expected_signature, secret_setting};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -304,4 +304,67 @@ async fn the_idempotency_sweeper_forgets_answers_after_24_hours(pool: PgPool) {
     assert_eq!(sweeper.run_once().await.expect("sweep"), 1);
     let replay = create().send().await.expect("sent");
     assert_eq!(replay.status(), 409, "forgotten: the key now runs the create, and the slug is taken");
+}
+
+/// Rows of `outbox_message` read so far (sequential and index scans), as the statistics say.
+async fn outbox_rows_read(db: &PgPool) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables
+                  WHERE relname = 'outbox_message'),
+                (SELECT coalesce(sum(idx_tup_read), 0)::bigint FROM pg_stat_user_indexes WHERE relname = 'outbox_message')",
+    )
+    .fetch_one(db)
+    .await
+    .expect("statistics")
+}
+
+/// (inserts, updates) of `outbox_message` the statistics have seen.
+async fn outbox_counts(db: &PgPool) -> (i64, i64) {
+    sqlx::query_as("SELECT n_tup_ins, n_tup_upd FROM pg_stat_user_tables WHERE relname = 'outbox_message'")
+        .fetch_one(db)
+        .await
+        .expect("statistics")
+}
+
+#[sqlx::test]
+async fn a_claim_reads_a_few_rows_per_tenant_however_large_the_backlog(pool: PgPool) {
+    let s = setup(pool.clone(), &[]).await;
+    let backlog: i32 = 3000;
+    let mut tx = tenant_tx(&s.app.state.db, s.tenant).await.expect("tx");
+    sqlx::query(
+        "INSERT INTO outbox_message (id, tenant_id, kind, destination, payload, idempotency_key, status,
+           next_attempt_at, created_at, updated_at)
+         SELECT gen_random_uuid(), $1, 'bulk', 'call_service', '{}', 'bulk-' || n, 'pending', $2, $2, $2
+         FROM generate_series(1, $3) n",
+    )
+    .bind(s.tenant.uuid())
+    .bind(s.clock.now())
+    .bind(backlog)
+    .execute(&mut *tx)
+    .await
+    .expect("backlog");
+    tx.commit().await.expect("commit");
+    let other = TenantId(s.app.create_tenant(&s.root, "quiet").await.parse().expect("uuid"));
+    enqueue(&s.app, other, "lone", "call_service", None).await;
+    // As autovacuum would have by then: the planner knows the backlog.
+    sqlx::query("ANALYZE outbox_message").execute(&pool).await.expect("analyze");
+    // The statistics arrive when each connection flushes them (within seconds): wait for the
+    // inserts' before the claim, and for the claim's after it.
+    let inserted = i64::from(backlog) + 1;
+    eventually(15, "the backlog's statistics are flushed", || async {
+        outbox_counts(&pool).await == (inserted, 0)
+    })
+    .await;
+    let before = outbox_rows_read(&pool).await;
+
+    let claimed = outbox::repo::claim(&s.app.state.db, s.clock.now(), chrono::Duration::seconds(60), 100, 10)
+        .await
+        .expect("claim");
+
+    assert_eq!(claimed.len(), 11, "ten of the backlog's tenant and the other tenant's one");
+    eventually(15, "the claim's statistics are flushed", || async { outbox_counts(&pool).await.1 >= 11 })
+        .await;
+    let after = outbox_rows_read(&pool).await;
+    let read = (after.0 - before.0) + (after.1 - before.1);
+    assert!(read < 300, "a claim read {read} rows of a backlog of {backlog}: it must not scan the backlog");
 }
