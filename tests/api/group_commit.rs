@@ -285,3 +285,48 @@ async fn a_replica_killed_during_a_commit_answered_none_of_that_batch(
     assert_eq!(recorded(&s.app.state.db, &before).await, (5, 5), "every 200 has its rows");
     assert_eq!(recorded(&s.app.state.db, &during).await, (0, 0), "nothing of the held batch");
 }
+
+#[sqlx::test]
+async fn a_call_in_another_replicas_uncommitted_batch_waits_for_it_and_is_recorded_once(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let holding = Probe::new(true);
+    let first = replica(pool.clone(), holding.clone(), "5").await;
+    let second = replica(pool.clone(), Probe::new(false), "5").await;
+    let sids: Vec<String> = (1..=4).map(sid).collect();
+
+    // The first replica's batch of the four calls is written and its commit held open.
+    let opener = spawn_ringing(&first, sid(999));
+    eventually(10, "the opening batch is held", || async { holding.held.load(Ordering::SeqCst) == 1 }).await;
+    let on_first: Vec<_> = sids.iter().map(|s| spawn_ringing(&first, s.clone())).collect();
+    eventually(10, "the four wait for the first writer", || async {
+        holding.submitted.load(Ordering::SeqCst) == sids.len() + 1
+    })
+    .await;
+    holding.release.add_permits(1);
+    eventually(10, "the batch of the four is held", || async { holding.held.load(Ordering::SeqCst) == 2 })
+        .await;
+    assert_eq!(holding.batches.lock().expect("lock").last(), Some(&sids), "one batch, in key order");
+
+    // The same calls reach the second replica, in the other order: its insert waits on the locks.
+    let on_second: Vec<_> = sids.iter().rev().map(|s| spawn_ringing(&second, s.clone())).collect();
+    eventually(10, "the second replica waits on the first one's rows", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("activity")
+            >= 1
+    })
+    .await;
+    assert_eq!(recorded(&s.app.state.db, &sids).await, (0, 0), "nothing is visible before the commit");
+
+    holding.release.add_permits(1);
+    assert_eq!(opener.await.expect("task").map(|a| a.0), Some(200));
+    for task in on_first.into_iter().chain(on_second) {
+        let (status, body) = task.await.expect("task").expect("answered");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("<Dial"), "{body}");
+    }
+    assert_eq!(recorded(&s.app.state.db, &sids).await, (4, 4), "each call and its call.incoming once");
+}
