@@ -598,3 +598,54 @@ async fn an_operator_redelivers_one_parked_attempt_and_cancels_another(pool: PgP
     assert_eq!(after.last().expect("create").1["To"][0], "+12025550111");
     assert_eq!(attempt(&s.app, &redo).await.0, "created");
 }
+
+#[sqlx::test]
+async fn a_lost_answer_is_reconciled_the_moment_its_window_ends(pool: PgPool) {
+    let s = setup(pool).await;
+    s.fake.push(Mode::Fail500);
+    let token = request_message(&s.app, s.tenant, "on-time", "+12025550177").await;
+    let worker = s.app.outbox();
+    worker.run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &token).await.0, "unknown");
+    let found = "SM00000000000000000000000000000a11";
+    s.fake.seed("message", found, "+12025550177", "+12025550100", "Sorry we missed you");
+
+    // The window is 120 s (the default): a second before it ends, nothing is asked of Twilio.
+    s.clock.advance(chrono::Duration::seconds(119));
+    worker.run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &token).await, ("unknown".into(), None));
+    // At its end exactly, the one matching message is found and bound, not sent again.
+    s.clock.advance(chrono::Duration::seconds(1));
+    worker.run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &token).await, ("created".into(), Some(found.into())));
+    assert_eq!(s.fake.creates().len(), 1, "never sent twice");
+}
+
+#[sqlx::test]
+async fn reconciliation_passes_over_a_message_another_attempt_already_owns(pool: PgPool) {
+    let s = setup(pool).await;
+    let worker = s.app.outbox();
+    let first = request_message(&s.app, s.tenant, "first", "+12025550177").await;
+    worker.run_once().await.expect("round");
+    let (state, owned) = attempt(&s.app, &first).await;
+    assert_eq!(state, "created");
+    // The same text to the same caller again, its answer lost; it did reach Twilio.
+    s.fake.push(Mode::Fail500);
+    let second = request_message(&s.app, s.tenant, "second", "+12025550177").await;
+    s.clock.advance(chrono::Duration::seconds(2)); // past the sender's pacing
+    worker.run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &second).await.0, "unknown");
+    let lost = "SM00000000000000000000000000000b0b";
+    s.fake.seed("message", lost, "+12025550177", "+12025550100", "Sorry we missed you");
+
+    s.clock.advance(chrono::Duration::seconds(121));
+    worker.run_once().await.expect("round");
+
+    assert_eq!(
+        attempt(&s.app, &second).await,
+        ("created".into(), Some(lost.into())),
+        "the first attempt's message is not a candidate: the lost one is the only match"
+    );
+    assert_eq!(attempt(&s.app, &first).await, ("created".into(), owned));
+    assert_eq!(s.fake.creates().len(), 2);
+}
