@@ -139,6 +139,7 @@ async fn one_crisis_is_approved_by_phone_and_dispatched(pool: PgPool) {
     assert!(answer.contains("Dispatch approved"), "{answer}");
     let detail = crisis(&s, &id).await;
     assert_eq!(detail["status"], "dispatched");
+    assert_eq!(detail["decided_by"], format!("phone:{CALL_A}"), "who decided: the officer's call");
     assert_eq!(detail["approval_calls"][0]["call_sid"], CALL_A);
     let actions: Vec<&str> =
         detail["audit"].as_array().expect("audit").iter().filter_map(|e| e["action"].as_str()).collect();
