@@ -1,6 +1,7 @@
 //! Everything that knows Twilio's wire formats, and nothing domain-specific: signatures, the
 //! webhook extractor and payloads, webhook idempotency, TwiML, and the REST client.
 
+mod e164_memo;
 pub mod order;
 pub mod params;
 pub mod receipts;

@@ -115,6 +115,11 @@ pub struct E164Error;
 impl E164 {
     /// Parses `+<digits>` (spaces, dashes, dots and brackets are tolerated and dropped).
     pub fn parse(value: &str) -> Result<Self, E164Error> {
+        super::e164_memo::parse_with(value, Self::parse_uncached)
+    }
+
+    /// [`E164::parse`] without the memo.
+    pub(super) fn parse_uncached(value: &str) -> Result<Self, E164Error> {
         let trimmed = value.trim();
         // phonenumber alone would also take letters (vanity numbers) and drop trailing junk
         // (`+6889429*`): what is not a digit or a separator is refused, not guessed at.

@@ -220,19 +220,7 @@ async fn one_tenants_backlog_does_not_hold_back_another(pool: PgPool) {
     let s =
         setup(pool, &[("SWITCHBOARD_OUTBOX__BATCH_SIZE", "20"), ("SWITCHBOARD_OUTBOX__PER_TENANT", "10")])
             .await;
-    let mut tx = tenant_tx(&s.app.state.db, s.tenant).await.expect("tx");
-    for n in 0..200 {
-        let m = NewMessage {
-            kind: "bulk",
-            destination: "call_service",
-            payload: json!({"n": n}),
-            idempotency_key: format!("bulk-{n}"),
-            owner: None,
-            priority: 0,
-        };
-        outbox::enqueue(&mut tx, s.tenant, s.clock.now(), m).await.expect("enqueue");
-    }
-    tx.commit().await.expect("commit");
+    bulk(&s.app, s.tenant, 200).await;
     s.clock.advance(chrono::Duration::seconds(1));
     let other = TenantId(s.app.create_tenant(&s.root, "quiet").await.parse().expect("uuid"));
     let lone = enqueue(&s.app, other, "lone", "call_service", None).await;
@@ -242,6 +230,66 @@ async fn one_tenants_backlog_does_not_hold_back_another(pool: PgPool) {
         "delivered",
         "delivered in the first round despite 200 older messages"
     );
+}
+
+/// Enqueues `count` messages for `tenant` in one transaction.
+async fn bulk(app: &TestApp, tenant: TenantId, count: usize) {
+    let mut tx = tenant_tx(&app.state.db, tenant).await.expect("tx");
+    for n in 0..count {
+        let m = NewMessage {
+            kind: "bulk",
+            destination: "call_service",
+            payload: json!({"n": n}),
+            idempotency_key: format!("bulk-{tenant}-{n}"),
+            owner: None,
+            priority: 0,
+        };
+        outbox::enqueue(&mut tx, tenant, app.state.clock.now(), m).await.expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+}
+
+/// Messages delivered so far, by tenant.
+async fn delivered_by_tenant(app: &TestApp) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE status = 'delivered') FROM outbox_message GROUP BY tenant_id ORDER BY 1 DESC",
+    )
+    .fetch_all(&app.state.db)
+    .await
+    .expect("counts")
+}
+
+#[sqlx::test]
+async fn a_round_is_shared_equally_among_the_tenants_waiting(pool: PgPool) {
+    let s = setup(pool, &[("SWITCHBOARD_OUTBOX__BATCH_SIZE", "12"), ("SWITCHBOARD_OUTBOX__PER_TENANT", "2")])
+        .await;
+    let worker = s.app.outbox();
+    bulk(&s.app, s.tenant, 40).await;
+    assert_eq!(worker.run_once().await.expect("round"), 12, "a tenant alone fills the round");
+
+    for slug in ["second", "third"] {
+        let other = TenantId(s.app.create_tenant(&s.root, slug).await.parse().expect("uuid"));
+        bulk(&s.app, other, 10).await;
+    }
+    assert_eq!(worker.run_once().await.expect("round"), 12);
+    assert_eq!(delivered_by_tenant(&s.app).await, [12 + 4, 4, 4], "three tenants waiting: 4 each");
+
+    for slug in ["fourth", "fifth", "sixth", "seventh"] {
+        let other = TenantId(s.app.create_tenant(&s.root, slug).await.parse().expect("uuid"));
+        bulk(&s.app, other, 10).await;
+    }
+    let before = delivered_by_tenant(&s.app).await;
+    assert_eq!(worker.run_once().await.expect("round"), 12);
+    let after: i64 = delivered_by_tenant(&s.app).await.iter().sum();
+    assert_eq!(after - before.iter().sum::<i64>(), 12);
+    let most: i64 = sqlx::query_scalar(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM outbox_message
+           WHERE status = 'delivered' AND updated_at = (SELECT max(updated_at) FROM outbox_message) GROUP BY tenant_id) t",
+    )
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("round's counts");
+    assert_eq!(most, 2, "seven tenants waiting: per_tenant (2) of each, not 12 / 7 = 1");
 }
 
 #[sqlx::test]
@@ -361,8 +409,8 @@ async fn a_claim_reads_a_few_rows_per_tenant_however_large_the_backlog(pool: PgP
         .await
         .expect("claim");
 
-    assert_eq!(claimed.len(), 11, "ten of the backlog's tenant and the other tenant's one");
-    eventually(15, "the claim's statistics are flushed", || async { outbox_counts(&pool).await.1 >= 11 })
+    assert_eq!(claimed.len(), 51, "half the batch of the backlog's tenant and the other tenant's one");
+    eventually(15, "the claim's statistics are flushed", || async { outbox_counts(&pool).await.1 >= 51 })
         .await;
     let after = outbox_rows_read(&pool).await;
     let read = (after.0 - before.0) + (after.1 - before.1);
