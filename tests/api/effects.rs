@@ -302,6 +302,60 @@ async fn request_message(app: &TestApp, tenant: TenantId, key: &str, to: &str) -
 }
 
 #[sqlx::test]
+async fn twilio_receives_every_field_an_effect_asks_for(pool: PgPool) {
+    let s = setup(pool).await;
+    let mut tx = tenant_tx(&s.app.state.db, s.tenant).await.expect("tx");
+    let now = s.app.state.clock.now();
+    let owner = |key: &str| Owner {
+        domain: "test",
+        id: key.into(),
+        idempotency_key: key.into(),
+        priority: priority::NORMAL,
+    };
+    let recorded = CallRequest {
+        timeout_secs: Some(25),
+        machine_detection: Some("Enable".into()),
+        record: true,
+        ..call("+12025550111")
+    };
+    let call_token = effects::request_call(&mut tx, s.tenant, now, owner("call"), &recorded)
+        .await
+        .expect("call")
+        .expect("new");
+    let picture = MessageRequest {
+        to: "+12025550122".into(),
+        from: "+12025550100".into(),
+        body: "Your photo".into(),
+        media: vec!["https://media.example.com/a.jpg".into(), "https://media.example.com/b.jpg".into()],
+    };
+    let message_token = effects::request_message(&mut tx, s.tenant, now, owner("message"), &picture)
+        .await
+        .expect("message")
+        .expect("new");
+    tx.commit().await.expect("commit");
+    s.app.outbox().run_once().await.expect("round");
+
+    let creates = s.fake.creates();
+    let sent = |to: &str| creates.iter().find(|(_, f)| f["To"][0] == to).expect("created").1.clone();
+    let call = sent("+12025550111");
+    assert_eq!(call["Timeout"], ["25"]);
+    assert_eq!(call["Record"], ["true"]);
+    assert_eq!(call["MachineDetection"], ["Enable"]);
+    assert_eq!(
+        call["StatusCallback"],
+        [format!("{PUBLIC}/webhooks/twilio/calls/events?attempt={call_token}")]
+    );
+    let message = sent("+12025550122");
+    assert_eq!(message["From"], ["+12025550100"]);
+    assert_eq!(message["Body"], ["Your photo"]);
+    assert_eq!(message["MediaUrl"], ["https://media.example.com/a.jpg", "https://media.example.com/b.jpg"]);
+    assert_eq!(
+        message["StatusCallback"],
+        [format!("{PUBLIC}/webhooks/twilio/messages/events?attempt={message_token}")]
+    );
+}
+
+#[sqlx::test]
 async fn a_vetoed_message_is_never_sent_and_21610_reaches_its_owner(pool: PgPool) {
     let s = setup(pool).await;
     let vetoed = request_message(&s.app, s.tenant, "veto", VETOED).await;
@@ -618,6 +672,40 @@ async fn a_lost_answer_is_reconciled_the_moment_its_window_ends(pool: PgPool) {
     s.clock.advance(chrono::Duration::seconds(1));
     worker.run_once().await.expect("round");
     assert_eq!(attempt(&s.app, &token).await, ("created".into(), Some(found.into())));
+    assert_eq!(s.fake.creates().len(), 1, "never sent twice");
+}
+
+#[sqlx::test]
+async fn a_create_cut_off_by_a_crash_is_reconciled_only_after_its_window(pool: PgPool) {
+    let s = setup(pool).await;
+    let token = request_message(&s.app, s.tenant, "cut-off", "+12025550177").await;
+    // The worker sends the create and dies before Twilio's answer (which never comes) is saved.
+    s.fake.push(Mode::LoseAnswer);
+    let outbox = s.app.outbox();
+    let doomed = tokio::spawn(async move { outbox.run_once().await });
+    crate::helpers::eventually(10, "the create reaches Twilio", || async { !s.fake.creates().is_empty() })
+        .await;
+    doomed.abort();
+    assert!(doomed.await.expect_err("aborted").is_cancelled());
+    assert_eq!(attempt(&s.app, &token).await, ("sending".into(), None));
+
+    // Its lease (60 s) ends and another worker takes the message over, but the reconcile window
+    // (120 s from the send) has not: a callback may still bind it, so Twilio is not asked yet.
+    let worker = s.app.outbox();
+    s.clock.advance(chrono::Duration::seconds(61));
+    worker.run_once().await.expect("round");
+    assert_eq!(attempt(&s.app, &token).await, ("sending".into(), None), "too early to reconcile");
+    let asked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_event WHERE action LIKE 'TWILIO_RECONCILED%'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("audit");
+    assert_eq!(asked, 0);
+
+    s.clock.advance(chrono::Duration::seconds(60));
+    worker.run_once().await.expect("round");
+    let (state, sid) = attempt(&s.app, &token).await;
+    assert_eq!((state.as_str(), sid.is_some()), ("created", true), "found at Twilio once the window ended");
     assert_eq!(s.fake.creates().len(), 1, "never sent twice");
 }
 
