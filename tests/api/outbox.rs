@@ -293,6 +293,23 @@ async fn a_round_is_shared_equally_among_the_tenants_waiting(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn the_metrics_show_the_backlog_and_every_delivery(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    bulk(&s.app, s.tenant, 3).await;
+    s.clock.advance(chrono::Duration::seconds(30));
+    s.receiver.set(503);
+    let worker = s.app.outbox();
+    assert_eq!(worker.run_once().await.expect("round"), 3);
+    let metrics = s.app.get("/metrics").await.text().await.expect("metrics");
+    let line = |name: &str| metrics.lines().find(|l| l.starts_with(name)).unwrap_or_default().to_owned();
+    // Measured before the round: three waiting, the oldest for 30 s.
+    assert_eq!(line("outbox_pending "), "outbox_pending 3", "{metrics}");
+    assert_eq!(line("outbox_oldest_pending_seconds "), "outbox_oldest_pending_seconds 30", "{metrics}");
+    assert!(line("outbox_deliveries_total{").contains(r#"result="retry""#), "{metrics}");
+    assert!(line("outbox_deliveries_total{").ends_with(" 3"), "{metrics}");
+}
+
+#[sqlx::test]
 async fn a_receiver_answering_410_stops_the_deliveries(pool: PgPool) {
     let s = setup(pool, &[]).await;
     let id = enqueue(&s.app, s.tenant, "gone", "call_service", None).await;
