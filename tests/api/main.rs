@@ -23,6 +23,7 @@ mod http_errors;
 mod inbound;
 mod inbound_faults;
 mod inbound_owner;
+mod log_redaction;
 mod openapi;
 mod outage;
 mod outbound;

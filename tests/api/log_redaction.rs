@@ -1,0 +1,67 @@
+//! What the server logs while it handles a caller's SMS and call, an operator's reply through the
+//! API, the reply's create at Twilio and the notifications to the call service: no message body,
+//! no unmasked phone number, no API key, Twilio token or webhook secret (README, "Logs").
+
+use crate::fixture::deliver;
+use crate::helpers::AUTH_TOKEN;
+use crate::inbound::{ACME_MAIN, CALLER, ring, setup, sms};
+use crate::receiver::secret_setting;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+/// A writer collecting what the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[sqlx::test]
+async fn bodies_numbers_and_secrets_are_in_no_log_line(pool: PgPool) {
+    let s = setup(pool).await;
+    let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    // The test runtime is single-threaded: the server's tasks log on this thread.
+    let guard = tracing::subscriber::set_default(subscriber);
+
+    let inbound = "Is the plumber coming before noon?";
+    assert_eq!(sms(&s.app, "SM00000000000000000000000000000042", CALLER, ACME_MAIN, inbound).await, 200);
+    ring(&s.app, "CA00000000000000000000000000000042", ACME_MAIN).await;
+    let list: Value = s.app.get_auth("/api/conversations", &admin).await.json().await.expect("json");
+    let id = list["items"][0]["id"].as_str().expect("conversation").to_owned();
+    let reply = "Yes, Daniel arrives at eleven";
+    let path = format!("/api/conversations/{id}/messages");
+    assert_eq!(s.app.post_json(&path, &admin, json!({"body": reply})).await.status(), 201);
+    deliver(&s.app).await;
+    drop(guard);
+
+    let sent: Vec<String> = crate::inbound::sms_sent(&s).await.into_iter().map(|(_, _, body)| body).collect();
+    assert_eq!(sent, [reply], "the reply reached Twilio");
+    assert!(!s.calls.requests.lock().expect("lock").is_empty(), "the call service was notified");
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    assert!(text.contains("/webhooks/twilio/sms"), "the capture works: the webhook's span is in it");
+    let digits = CALLER.trim_start_matches('+');
+    for (what, secret) in [
+        ("the inbound body", inbound),
+        ("the reply's body", reply),
+        ("the caller's number", digits),
+        ("the admin key", admin.as_str()),
+        ("the Twilio auth token", AUTH_TOKEN),
+        ("the webhook secret", secret_setting().trim_start_matches("whsec_")),
+    ] {
+        assert!(!text.contains(secret), "{what} is logged");
+    }
+}
