@@ -71,9 +71,18 @@ fn test_domain(owner: &Arc<TestOwner>) -> Arc<dyn switchboard::domain::Domain> {
 }
 
 async fn setup(pool: PgPool) -> Setup {
+    setup_with(pool, &[]).await
+}
+
+async fn setup_with(pool: PgPool, extra: &[(&str, &str)]) -> Setup {
     let owner = Arc::new(TestOwner::default());
-    let world =
-        World::builder(pool).vars(&NO_RETRIES).domain(test_domain(&owner)).tenant("effects").start().await;
+    let world = World::builder(pool)
+        .vars(&NO_RETRIES)
+        .vars(extra)
+        .domain(test_domain(&owner))
+        .tenant("effects")
+        .start()
+        .await;
     let tenant = world.tenant.tenant_id();
     Setup { world, owner, tenant }
 }
@@ -353,6 +362,30 @@ async fn twilio_receives_every_field_an_effect_asks_for(pool: PgPool) {
         message["StatusCallback"],
         [format!("{PUBLIC}/webhooks/twilio/messages/events?attempt={message_token}")]
     );
+}
+
+#[sqlx::test]
+async fn connection_overrides_reach_twilio_and_the_callbacks_still_bind(pool: PgPool) {
+    let overrides = [("SWITCHBOARD_TWILIO__CALLBACK_CONNECTION_OVERRIDES", "rc=3&rp=ct,rt")];
+    let s = setup_with(pool, &overrides).await;
+    let token = request_call(&s.app, s.tenant, "overridden", "+12025550111", priority::NORMAL).await;
+    s.app.outbox().run_once().await.expect("round");
+    let creates = s.fake.creates();
+    let fields = &creates[0].1;
+    assert_eq!(
+        fields["Url"],
+        [format!("{PUBLIC}/webhooks/twilio/crises/c1/voice?attempt={token}#rc=3&rp=ct,rt")]
+    );
+    assert_eq!(
+        fields["StatusCallback"],
+        [format!("{PUBLIC}/webhooks/twilio/calls/events?attempt={token}#rc=3&rp=ct,rt")]
+    );
+    // A URL's fragment never travels in an HTTP request: Twilio calls back (and signs) without it.
+    let (state, sid) = attempt(&s.app, &token).await;
+    assert_eq!(state, "created");
+    let sid = sid.expect("bound");
+    assert_eq!(callback(&s.app, &token, &sid, "completed", "3").await, 200);
+    assert_eq!(ledger_status(&s.app, &sid).await, "completed");
 }
 
 #[sqlx::test]
