@@ -225,6 +225,31 @@ mod tests {
     }
 
     #[test]
+    fn the_config_file_overrides_the_defaults_and_the_environment_overrides_the_file() {
+        let path = std::env::temp_dir().join(format!("switchboard-config-{}.toml", std::process::id()));
+        std::fs::write(&path, "[outbox]\nbatch_size = 50\nper_tenant = 3\n").expect("write");
+        let file = path.to_str().expect("utf8 path");
+        let config = load(
+            Purpose::Database,
+            &[
+                ("DATABASE_URL", "postgres://localhost/x"),
+                ("SWITCHBOARD_CONFIG", file),
+                ("SWITCHBOARD_OUTBOX__BATCH_SIZE", "70"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!((config.outbox.batch_size, config.outbox.per_tenant), (70, 3));
+        assert_eq!(config.outbox.concurrency, 16, "untouched: the embedded default");
+        std::fs::write(&path, "[nonsense]\nx = 1\n").expect("write");
+        let refused = load(
+            Purpose::Database,
+            &[("DATABASE_URL", "postgres://localhost/x"), ("SWITCHBOARD_CONFIG", file)],
+        );
+        let _ = std::fs::remove_file(&path);
+        assert!(format!("{:?}", refused.err()).contains("unknown section [nonsense]"));
+    }
+
+    #[test]
     fn serve_needs_a_twilio_token_unless_insecure() {
         let db = ("DATABASE_URL", "postgres://u:p@localhost/db");
         let err = load(Purpose::Serve, &[db]).expect_err("must fail");

@@ -90,6 +90,35 @@ async fn tampering_with_triggers_disabled_is_reported(_o: PgPoolOptions, connect
 }
 
 #[sqlx::test]
+async fn removing_the_newest_events_is_reported(_o: PgPoolOptions, connect: PgConnectOptions) {
+    let (_app, tenant, pool) = setup(&connect).await;
+    for n in 0..3 {
+        let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
+        audit::record(&mut tx, tenant, chrono::Utc::now(), event(n)).await.expect("record");
+        tx.commit().await.expect("commit");
+    }
+    // The chain itself stays intact when the tail is cut off: only the head's record shows it.
+    let mut conn = pool.acquire().await.expect("conn");
+    sqlx::query("ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update_delete")
+        .execute(&mut *conn)
+        .await
+        .expect("disable");
+    sqlx::query("DELETE FROM audit_event WHERE sequence = 3").execute(&mut *conn).await.expect("remove");
+    sqlx::query("ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update_delete")
+        .execute(&mut *conn)
+        .await
+        .expect("enable");
+    let output = tokio::task::spawn_blocking(move || {
+        switchboard_cli(&connect, &["audit", "verify", "--tenant", "audited"])
+    })
+    .await
+    .expect("join");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("BROKEN") && stdout.contains("events were removed"), "{stdout}");
+}
+
+#[sqlx::test]
 async fn the_application_cannot_update_or_delete_events(_o: PgPoolOptions, connect: PgConnectOptions) {
     let (_app, tenant, pool) = setup(&connect).await;
     let mut tx = tenant_tx(&pool, tenant).await.expect("tx");

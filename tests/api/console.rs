@@ -353,3 +353,26 @@ async fn a_superadmin_names_the_tenant_and_is_not_offered_tenant_actions(pool: P
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("href=\"/console/tenants/city\""), "{page}");
 }
+
+#[sqlx::test]
+async fn pages_forbid_inline_script_framing_and_caching(pool: PgPool) {
+    let c = console(pool, &[]).await;
+    let session = sign_in(&c.app, &c.admin).await;
+    for path in ["/console/crises", "/console/notifications"] {
+        let response =
+            no_redirects().get(c.app.url(path)).header(COOKIE, &session).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        let policy = headers["content-security-policy"].to_str().expect("ascii");
+        for directive in ["default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
+        assert!(!policy.contains("unsafe-inline"), "{path}: no inline script or style");
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        let page = response.text().await.expect("body");
+        assert!(
+            !page.contains("<script>") && !page.contains(" onclick="),
+            "{path}: no inline script in the page"
+        );
+    }
+}

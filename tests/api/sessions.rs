@@ -320,6 +320,23 @@ async fn every_role_sees_and_does_exactly_what_the_roles_allow(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn a_session_starts_from_ten_minutes_before_its_time_and_not_earlier(pool: PgPool) {
+    use reqwest::Method;
+    let s = Sessions::new(pool).await;
+    // The clock is frozen at 15:00; the session is at 15:30, so it may start from 15:20.
+    let (status, body) = s.schedule(Sessions::booking("ord_later", "2026-11-23T15:30:00Z")).await;
+    assert_eq!(status, 201, "{body}");
+    let early = s.call(Method::POST, "/api/calls/ord_later/start", &s.reader, None).await;
+    assert_eq!((early.0, early.1["code"].as_str()), (409, Some("conflict")), "{}", early.1);
+    s.clock.advance(chrono::Duration::minutes(20) - chrono::Duration::seconds(1));
+    assert_eq!(s.call(Method::POST, "/api/calls/ord_later/start", &s.reader, None).await.0, 409);
+    assert!(s.fake.creates().is_empty(), "nobody was dialled");
+    s.clock.advance(chrono::Duration::seconds(1));
+    let started = s.call(Method::POST, "/api/calls/ord_later/start", &s.reader, None).await;
+    assert_eq!((started.0, started.1["status"].as_str()), (200, Some("initiating")), "{}", started.1);
+}
+
+#[sqlx::test]
 async fn the_list_filters_by_status_and_scheduled_instants_and_refuses_bad_values(pool: PgPool) {
     use reqwest::Method;
     let s = Sessions::new(pool).await;
