@@ -57,6 +57,19 @@ async fn concurrent_audited_actions_form_one_gapless_verified_chain(
     assert!(String::from_utf8_lossy(&output.stdout).contains("audited: 100 events, chain intact"));
 }
 
+/// Runs `statement` with the insert-only guard disabled, as someone with the owner's (or a
+/// superuser's) rights could, then enables the guard again.
+async fn behind_the_guard(pool: &sqlx::PgPool, statement: &'static str) {
+    let mut conn = pool.acquire().await.expect("conn");
+    for sql in [
+        "ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update_delete",
+        statement,
+        "ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update_delete",
+    ] {
+        sqlx::query(sql).execute(&mut *conn).await.expect(sql);
+    }
+}
+
 #[sqlx::test]
 async fn tampering_with_triggers_disabled_is_reported(_o: PgPoolOptions, connect: PgConnectOptions) {
     let (_app, tenant, pool) = setup(&connect).await;
@@ -66,19 +79,7 @@ async fn tampering_with_triggers_disabled_is_reported(_o: PgPoolOptions, connect
         tx.commit().await.expect("commit");
     }
     // What someone with the owner's (or a superuser's) rights could do: disable the guard, edit.
-    let mut conn = pool.acquire().await.expect("conn");
-    sqlx::query("ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update_delete")
-        .execute(&mut *conn)
-        .await
-        .expect("disable");
-    sqlx::query("UPDATE audit_event SET data = '{\"n\": 99}' WHERE sequence = 2")
-        .execute(&mut *conn)
-        .await
-        .expect("tamper");
-    sqlx::query("ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update_delete")
-        .execute(&mut *conn)
-        .await
-        .expect("enable");
+    behind_the_guard(&pool, "UPDATE audit_event SET data = '{\"n\": 99}' WHERE sequence = 2").await;
     let output = tokio::task::spawn_blocking(move || {
         switchboard_cli(&connect, &["audit", "verify", "--tenant", "audited"])
     })
@@ -98,16 +99,7 @@ async fn removing_the_newest_events_is_reported(_o: PgPoolOptions, connect: PgCo
         tx.commit().await.expect("commit");
     }
     // The chain itself stays intact when the tail is cut off: only the head's record shows it.
-    let mut conn = pool.acquire().await.expect("conn");
-    sqlx::query("ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update_delete")
-        .execute(&mut *conn)
-        .await
-        .expect("disable");
-    sqlx::query("DELETE FROM audit_event WHERE sequence = 3").execute(&mut *conn).await.expect("remove");
-    sqlx::query("ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update_delete")
-        .execute(&mut *conn)
-        .await
-        .expect("enable");
+    behind_the_guard(&pool, "DELETE FROM audit_event WHERE sequence = 3").await;
     let output = tokio::task::spawn_blocking(move || {
         switchboard_cli(&connect, &["audit", "verify", "--tenant", "audited"])
     })

@@ -204,3 +204,24 @@ pub async fn post_signed(app: &TestApp, path: &str, params: &[(&str, &str)]) -> 
 pub async fn deliver(app: &TestApp) {
     app.outbox().run_once().await.expect("outbox round");
 }
+
+/// A writer collecting what a test's tracing subscriber writes (the server's log lines).
+#[derive(Clone, Default)]
+pub struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf8")
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

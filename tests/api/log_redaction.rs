@@ -9,25 +9,11 @@ use crate::receiver::secret_setting;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-/// A writer collecting what the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[sqlx::test]
 async fn bodies_numbers_and_secrets_are_in_no_log_line(pool: PgPool) {
     let s = setup(pool).await;
     let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
-    let captured = Captured::default();
+    let captured = crate::fixture::Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -51,7 +37,7 @@ async fn bodies_numbers_and_secrets_are_in_no_log_line(pool: PgPool) {
     let sent: Vec<String> = crate::inbound::sms_sent(&s).await.into_iter().map(|(_, _, body)| body).collect();
     assert_eq!(sent, [reply], "the reply reached Twilio");
     assert!(!s.calls.requests.lock().expect("lock").is_empty(), "the call service was notified");
-    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let text = captured.text();
     assert!(text.contains("/webhooks/twilio/sms"), "the capture works: the webhook's span is in it");
     let digits = CALLER.trim_start_matches('+');
     for (what, secret) in [

@@ -167,24 +167,10 @@ async fn the_retention_worker_deletes_recordings_older_than_the_tenants_setting(
     let _ = (rid, link);
 }
 
-/// A writer collecting what the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[sqlx::test]
 async fn twilios_media_url_and_the_recording_sid_are_in_no_log_line(pool: PgPool) {
     let s = Sessions::new(pool).await;
-    let captured = Captured::default();
+    let captured = crate::fixture::Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -199,7 +185,7 @@ async fn twilios_media_url_and_the_recording_sid_are_in_no_log_line(pool: PgPool
     assert_eq!(whole.bytes().await.expect("bytes").as_ref(), AUDIO);
     drop(guard);
 
-    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let text = captured.text();
     assert!(
         text.contains(r#""route":"/media/recordings/{id}""#),
         "the capture works: the media request's span is in it"

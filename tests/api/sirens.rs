@@ -226,25 +226,11 @@ async fn the_escalation_delay_is_the_tenants(pool: PgPool) {
     assert_eq!(s.app.worker("siren-escalation").run_once().await.expect("round"), 1);
 }
 
-/// A writer collecting what the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[sqlx::test]
 async fn each_sensitive_action_logs_the_seed_format_and_nothing_personal(pool: PgPool) {
     let (s, _) = setup(pool).await;
     let id = s.book("ord_logged").await;
-    let captured = Captured::default();
+    let captured = crate::fixture::Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -264,7 +250,7 @@ async fn each_sensitive_action_logs_the_seed_format_and_nothing_personal(pool: P
     assert_eq!(status, 403);
     drop(guard);
 
-    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let text = captured.text();
     let lines: Vec<Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
