@@ -57,9 +57,16 @@ async fn concurrent_audited_actions_form_one_gapless_verified_chain(
     assert!(String::from_utf8_lossy(&output.stdout).contains("audited: 100 events, chain intact"));
 }
 
-/// Runs `statement` with the insert-only guard disabled, as someone with the owner's (or a
-/// superuser's) rights could, then enables the guard again.
-async fn behind_the_guard(pool: &sqlx::PgPool, statement: &'static str) {
+/// Records three events, runs `statement` with the insert-only guard disabled (as someone with
+/// the owner's or a superuser's rights could), enables the guard again, and runs `audit verify`:
+/// its exit code and output.
+async fn verify_after(connect: PgConnectOptions, statement: &'static str) -> (Option<i32>, String) {
+    let (_app, tenant, pool) = setup(&connect).await;
+    for n in 0..3 {
+        let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
+        audit::record(&mut tx, tenant, chrono::Utc::now(), event(n)).await.expect("record");
+        tx.commit().await.expect("commit");
+    }
     let mut conn = pool.acquire().await.expect("conn");
     for sql in [
         "ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update_delete",
@@ -68,45 +75,27 @@ async fn behind_the_guard(pool: &sqlx::PgPool, statement: &'static str) {
     ] {
         sqlx::query(sql).execute(&mut *conn).await.expect(sql);
     }
-}
-
-#[sqlx::test]
-async fn tampering_with_triggers_disabled_is_reported(_o: PgPoolOptions, connect: PgConnectOptions) {
-    let (_app, tenant, pool) = setup(&connect).await;
-    for n in 0..3 {
-        let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
-        audit::record(&mut tx, tenant, chrono::Utc::now(), event(n)).await.expect("record");
-        tx.commit().await.expect("commit");
-    }
-    // What someone with the owner's (or a superuser's) rights could do: disable the guard, edit.
-    behind_the_guard(&pool, "UPDATE audit_event SET data = '{\"n\": 99}' WHERE sequence = 2").await;
     let output = tokio::task::spawn_blocking(move || {
         switchboard_cli(&connect, &["audit", "verify", "--tenant", "audited"])
     })
     .await
     .expect("join");
-    assert_eq!(output.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[sqlx::test]
+async fn tampering_with_triggers_disabled_is_reported(_o: PgPoolOptions, connect: PgConnectOptions) {
+    let (code, stdout) =
+        verify_after(connect, "UPDATE audit_event SET data = '{\"n\": 99}' WHERE sequence = 2").await;
+    assert_eq!(code, Some(1));
     assert!(stdout.contains("BROKEN") && stdout.contains("sequence 2"), "{stdout}");
 }
 
 #[sqlx::test]
 async fn removing_the_newest_events_is_reported(_o: PgPoolOptions, connect: PgConnectOptions) {
-    let (_app, tenant, pool) = setup(&connect).await;
-    for n in 0..3 {
-        let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
-        audit::record(&mut tx, tenant, chrono::Utc::now(), event(n)).await.expect("record");
-        tx.commit().await.expect("commit");
-    }
     // The chain itself stays intact when the tail is cut off: only the head's record shows it.
-    behind_the_guard(&pool, "DELETE FROM audit_event WHERE sequence = 3").await;
-    let output = tokio::task::spawn_blocking(move || {
-        switchboard_cli(&connect, &["audit", "verify", "--tenant", "audited"])
-    })
-    .await
-    .expect("join");
-    assert_eq!(output.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (code, stdout) = verify_after(connect, "DELETE FROM audit_event WHERE sequence = 3").await;
+    assert_eq!(code, Some(1));
     assert!(stdout.contains("BROKEN") && stdout.contains("events were removed"), "{stdout}");
 }
 

@@ -5,7 +5,7 @@
 //! test can say the key is in neither.
 
 use crate::console::{Console, console, new_crisis};
-use crate::fixture::deliver;
+use crate::fixture::{Captured, deliver};
 use crate::helpers::TestApp;
 use crate::receiver::{Receiver, secret_setting};
 use axum::body::Body;
@@ -26,8 +26,8 @@ type Seen = Arc<Mutex<Vec<String>>>;
 
 #[sqlx::test]
 async fn an_operator_works_the_console_in_a_browser(pool: PgPool) {
-    let logs = LogCapture::default();
-    let _logs = tracing::subscriber::set_default(logs.subscriber());
+    let logs = Captured::default();
+    let _logs = tracing::subscriber::set_default(debug_subscriber(&logs));
     let (dispatcher, url) = Receiver::start().await;
     let secret = secret_setting();
     let vars = [
@@ -252,7 +252,7 @@ async fn as_a_monitor_no_decision_is_offered_or_accepted(c: &Console, b: &Client
 }
 
 /// No request the console made carried a key but the two sign-ins' bodies; no log line has one.
-fn nothing_carries_a_key(c: &Console, seen: &Seen, logs: &LogCapture) {
+fn nothing_carries_a_key(c: &Console, seen: &Seen, logs: &Captured) {
     // No request the console made carried a key but the two sign-ins' bodies; no log line has one.
     let requests = seen.lock().expect("lock").clone();
     for key in [&c.admin, &c.monitor] {
@@ -457,41 +457,13 @@ async fn forward(State(p): State<Proxy>, request: Request) -> Response {
 }
 
 /// Every log line the app writes on this test's thread (the test runtime is single-threaded, so
-/// the app's tasks run here too), at debug level, as JSON.
-#[derive(Clone, Default)]
-struct LogCapture(Arc<Mutex<Vec<u8>>>);
-
-impl LogCapture {
-    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
-        tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_current_span(true)
-            .with_span_list(true)
-            .with_writer(self.clone())
-            .finish()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
-    }
-}
-
-impl std::io::Write for LogCapture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
-    type Writer = LogCapture;
-
-    fn make_writer(&'a self) -> LogCapture {
-        self.clone()
-    }
+/// the app's tasks run here too), at debug level, as JSON with the spans.
+fn debug_subscriber(logs: &Captured) -> impl tracing::Subscriber + Send + Sync + use<> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_writer(logs.clone())
+        .finish()
 }

@@ -210,9 +210,22 @@ pub async fn deliver(app: &TestApp) {
 pub struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl Captured {
+    /// A JSON subscriber up to `level` writing here. Installed with `set_default` on a test's
+    /// thread it sees the app's lines too: the test runtime is single-threaded.
+    pub fn json(&self, level: tracing::Level) -> impl tracing::Subscriber + Send + Sync + use<> {
+        tracing_subscriber::fmt().json().with_writer(self.clone()).with_max_level(level).finish()
+    }
+
     /// Everything written so far.
     pub fn text(&self) -> String {
         String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf8")
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
     }
 }
 

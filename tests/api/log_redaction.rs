@@ -14,14 +14,7 @@ async fn bodies_numbers_and_secrets_are_in_no_log_line(pool: PgPool) {
     let s = setup(pool).await;
     let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
     let captured = crate::fixture::Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    // The test runtime is single-threaded: the server's tasks log on this thread.
-    let guard = tracing::subscriber::set_default(subscriber);
+    let guard = tracing::subscriber::set_default(captured.json(tracing::Level::TRACE));
 
     let inbound = "Is the plumber coming before noon?";
     assert_eq!(sms(&s.app, "SM00000000000000000000000000000042", CALLER, ACME_MAIN, inbound).await, 200);

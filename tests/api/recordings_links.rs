@@ -171,14 +171,7 @@ async fn the_retention_worker_deletes_recordings_older_than_the_tenants_setting(
 async fn twilios_media_url_and_the_recording_sid_are_in_no_log_line(pool: PgPool) {
     let s = Sessions::new(pool).await;
     let captured = crate::fixture::Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    // The test runtime is single-threaded: the server's tasks log on this thread.
-    let guard = tracing::subscriber::set_default(subscriber);
+    let guard = tracing::subscriber::set_default(captured.json(tracing::Level::TRACE));
     let (_id, _rid, link) = completed(&s).await;
     let whole = fetch(&s.app, &link, None).await;
     assert_eq!(whole.status(), 200);

@@ -231,11 +231,10 @@ async fn each_sensitive_action_logs_the_seed_format_and_nothing_personal(pool: P
     let (s, _) = setup(pool).await;
     let id = s.book("ord_logged").await;
     let captured = crate::fixture::Captured::default();
-    let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_writer(move || writer.clone())
+        .with_writer(captured.clone())
         .with_max_level(tracing::Level::INFO)
         .finish();
     // The test runtime is single-threaded: the server's tasks log on this thread.
