@@ -263,6 +263,43 @@ mod tests {
     }
 
     #[test]
+    fn the_process_settings_are_read_and_bad_values_named() {
+        let base = [
+            ("DATABASE_URL", "postgres://u:p@localhost/db"),
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "secret"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            load(Purpose::Serve, &vars)
+        };
+        let config = with(&[
+            ("SWITCHBOARD_LOG_FORMAT", "pretty"),
+            ("SWITCHBOARD_SERVER__REQUEST_TIMEOUT_SECS", "3"),
+            ("SWITCHBOARD_WORKERS__ENABLED", "false"),
+            ("SWITCHBOARD_INBOUND__GROUP_COMMIT_MAX_BATCH", "1"),
+        ])
+        .expect("valid");
+        assert_eq!(config.log.format, LogFormat::Pretty);
+        assert_eq!(config.server.request_timeout, std::time::Duration::from_secs(3));
+        assert!(!config.workers.enabled, "the default is true");
+        assert_eq!(config.inbound.group_commit_max_batch, 1);
+        let err = with(&[
+            ("SWITCHBOARD_LOG_FORMAT", "text"),
+            ("SWITCHBOARD_SERVER__REQUEST_TIMEOUT_SECS", "0"),
+            ("SWITCHBOARD_INBOUND__GROUP_COMMIT_MAX_BATCH", "0"),
+            ("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef"),
+        ])
+        .expect_err("must fail");
+        let named = |prefix: &str| err.problems.iter().any(|p| p.starts_with(prefix));
+        assert!(named("SWITCHBOARD_LOG_FORMAT \"text\" is not json or pretty"), "{err}");
+        assert!(named("SWITCHBOARD_SERVER__REQUEST_TIMEOUT_SECS must be at least 1"), "{err}");
+        assert!(named("SWITCHBOARD_INBOUND__GROUP_COMMIT_MAX_BATCH must be at least 1"), "{err}");
+        assert!(named("TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET must be set together"), "{err}");
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let config =
             load(Purpose::Database, &[("DATABASE_URL", "postgres://u:hunter2@h/db")]).expect("valid");

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::process::Stdio;
 use switchboard::startup::Overrides;
-use switchboard::twilio::rest::{CreateCall, CreateMessage, ListCalls};
+use switchboard::twilio::rest::{CreateCall, CreateMessage, ListCalls, StartRecording, UpdateCall};
 use switchboard::twilio::{TwilioApi, TwilioClient, TwilioError};
 use tokio::io::AsyncBufReadExt;
 
@@ -337,6 +337,26 @@ async fn bad_requests_get_twilios_error_codes(pool: PgPool) {
         ..CreateMessage::default()
     };
     assert!(matches!(twilio.create_message(&no_body).await, Err(TwilioError::Api { code: Some(21602), .. })));
+    let bad_to = CreateCall { to: "+1555".into(), ..missing_to.clone() };
+    assert!(matches!(
+        twilio.create_call(&bad_to).await,
+        Err(TwilioError::Api { status: 400, code: Some(21211), .. })
+    ));
+    let bad_sms = CreateMessage { to: "12345".into(), body: Some("x".into()), ..no_body.clone() };
+    assert!(matches!(twilio.create_message(&bad_sms).await, Err(TwilioError::Api { code: Some(21211), .. })));
+    // 21220: a call that is not in progress cannot be recorded, an ended one not redirected.
+    let queued = twilio
+        .create_call(&CreateCall { to: "+12025550111".into(), ..missing_to.clone() })
+        .await
+        .expect("created");
+    let recording = twilio.start_recording(&queued.sid, &StartRecording::default()).await;
+    assert!(
+        matches!(recording, Err(TwilioError::Api { status: 400, code: Some(21220), .. })),
+        "{recording:?}"
+    );
+    twilio.update_call(&queued.sid, &UpdateCall::hang_up()).await.expect("hung up");
+    let again = twilio.update_call(&queued.sid, &UpdateCall::hang_up()).await;
+    assert!(matches!(again, Err(TwilioError::Api { status: 400, code: Some(21220), .. })), "{again:?}");
     let response = reqwest::Client::new()
         .post(format!("{}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json", env.emulator))
         .basic_auth(ACCOUNT_SID, Some("wrong"))

@@ -88,3 +88,23 @@ async fn oversized_body_is_a_problem(pool: PgPool) {
     let response = app.client.post(app.url("/echo")).json(&big).send().await.expect("sent");
     problem(response, 413, "payload_too_large").await;
 }
+
+#[sqlx::test]
+async fn a_request_past_the_timeout_is_a_503_problem(pool: PgPool) {
+    let routes = axum::Router::new().route("/hang", axum::routing::get(std::future::pending::<&'static str>));
+    let config = test_config(&[("SWITCHBOARD_SERVER__REQUEST_TIMEOUT_SECS", "1")]);
+    let app =
+        spawn_with(config, Overrides { pool: Some(pool), routes: Some(routes), ..Overrides::default() })
+            .await;
+    let response = app
+        .client
+        .get(app.url("/hang"))
+        .header("x-request-id", "t-1")
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .expect("answered, not left hanging");
+    assert_eq!(response.headers()["x-request-id"], "t-1");
+    let body = problem(response, 503, "unavailable").await;
+    assert_eq!(body["detail"], "the request timed out");
+}

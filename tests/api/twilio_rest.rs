@@ -58,13 +58,19 @@ async fn handle(State(fake): State<Fake>, uri: Uri, headers: HeaderMap, body: By
 }
 
 async fn fake(answers: Vec<Answer>) -> (Fake, TwilioClient) {
+    fake_with(answers, &[]).await
+}
+
+/// [`fake`] with more configuration variables.
+async fn fake_with(answers: Vec<Answer>, vars: &[(&str, &str)]) -> (Fake, TwilioClient) {
     let fake = Fake { answers: Arc::new(Mutex::new(answers.into())), seen: Arc::default() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let app = Router::new().fallback(handle).with_state(fake.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let config =
-        test_config(&[("TWILIO_API_BASE", &base), ("SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_SECS", "1")]);
+    let mut all = vec![("TWILIO_API_BASE", base.as_str()), ("SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_SECS", "1")];
+    all.extend_from_slice(vars);
+    let config = test_config(&all);
     (fake, TwilioClient::new(&config.twilio).expect("client"))
 }
 
@@ -101,6 +107,23 @@ fn create_call() -> CreateCall {
         timeout: Some(30),
         ..CreateCall::default()
     }
+}
+
+#[tokio::test]
+async fn an_api_key_signs_rest_calls_instead_of_the_auth_token() {
+    let key = [
+        ("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef"),
+        ("TWILIO_API_KEY_SECRET", "key-secret"),
+    ];
+    let (fake, client) = fake_with(vec![Answer::Json(201, call_json("queued"), None)], &key).await;
+    client.create_call(&create_call()).await.expect("created");
+    let requests = seen(&fake);
+    // The account stays in the path; only the credentials change.
+    assert_eq!(requests[0].path, format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"));
+    use base64::Engine;
+    let expected =
+        base64::engine::general_purpose::STANDARD.encode("SK0123456789abcdef0123456789abcdef:key-secret");
+    assert_eq!(requests[0].authorization, format!("Basic {expected}"));
 }
 
 #[tokio::test]
