@@ -25,6 +25,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
+/// Batches that failed and were retried write by write.
+const RETRIED: &str = "inbound_group_commit_retried_total";
+
 /// Writes waiting for a batch, at most (handlers wait beyond, which is the back-pressure).
 const QUEUE: usize = 4096;
 
@@ -116,6 +119,11 @@ impl GroupCommit {
         GroupCommit { settings, probe, sender: OnceLock::new() }
     }
 
+    /// Registers the writer's counter, so `/metrics` shows it at zero before the first retry.
+    pub(super) fn export_metrics(&self) {
+        metrics::counter!(RETRIED).increment(0);
+    }
+
     /// Writes `write` with its neighbours; returns once its batch committed (or failed).
     pub(super) async fn submit(&self, state: &AppState, write: Write) -> Outcome {
         let sender = self.sender.get_or_init(|| {
@@ -200,7 +208,7 @@ async fn commit(
         Err(e) => {
             tracing::warn!(error = %crate::error::error_chain(&e), writes = entries.len(),
                 "a group commit failed: retrying its writes one by one");
-            metrics::counter!("inbound_group_commit_retried_total").increment(1);
+            metrics::counter!(RETRIED).increment(1);
             for entry in entries {
                 let outcome = entry.write.write_alone(&state).await.map_err(Arc::new);
                 entry.answer(&outcome);

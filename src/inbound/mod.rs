@@ -95,6 +95,8 @@ impl Domain for Inbound {
     }
 
     fn workers(&self, state: &AppState) -> Vec<Arc<dyn Worker>> {
+        // Called once the metrics recorder is installed (as the buffer's series are).
+        self.group.export_metrics();
         vec![Arc::new(PendingEffectsWorker::new(state, self.directory.clone(), self.pending.clone()))]
     }
 

@@ -208,6 +208,13 @@ async fn one_poisoned_write_does_not_fail_its_batch(pool: PgPool) {
     let healthy: Vec<String> = sids.iter().filter(|s| **s != poisoned).cloned().collect();
     assert_eq!(recorded(&s.app.state.db, &healthy).await, (4, 4), "the others committed");
     assert_eq!(recorded(&s.app.state.db, std::slice::from_ref(&poisoned)).await, (0, 0));
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    assert!(metrics.contains("inbound_group_commit_batch_size_count"), "{metrics}");
+    let retried = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("inbound_group_commit_retried_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(retried.is_some_and(|n| n >= 1), "the failed batch's retry is counted: {retried:?}");
 }
 
 /// A replica on a runtime of its own, so that stopping it drops every task mid-flight — its
@@ -329,4 +336,96 @@ async fn a_call_in_another_replicas_uncommitted_batch_waits_for_it_and_is_record
         assert!(body.contains("<Dial"), "{body}");
     }
     assert_eq!(recorded(&s.app.state.db, &sids).await, (4, 4), "each call and its call.incoming once");
+}
+
+#[sqlx::test]
+async fn a_lone_webhook_is_written_at_once_whatever_the_linger(pool: PgPool) {
+    setup(pool.clone()).await;
+    let probe = Probe::new(false);
+    let vars = [
+        ("PUBLIC_BASE_URL", PUBLIC),
+        ("SWITCHBOARD_INBOUND__GROUP_COMMIT_LINGER_MS", "600000"),
+        ("SWITCHBOARD_INBOUND__GROUP_COMMIT_IN_FLIGHT", "2"),
+    ];
+    let overrides = Overrides {
+        pool: Some(pool.clone()),
+        clock: Some(frozen_clock()),
+        group_commit_probe: Some(probe.clone()),
+        ..Overrides::default()
+    };
+    let app = spawn_with(test_config(&vars), overrides).await;
+    let sids: Vec<String> = (1..=3).map(sid).collect();
+    for sid in &sids {
+        // Ten minutes of linger would outlast the client's patience: a lone write does not wait.
+        let response = ringing(&app.client, &app.address, sid)
+            .timeout(std::time::Duration::from_secs(30))
+            .send()
+            .await
+            .expect("answered at once");
+        assert_eq!(response.status(), 200);
+    }
+    let batches = probe.batches.lock().expect("lock").clone();
+    assert_eq!(batches, sids.iter().map(|s| vec![s.clone()]).collect::<Vec<_>>(), "each alone");
+    assert_eq!(recorded(&pool, &sids).await, (3, 3));
+}
+
+#[sqlx::test]
+async fn max_batch_one_writes_each_webhook_in_its_own_transaction(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let probe = Probe::new(true);
+    let app = replica(pool.clone(), probe.clone(), "1").await;
+    let sent = [sid(1), sid(2), sid(3), sid(2)];
+
+    let answers = in_one_batch(&app, &probe, &sent).await;
+
+    let batches = probe.batches.lock().expect("lock").clone();
+    assert_eq!(batches.len(), 5, "the held one and four more: {batches:?}");
+    assert!(batches.iter().all(|b| b.len() == 1), "{batches:?}");
+    for answer in &answers {
+        let (status, body) = answer.clone().expect("answered");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("<Dial"), "{body}");
+    }
+    assert_eq!(answers[3], answers[1], "the repeat has the first one's answer");
+    assert_eq!(recorded(&s.app.state.db, &sent[..3]).await, (3, 3));
+}
+
+#[sqlx::test]
+async fn a_batch_failing_because_the_database_is_away_is_kept_and_applied_once(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let s = setup(PgPoolOptions::new().max_connections(2).connect_with(connect.clone()).await.expect("pool"))
+        .await;
+    let (proxied, proxy) = crate::outage::proxied(&connect, 4).await;
+    let probe = Probe::new(true);
+    let app = replica(proxied, probe.clone(), "5").await;
+    let first = spawn_ringing(&app, sid(999));
+    eventually(10, "the first batch is held", || async { probe.held.load(Ordering::SeqCst) == 1 }).await;
+    let sids: Vec<String> = (1..=4).map(sid).collect();
+    let queued: Vec<_> = sids.iter().map(|s| spawn_ringing(&app, s.clone())).collect();
+    eventually(10, "every webhook waits for the writer", || async {
+        probe.submitted.load(Ordering::SeqCst) == sids.len() + 1
+    })
+    .await;
+    // The database goes away under the held transaction, then the writer is let go.
+    proxy.cut();
+    probe.hold.store(false, Ordering::SeqCst);
+    probe.release.add_permits(1);
+    for task in std::iter::once(first).chain(queued) {
+        let (status, body) = task.await.expect("task").expect("answered");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("<Dial"), "the caller is still connected: {body}");
+    }
+    let mut all = sids.clone();
+    all.push(sid(999));
+    assert_eq!(recorded(&s.app.state.db, &all).await, (0, 0), "nothing committed yet");
+    proxy.restore();
+    let pending = app.worker("inbound-pending-effects");
+    eventually(15, "the kept writes are applied", || async {
+        let _ = pending.run_once().await;
+        recorded(&s.app.state.db, &all).await == (5, 5)
+    })
+    .await;
+    assert_eq!(pending.run_once().await.expect("round"), 0, "nothing left, nothing twice");
 }

@@ -434,12 +434,7 @@ async fn with_the_database_down_a_cached_number_still_rings(
     _o: sqlx::postgres::PgPoolOptions,
     connect: sqlx::postgres::PgConnectOptions,
 ) {
-    let proxy = crate::outage::Proxy::start(connect.get_port()).await;
-    let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(std::time::Duration::from_secs(1))
-        .connect_lazy_with(via_proxy);
+    let (pool, proxy) = crate::outage::proxied(&connect, 4).await;
     let s = setup(pool).await;
     ring(&s.app, &sid(1), ACME_MAIN).await; // caches the routing
     proxy.cut();

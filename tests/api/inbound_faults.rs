@@ -10,7 +10,6 @@ use crate::outage::Proxy;
 use crate::xml::parse;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::time::Duration;
 
 const VOICEMAIL: [&str; 4] = ["Say", "Record", "Say", "Hangup"];
 const TEXT_BACK: &str = "Sorry we missed your call. We will call you back soon. Acme Plumbing";
@@ -26,12 +25,7 @@ async fn setup_behind_proxy(connect: &PgConnectOptions) -> (S, Proxy) {
 
 /// [`setup_behind_proxy`] with `extra` configuration.
 async fn setup_behind_proxy_with(connect: &PgConnectOptions, extra: &[(&str, &str)]) -> (S, Proxy) {
-    let proxy = Proxy::start(connect.get_port()).await;
-    let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(1))
-        .connect_lazy_with(via_proxy);
+    let (pool, proxy) = crate::outage::proxied(connect, 4).await;
     (setup_with(pool, extra).await, proxy)
 }
 

@@ -53,18 +53,25 @@ impl Proxy {
     }
 }
 
+/// A pool of `max` connections to the test's database through a [`Proxy`] the test can cut (a
+/// second's wait for a connection, so a cut database answers fast).
+pub async fn proxied(connect: &PgConnectOptions, max: u32) -> (sqlx::PgPool, Proxy) {
+    let proxy = Proxy::start(connect.get_port()).await;
+    let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
+    let pool = PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy_with(via_proxy);
+    (pool, proxy)
+}
+
 async fn ready_status(client: &reqwest::Client, url: &str) -> u16 {
     client.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
 #[sqlx::test]
 async fn ready_recovers_after_the_database_comes_back(_opts: PgPoolOptions, connect: PgConnectOptions) {
-    let proxy = Proxy::start(connect.get_port()).await;
-    let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(1))
-        .connect_lazy_with(via_proxy);
+    let (pool, proxy) = proxied(&connect, 2).await;
     let app = spawn_with(test_config(&[]), Overrides { pool: Some(pool), ..Overrides::default() }).await;
     let url = app.url("/ready");
     assert_eq!(ready_status(&app.client, &url).await, 200);
@@ -89,12 +96,7 @@ async fn the_operator_api_answers_503_while_the_database_is_away(
     _opts: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
-    let proxy = Proxy::start(connect.get_port()).await;
-    let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(1))
-        .connect_lazy_with(via_proxy);
+    let (pool, proxy) = proxied(&connect, 2).await;
     let app = spawn_with(test_config(&[]), Overrides { pool: Some(pool), ..Overrides::default() }).await;
     let root = app.superadmin().await;
     assert_eq!(app.get_auth("/api/tenants", &root).await.status(), 200);

@@ -2,23 +2,16 @@
 //! status callback, so each is answered as usual, kept, and applied once the database is back.
 
 use crate::helpers::eventually;
-use crate::outage::Proxy;
 use crate::sessions::Sessions;
 use crate::sessions_calls::{conference, in_progress};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::time::Duration;
 
 #[sqlx::test]
 async fn a_conference_that_ends_during_an_outage_completes_its_session_when_the_database_returns(
     _o: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
-    let proxy = Proxy::start(connect.get_port()).await;
-    let via_proxy = connect.clone().host("127.0.0.1").port(proxy.port);
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(1))
-        .connect_lazy_with(via_proxy);
+    let (pool, proxy) = crate::outage::proxied(&connect, 4).await;
     let s = Sessions::new(pool).await;
     let (id, client, _reader) = in_progress(&s, "ord_outage").await;
     proxy.cut();
