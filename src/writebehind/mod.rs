@@ -204,3 +204,51 @@ where
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const NAMES: Names = Names {
+        file: "unit.jsonl",
+        buffered: "unit_buffered",
+        dropped: "unit_dropped_total",
+        spooled: "unit_spooled",
+        spool_errors: "unit_spool_errors_total",
+    };
+
+    /// An effect, or one the spool cannot write (JSON has no tuple keys).
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    enum Item {
+        Ringing(u32),
+        Unwritable(BTreeMap<(u32, u32), u32>),
+    }
+
+    /// The value of the series `name` in `rendered` Prometheus text.
+    fn value(rendered: &str, name: &str) -> Option<f64> {
+        rendered.lines().find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
+    }
+
+    #[test]
+    fn the_spool_is_counted_and_a_failed_write_keeps_the_effect_in_memory() {
+        let dir = std::env::temp_dir().join(format!("switchboard-writebehind-unit-{}", uuid::Uuid::new_v4()));
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let buffer = WriteBehind::<Item>::with_spool(NAMES, &dir).expect("spool");
+            buffer.export_metrics();
+            assert_eq!(value(&handle.render(), NAMES.spool_errors), Some(0.0), "shown before any error");
+            buffer.push_blocking(Item::Ringing(1));
+            buffer.push_blocking(Item::Ringing(2));
+            assert_eq!(value(&handle.render(), NAMES.spooled), Some(2.0));
+            buffer.push_blocking(Item::Unwritable(BTreeMap::from([((1, 2), 3)])));
+            let rendered = handle.render();
+            assert_eq!(value(&rendered, NAMES.spool_errors), Some(1.0));
+            assert_eq!(value(&rendered, NAMES.spooled), Some(2.0), "the file holds what it could write");
+            assert_eq!(buffer.len(), 3, "the unwritable effect is still kept, in memory");
+            assert_eq!(value(&rendered, NAMES.buffered), Some(3.0));
+        });
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

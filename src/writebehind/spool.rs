@@ -187,6 +187,15 @@ mod tests {
     }
 
     #[test]
+    fn only_the_owner_may_read_the_spool() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = Scratch::new();
+        let (_spool, _) = Spool::<Item>::open(&dir.0, FILE_NAME).expect("open");
+        let mode = std::fs::metadata(dir.0.join(FILE_NAME)).expect("file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "callers' numbers and messages: {mode:o}");
+    }
+
+    #[test]
     fn a_cleared_spool_replays_nothing() {
         let dir = Scratch::new();
         let (mut spool, _) = Spool::<Item>::open(&dir.0, FILE_NAME).expect("open");

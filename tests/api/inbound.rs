@@ -214,6 +214,16 @@ async fn a_missed_call_texts_the_caller_back_once(pool: PgPool) {
     deliver(&s.app).await;
     let expected = "Sorry we missed your call. We will call you back soon. Acme Plumbing";
     assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), expected.into())]);
+    // The text opens the caller's conversation: a reply threads under it.
+    let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
+    let list: Value = s.app.get_auth("/api/conversations", &admin).await.json().await.expect("json");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    let id = list["items"][0]["id"].as_str().expect("conversation").to_owned();
+    let detail: Value =
+        s.app.get_auth(&format!("/api/conversations/{id}"), &admin).await.json().await.expect("json");
+    assert_eq!((&detail["customer"], &detail["business_number"]), (&json!(CALLER), &json!(ACME_MAIN)));
+    assert_eq!(detail["messages"][0]["direction"], "outbound");
+    assert_eq!(detail["messages"][0]["body"], expected);
 
     s.clock.advance(chrono::Duration::hours(2));
     ring(&s.app, &sid(2), ACME_SECOND).await;
@@ -274,6 +284,40 @@ async fn an_opted_out_or_anonymous_caller_gets_no_text(pool: PgPool) {
             .await
             .expect("count");
     assert_eq!(text_backs, 0, "no text-back was even queued");
+}
+
+#[sqlx::test]
+async fn a_caller_without_a_phone_number_gets_no_text(pool: PgPool) {
+    let s = setup(pool).await;
+    let callers = ["client:alice", "sip:alice@pbx.example.com", "72345", "+1"];
+    for (n, from) in (1..).zip(callers) {
+        let call = sid(n);
+        let (status, body) =
+            post(&s.app, "/webhooks/twilio/call", &voice_params(&call, from, ACME_MAIN, "ringing")).await;
+        assert_eq!(status, 200, "{body}");
+        let mut params = voice_params(&call, from, ACME_MAIN, "in-progress");
+        params.push(("DialCallStatus", "no-answer"));
+        let (status, body) = post(&s.app, &format!("/webhooks/twilio/call/status/{call}"), &params).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("<Record"), "the caller may still leave a message: {body}");
+    }
+    let missed: Vec<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT outcome, missed_reason FROM inbound_call")
+            .fetch_all(&s.app.state.db)
+            .await
+            .expect("rows");
+    assert_eq!(missed, vec![(Some("missed".into()), Some("no-answer".into())); 4], "each is a missed call");
+    // The control: a caller with a number is texted back.
+    ring(&s.app, &sid(9), ACME_MAIN).await;
+    dial_result(&s.app, &sid(9), ACME_MAIN, "no-answer").await;
+    deliver(&s.app).await;
+    let sent = sms_sent(&s).await;
+    assert_eq!(sent.iter().map(|(to, ..)| to.as_str()).collect::<Vec<_>>(), [CALLER], "only the real number");
+    let conversations: i64 = sqlx::query_scalar("SELECT count(*) FROM conversation")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(conversations, 1, "none opened for the others");
 }
 
 #[sqlx::test]

@@ -193,6 +193,9 @@ async fn with_a_spool_a_replica_killed_during_an_outage_loses_nothing_it_answere
     let file = spool.join(switchboard::inbound::SPOOL_FILE);
     let lines = std::fs::read_to_string(&file).expect("the spool").lines().count();
     assert_eq!(lines, 3, "each answered webhook is on disk before its answer");
+    let metrics = s.app.get("/metrics").await.text().await.expect("metrics");
+    assert!(metrics.contains("inbound_spooled_effects 3"), "{metrics}");
+    assert!(metrics.contains("inbound_spool_errors_total 0"), "{metrics}");
 
     // kill -9: the replica's memory is gone (its worker never runs again), its disk is not. The
     // restarted replica gets that disk (a copy: the dead one still holds the file's lock here).
