@@ -561,3 +561,29 @@ async fn a_decision_with_numbers_at_the_limits_of_f64_reads_back_exactly(pool: P
     let (status, page) = answer(s.app.get_auth("/api/crises", s.admin()).await).await;
     assert_eq!((status, &page["items"][0]["decision"]["n"]), (200, &numbers), "{page}");
 }
+
+#[sqlx::test]
+async fn a_key_press_while_the_database_is_away_is_apologised_for_and_decides_nothing(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (pool, proxy) = crate::outage::proxied(&connect, 4).await;
+    let s = setup(pool).await;
+    let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    let (voice, _) = officer_url(&s.fake, 0);
+    twiml(&s.app, &voice, CALL_A, None).await;
+    proxy.cut();
+    // Whether 6 approves is the database's to decide: without it the officer hears an apology.
+    let answer = twiml(&s.app, &gather_path(&voice), CALL_A, Some("6")).await;
+    assert!(said(&answer).contains("We are sorry"), "{answer}");
+    assert!(!answer.contains("approved"), "{answer}");
+    proxy.restore();
+    crate::outage::reconnected(&s.app.state.db).await;
+    assert_eq!(crisis(&s, &id).await["status"], "pending_approval", "nothing was decided");
+    assert_eq!(executed(&s, &id).await, 0);
+    // Twilio's retry of the same key press is decided now: nothing of the first was kept.
+    let retried = twiml(&s.app, &gather_path(&voice), CALL_A, Some("6")).await;
+    assert_eq!(said(&retried), APPROVED);
+    assert_eq!(executed(&s, &id).await, 1);
+}

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 pub const ACME_MAIN: &str = "+12025550101";
 const ACME_SECOND: &str = "+12025550102";
-const ACME_OWNER: &str = "+12025550150";
+pub const ACME_OWNER: &str = "+12025550150";
 const BRAVO_MAIN: &str = "+13125550101";
 const BRAVO_OWNER: &str = "+13125550150";
 pub const CALLER: &str = "+12025550177";

@@ -4,7 +4,8 @@
 use crate::fixture::{app_on, deliver};
 use crate::helpers::{ACCOUNT_SID, eventually};
 use crate::inbound::{
-    ACME_MAIN, CALLER, S, dial_result, post, ring, setup, setup_with, sid, sms, sms_sent, voice_params,
+    ACME_MAIN, ACME_OWNER, CALLER, S, dial_result, post, ring, setup, setup_with, sid, sms, sms_sent,
+    voice_params,
 };
 use crate::outage::Proxy;
 use crate::xml::parse;
@@ -326,4 +327,35 @@ async fn a_voicemail_left_during_an_outage_is_stored_and_announced_when_it_retur
             .await
             .expect("count");
     assert_eq!(announced, 1, "call.voicemail is sent once");
+}
+
+#[sqlx::test]
+async fn the_screened_owners_1_during_an_outage_connects_and_is_recorded_when_it_returns(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (s, proxy) = setup_behind_proxy(&connect).await;
+    s.app.patch_json("/api/tenants/acme", &s.root, serde_json::json!({"screen_forwarded_calls": true})).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    proxy.cut();
+    let owner_leg = sid(51);
+    let mut press = voice_params(&owner_leg, ACME_MAIN, ACME_OWNER, "in-progress");
+    press.push(("Digits", "1"));
+    let (status, body) =
+        post(&s.app, &format!("/webhooks/twilio/call/screen/{}/accept", sid(1)), &press).await;
+    assert_eq!(status, 200, "{body}");
+    // Not an apology: the empty answer is what connects the caller, database or not.
+    assert!(parse(&body).children.is_empty(), "{body}");
+    proxy.restore();
+    apply_pending(&s).await;
+    let accepted: bool = sqlx::query_scalar("SELECT accepted FROM inbound_call WHERE call_sid = $1")
+        .bind(sid(1))
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("row");
+    assert!(accepted, "the kept key press was applied");
+    dial_result(&s.app, &sid(1), ACME_MAIN, "completed").await;
+    assert_eq!(outcome(&s, &sid(1)).await.and_then(|o| o.0).as_deref(), Some("answered"));
+    deliver(&s.app).await;
+    assert!(sms_sent(&s).await.is_empty(), "an answered call is not texted back");
 }

@@ -65,6 +65,12 @@ pub async fn proxied(connect: &PgConnectOptions, max: u32) -> (sqlx::PgPool, Pro
     (pool, proxy)
 }
 
+/// Waits until `pool` answers again after [`Proxy::restore`].
+pub async fn reconnected(pool: &sqlx::PgPool) {
+    eventually(15, "the pool reconnects", || async { sqlx::query("SELECT 1").execute(pool).await.is_ok() })
+        .await;
+}
+
 async fn ready_status(client: &reqwest::Client, url: &str) -> u16 {
     client.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
 }

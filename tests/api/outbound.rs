@@ -150,3 +150,38 @@ async fn the_voice_webhook_serves_the_runs_script_to_its_own_call_only(pool: PgP
     assert!(body.contains("not valid"), "{body}");
     let _ = BRAVO_FROM;
 }
+
+#[sqlx::test]
+async fn the_voice_webhook_while_the_database_is_away_is_an_apology(
+    _o: sqlx::postgres::PgPoolOptions,
+    connect: sqlx::postgres::PgConnectOptions,
+) {
+    let (pool, proxy) = crate::outage::proxied(&connect, 4).await;
+    let o = setup(pool).await;
+    let run = o.create_run(&o.acme, ACME_FROM, None).await;
+    o.upload(&o.acme, &run, leads("L", 1, 100), false).await;
+    o.start(&o.acme, &run).await;
+    o.tick().await;
+    let url = o.fake.creates()[0].1["Url"][0].clone();
+    let path = url.strip_prefix(crate::fixture::PUBLIC).expect("our url").to_owned();
+    let (_, sid, to) = o.live_at_fake().await.into_iter().next().expect("its call");
+    let params = [
+        ("CallSid", sid.as_str()),
+        ("AccountSid", crate::helpers::ACCOUNT_SID),
+        ("From", ACME_FROM),
+        ("To", to.as_str()),
+        ("CallStatus", "in-progress"),
+        ("Direction", "outbound-api"),
+    ];
+    proxy.cut();
+    // The script is the run's, in the database: without it the lead hears an apology, not a guess.
+    let response = crate::fixture::post_signed(&o.app, &path, &params).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("body");
+    assert!(body.contains("We are sorry") && body.contains("<Hangup"), "{body}");
+    assert!(!body.contains("Hello from Acme."), "{body}");
+    proxy.restore();
+    crate::outage::reconnected(&o.app.state.db).await;
+    let retried = crate::fixture::post_signed(&o.app, &path, &params).await.text().await.expect("body");
+    assert!(retried.contains("<Say>Hello from Acme.</Say>"), "Twilio's retry gets the script: {retried}");
+}

@@ -35,7 +35,7 @@ fn creates_to(s: &Sessions, to: &str) -> usize {
 }
 
 /// The leg answers: Twilio fetches its TwiML.
-async fn answer(s: &Sessions, leg: &Leg, to: &str) -> String {
+pub async fn answer(s: &Sessions, leg: &Leg, to: &str) -> String {
     let params = [
         ("CallSid", leg.sid.as_str()),
         ("AccountSid", ACCOUNT_SID),

@@ -2,8 +2,8 @@
 //! status callback, so each is answered as usual, kept, and applied once the database is back.
 
 use crate::helpers::eventually;
-use crate::sessions::Sessions;
-use crate::sessions_calls::{conference, in_progress};
+use crate::sessions::{CLIENT_NUMBER, Sessions};
+use crate::sessions_calls::{answer, conference, in_progress, leg};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 #[sqlx::test]
@@ -34,4 +34,24 @@ async fn a_conference_that_ends_during_an_outage_completes_its_session_when_the_
             .await
             .expect("count");
     assert_eq!(completed, 1, "the call service hears of it once");
+}
+
+#[sqlx::test]
+async fn a_legs_twiml_while_the_database_is_away_is_an_apology(_o: PgPoolOptions, connect: PgConnectOptions) {
+    let (pool, proxy) = crate::outage::proxied(&connect, 4).await;
+    let s = Sessions::new(pool).await;
+    s.book("ord_away").await;
+    let started = s.call(reqwest::Method::POST, "/api/calls/ord_away/start", &s.admin, None).await;
+    assert_eq!(started.0, 200, "{}", started.1);
+    crate::fixture::deliver(&s.app).await;
+    let client = leg(&s, CLIENT_NUMBER);
+    proxy.cut();
+    // Which room the leg joins, or whether the session already ended, is the database's to say.
+    let twiml = answer(&s, &client, CLIENT_NUMBER).await;
+    assert!(twiml.contains("We are sorry") && twiml.contains("<Hangup"), "{twiml}");
+    assert!(!twiml.contains("<Conference"), "{twiml}");
+    proxy.restore();
+    crate::outage::reconnected(&s.app.state.db).await;
+    let retried = answer(&s, &client, CLIENT_NUMBER).await;
+    assert!(retried.contains("<Conference"), "Twilio's retry joins the room: {retried}");
 }
