@@ -161,8 +161,12 @@ pub async fn on_leg_status(
     let actor = Actor::Twilio(change.sid.clone());
     match session.status {
         // Ended while this leg was being created: hang it up now that it has a SID (same key as
-        // the drop's hang-ups, so once). With a conference, ending it took every leg down.
-        s if s.is_terminal() && session.conference_sid.is_none() && s.was_started() => {
+        // the drop's hang-ups, so once). Ending the conference took down the legs in it, not
+        // one still ringing that never joined.
+        s if s.is_terminal()
+            && s.was_started()
+            && (session.conference_sid.is_none() || leg.joined_at.is_none()) =>
+        {
             requests::hang_up(conn, &session, &change.sid, &status, now).await?;
         }
         SessionStatus::Initiating if status == LegStatus::Call(crate::twilio::CallStatus::Ringing) => {

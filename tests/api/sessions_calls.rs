@@ -424,3 +424,105 @@ async fn a_session_that_does_not_move_is_409_and_one_gone_after_its_move_is_answ
     let (status, cancelled) = s.call(Method::POST, &path, &s.admin, Some(json!({"reason": "moved"}))).await;
     assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
 }
+
+/// The data of the session's audit events named `action`.
+async fn audited(s: &Sessions, id: &str, action: &str) -> Vec<Value> {
+    sqlx::query_scalar("SELECT data FROM audit_event WHERE entity_id = $1 AND action = $2 ORDER BY sequence")
+        .bind(id)
+        .bind(action)
+        .fetch_all(&s.app.state.db)
+        .await
+        .expect("audit")
+}
+
+#[sqlx::test]
+async fn a_conference_that_ends_before_both_joined_fails_the_session_once(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_f").await;
+    s.call(Method::POST, "/api/calls/ord_f/start", &s.admin, None).await;
+    deliver(&s.app).await;
+    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
+    answer(&s, &client, CLIENT_NUMBER).await;
+    conference(&s, &id, "conference-start", None, "1").await;
+    conference(&s, &id, "participant-join", Some(&client.sid), "2").await;
+    assert_ne!(s.session(&id).await["status"], "in_progress", "only one party joined");
+    conference(&s, &id, "conference-end", None, "3").await;
+    conference(&s, &id, "conference-end", None, "3").await; // Twilio's retry
+    deliver(&s.app).await;
+    let session = s.session(&id).await;
+    assert_eq!(
+        (session["status"].as_str(), session["ended_reason"].as_str()),
+        (Some("failed"), Some("conference_ended"))
+    );
+    assert_eq!(audited(&s, &id, "SESSION_FAILED").await, [json!({"ended_reason": "conference_ended"})]);
+    // The reader's leg, still ringing (its first callback comes after the end), is hung up once.
+    leg_status(&s, &reader, READER_NUMBER, "ringing", "1").await;
+    leg_status(&s, &reader, READER_NUMBER, "ringing", "1").await;
+    deliver(&s.app).await;
+    let hangups: Vec<String> = s.fake.updates().into_iter().map(|(sid, _)| sid).collect();
+    assert_eq!(hangups.iter().filter(|sid| **sid == reader.sid).count(), 1, "{hangups:?}");
+}
+
+#[sqlx::test]
+async fn a_client_leaving_before_the_reader_joined_fails_the_session_as_client_left(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_cl").await;
+    s.call(Method::POST, "/api/calls/ord_cl/start", &s.admin, None).await;
+    deliver(&s.app).await;
+    let client = leg(&s, CLIENT_NUMBER);
+    answer(&s, &client, CLIENT_NUMBER).await;
+    conference(&s, &id, "participant-join", Some(&client.sid), "1").await;
+    conference(&s, &id, "participant-leave", Some(&client.sid), "2").await;
+    let session = s.session(&id).await;
+    assert_eq!(
+        (session["status"].as_str(), session["ended_reason"].as_str()),
+        (Some("failed"), Some("client_left"))
+    );
+    assert_eq!(audited(&s, &id, "SESSION_FAILED").await, [json!({"ended_reason": "client_left"})]);
+}
+
+#[sqlx::test]
+async fn the_reader_hanging_up_completes_the_session_as_reader_left(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _client, reader) = in_progress(&s, "ord_rl").await;
+    s.clock.advance(chrono::Duration::seconds(60));
+    conference(&s, &id, "participant-leave", Some(&reader.sid), "4").await;
+    conference(&s, &id, "conference-end", None, "5").await;
+    let session = s.session(&id).await;
+    assert_eq!(
+        (session["status"].as_str(), session["ended_reason"].as_str(), session["duration_sec"].as_i64()),
+        (Some("completed"), Some("reader_left"), Some(60))
+    );
+    let completed =
+        notifications(&s).await.into_iter().find(|(k, _)| k == "session.completed").expect("sent");
+    assert_eq!(completed.1["ended_reason"], "reader_left");
+    assert!(audited(&s, &id, "SESSION_FAILED").await.is_empty());
+}
+
+#[sqlx::test]
+async fn an_auto_start_that_cannot_start_is_audited_once_and_stays_scheduled(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let mut body = Sessions::booking("ord_nf", "2026-11-23T15:30:00Z");
+    body["auto_start"] = json!(true);
+    let (status, booked) = s.schedule(body).await;
+    assert_eq!(status, 201, "{booked}");
+    let id = booked["id"].as_str().expect("id").to_owned();
+    let number =
+        format!("/api/tenants/tarot/numbers/{}", crate::sessions::BUSINESS_NUMBER.replace('+', "%2B"));
+    assert_eq!(s.app.delete_auth(&number, &s.root).await.status(), 204);
+    s.clock.advance(chrono::Duration::minutes(30));
+    let worker = s.app.worker("session-deadlines");
+    worker.run_once().await.expect("round");
+    assert_eq!(s.session(&id).await["status"], "scheduled", "left for a person to start");
+    deliver(&s.app).await;
+    assert!(s.fake.creates().is_empty(), "nobody was dialled");
+    let failed = audited(&s, &id, "SESSION_AUTO_START_FAILED").await;
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["error"].as_str().is_some_and(|e| e.contains("no active primary number")),
+        "{failed:?}"
+    );
+    s.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(worker.run_once().await.expect("round"), 0, "said once: the deadline is cleared");
+    assert_eq!(audited(&s, &id, "SESSION_AUTO_START_FAILED").await.len(), 1);
+}
