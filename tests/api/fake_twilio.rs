@@ -359,8 +359,12 @@ async fn start_recording(
         recordings.push(RecordingRequest { call: call.clone(), recording: None, fields });
         recordings.len()
     };
-    if let Mode::Refuse(code) = fake.next_mode() {
-        return error(400, code, "refused");
+    match fake.next_mode() {
+        Mode::Refuse(code) => return error(400, code, "refused"),
+        Mode::Fail500 => return error(500, 20500, "Internal Server Error"),
+        // The recording starts; its answer never comes.
+        Mode::LoseAnswer => std::future::pending::<()>().await,
+        Mode::Normal | Mode::RateLimited => {}
     }
     let sid = format!("RE{:032x}", 0xDEF0_0000u64 + n as u64);
     (StatusCode::CREATED, axum::Json(recording_json(&account, &call, &sid, "in-progress"))).into_response()
@@ -408,12 +412,17 @@ async fn recording_media(State(fake): State<FakeTwilio>, headers: axum::http::He
     ([("content-type", "audio/x-wav")], AUDIO.to_vec()).into_response()
 }
 
-/// `DELETE Recordings/{RE}.json`: 204, recorded.
+/// `DELETE Recordings/{RE}.json`: recorded; 204, or Twilio's 404/20404 when a `Refuse(20404)`
+/// mode is queued (the recording is already gone).
 async fn delete_recording(
     State(fake): State<FakeTwilio>,
     Path((_account, file)): Path<(String, String)>,
 ) -> Response {
     let sid = file.strip_suffix(".json").unwrap_or(&file).to_owned();
     fake.deleted.lock().expect("lock").push(sid);
-    StatusCode::NO_CONTENT.into_response()
+    match fake.next_mode() {
+        Mode::Refuse(20404) => error(404, 20404, "The requested resource was not found"),
+        Mode::Fail500 => error(500, 20500, "Internal Server Error"),
+        _ => StatusCode::NO_CONTENT.into_response(),
+    }
 }

@@ -242,3 +242,91 @@ async fn status_callbacks_fill_the_recording_once_and_never_show_its_sid_or_url(
         .expect("count");
     assert_eq!(rows, 1);
 }
+
+/// The status and last error of the session's recording start request in the outbox.
+async fn start_request(s: &Sessions) -> (String, Option<String>) {
+    sqlx::query_as("SELECT status, last_error FROM outbox_message WHERE kind = 'twilio.recording'")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("the start request")
+}
+
+#[sqlx::test]
+async fn a_start_whose_answer_was_lost_is_parked_not_repeated_and_its_callback_binds_it(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _client, reader) = in_progress(&s, "ord_lost").await;
+    assert_eq!(control(&s, &id, "start", &s.reader).await.0, 202);
+    deliver(&s.app).await;
+    conference(&s, &id, "announcement-end", None, "10").await;
+    s.fake.push(Mode::Fail500); // Twilio's 500: the recording may or may not have started
+    deliver(&s.app).await;
+    s.clock.advance(chrono::Duration::minutes(10));
+    deliver(&s.app).await;
+    assert_eq!(s.fake.recordings().len(), 1, "never a blind second start");
+    let (status, error) = start_request(&s).await;
+    assert_eq!(status, "parked");
+    assert!(error.is_some_and(|e| e.contains("500")), "the reason is kept for the operator");
+    let list = recordings(&s, &id).await;
+    assert_eq!(list["recording_requested"], "recording", "still waiting to hear");
+    // It had started: its first status callback binds it, and the controls work on it.
+    let re = format!("RE{:032x}", 0xDEF0_0077u64);
+    assert_eq!(recording_callback(&s, &reader.sid, &re, "in-progress").await.status(), 200);
+    let list = recordings(&s, &id).await;
+    assert_eq!(
+        (list["recording_status"].as_str(), &list["recording_requested"]),
+        (Some("recording"), &Value::Null)
+    );
+    assert_eq!(list["items"][0]["party"], "reader");
+    assert_eq!(control(&s, &id, "stop", &s.admin).await.0, 202);
+    deliver(&s.app).await;
+    let stop = s.fake.recordings().last().cloned().expect("the stop");
+    assert_eq!(
+        (stop.recording.as_deref(), field(&stop.fields, "Status").as_deref()),
+        (Some(re.as_str()), Some("stopped"))
+    );
+}
+
+#[sqlx::test]
+async fn the_clients_leg_is_recorded_when_the_readers_is_gone(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, client, _reader) = in_progress(&s, "ord_client").await;
+    assert_eq!(control(&s, &id, "start", &s.reader).await.0, 202);
+    deliver(&s.app).await;
+    // No event leaves a session in progress without its reader (the reader leaving completes
+    // it), so the state is made by hand: the fallback is a defence, checked here.
+    sqlx::query(
+        "UPDATE call_session_leg SET left_at = now() WHERE session_id = $1::uuid AND party = 'reader'",
+    )
+    .bind(&id)
+    .execute(&s.app.state.db)
+    .await
+    .expect("reader gone");
+    conference(&s, &id, "announcement-end", None, "10").await;
+    deliver(&s.app).await;
+    let sent = s.fake.recordings();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].call, client.sid);
+    assert_eq!(recordings(&s, &id).await["items"][0]["party"], "client");
+}
+
+#[sqlx::test]
+async fn an_announcement_ending_after_the_session_ended_starts_nothing(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _client, reader) = in_progress(&s, "ord_late").await;
+    assert_eq!(control(&s, &id, "start", &s.reader).await.0, 202);
+    deliver(&s.app).await;
+    conference(&s, &id, "participant-leave", Some(&reader.sid), "4").await;
+    assert_eq!(s.session(&id).await["status"], "completed");
+    conference(&s, &id, "announcement-end", None, "10").await;
+    deliver(&s.app).await;
+    assert!(s.fake.recordings().is_empty(), "nobody is recorded after the session");
+    let failed: Vec<Value> = sqlx::query_scalar(
+        "SELECT data FROM audit_event WHERE entity_id = $1 AND action = 'SESSION_RECORDING_FAILED'",
+    )
+    .bind(&id)
+    .fetch_all(&s.app.state.db)
+    .await
+    .expect("audit");
+    assert_eq!(failed, [json!({"action": "start", "reason": "session_ended"})]);
+    assert_eq!(recordings(&s, &id).await["recording_requested"], Value::Null);
+}

@@ -188,3 +188,46 @@ async fn twilios_media_url_and_the_recording_sid_are_in_no_log_line(pool: PgPool
     assert!(!text.contains("/Recordings/"), "Twilio's media URL is logged");
     assert!(!text.contains("sig="), "a link's signature is logged");
 }
+
+#[sqlx::test]
+async fn a_recording_already_gone_at_twilio_counts_as_deleted(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, rid, _link) = completed(&s).await;
+    let path = format!("/api/calls/{id}/recordings/{rid}");
+    assert_eq!(s.call(Method::DELETE, &path, &s.admin, None).await.0, 204);
+    s.fake.push(crate::fake_twilio::Mode::Refuse(20404));
+    deliver(&s.app).await;
+    deliver(&s.app).await;
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM outbox_message WHERE kind = 'twilio.recording_delete'")
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("the delete request");
+    assert_eq!(status, "delivered", "a 404 is what a deleted recording answers");
+    assert_eq!(s.fake.deleted.lock().expect("lock").len(), 1, "asked once");
+}
+
+#[sqlx::test]
+async fn retention_waits_for_a_recording_in_progress(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _client, reader) = in_progress(&s, "ord_long").await;
+    started(&s, &id).await;
+    let patch = serde_json::json!({"recording_retention_days": 2});
+    assert_eq!(s.app.patch_json("/api/tenants/tarot", &s.root, patch).await.status(), 200);
+    s.clock.advance(chrono::Duration::days(3));
+    let retention = s.app.worker("recording-retention");
+    assert_eq!(retention.run_once().await.expect("round"), 0, "still recording: kept");
+    deliver(&s.app).await;
+    assert!(s.fake.deleted.lock().expect("lock").is_empty());
+    let re = format!("RE{:032x}", 0xDEF0_0001u64);
+    assert_eq!(recording_callback(&s, &reader.sid, &re, "completed").await.status(), 200);
+    assert_eq!(retention.run_once().await.expect("round"), 1, "completed and past retention");
+    deliver(&s.app).await;
+    assert_eq!(s.fake.deleted.lock().expect("lock").clone(), vec![re]);
+    let reasons: Vec<serde_json::Value> =
+        sqlx::query_scalar("SELECT data->'reason' FROM audit_event WHERE action = 'RECORDING_DELETED'")
+            .fetch_all(&s.app.state.db)
+            .await
+            .expect("audit");
+    assert_eq!(reasons, [serde_json::json!("retention")]);
+}

@@ -110,7 +110,7 @@ pub struct Recording {
     pub download_url: Option<String>,
 }
 
-/// Records a recording Twilio started (or reported first), once per SID.
+/// Records a recording Twilio started (or reported first), once per SID; whether it was new.
 #[allow(clippy::too_many_arguments)]
 pub async fn upsert(
     conn: &mut PgConnection,
@@ -120,12 +120,14 @@ pub async fn upsert(
     party: &str,
     notice_played_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    // `xmax = 0` only for a row this statement inserted.
+    sqlx::query_scalar(
         "INSERT INTO session_recording (id, tenant_id, session_id, sid, party, status, started_at, notice_played_at,
              created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7, $6, $6)
-         ON CONFLICT (sid) DO UPDATE SET notice_played_at = COALESCE(session_recording.notice_played_at, EXCLUDED.notice_played_at)",
+         ON CONFLICT (sid) DO UPDATE SET notice_played_at = COALESCE(session_recording.notice_played_at, EXCLUDED.notice_played_at)
+         RETURNING xmax = 0",
     )
     .bind(Uuid::new_v4())
     .bind(tenant)
@@ -134,9 +136,8 @@ pub async fn upsert(
     .bind(party)
     .bind(now)
     .bind(notice_played_at)
-    .execute(conn)
+    .fetch_one(conn)
     .await
-    .map(|_| ())
 }
 
 /// A recording's final status (`completed`, `absent`, `failed`), with what Twilio reported.

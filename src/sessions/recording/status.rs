@@ -5,6 +5,7 @@ use super::repo;
 use super::{control, delivery};
 use crate::audit::Actor;
 use crate::effects::RecordingChange;
+use crate::sessions::machine::SessionStatus;
 use crate::sessions::model::SessionRow;
 use crate::sessions::requests::parse_owner_id;
 use crate::sessions::{repo as sessions, service};
@@ -38,12 +39,19 @@ pub async fn on_announcement_end(
     }
     row.notice_played_at = Some(now);
     let actor = Actor::Twilio(session.conference_sid.clone().unwrap_or_default());
-    match control::recorded_leg(conn, session).await? {
+    // The announcement can end after the session did (a party hung up meanwhile): nothing to
+    // record then, whatever leg is still up.
+    let leg = match session.status {
+        SessionStatus::InProgress => control::recorded_leg(conn, session).await?,
+        _ => None,
+    };
+    match leg {
         Some((party, call)) => delivery::request_start(conn, session, row.seq, party, &call, now).await?,
         None => {
             // Nobody is left to record: the request fails visibly.
             row.requested = None;
-            let data = serde_json::json!({"action": "start", "reason": "no_leg"});
+            let reason = if session.status.is_terminal() { "session_ended" } else { "no_leg" };
+            let data = serde_json::json!({"action": "start", "reason": reason});
             service::audit(conn, session, actor.clone(), "SESSION_RECORDING_FAILED", data, now).await?;
         }
     }
@@ -61,14 +69,25 @@ pub async fn on_recording_status(
     let Some(session) = sessions::lock(conn, change.tenant, id).await? else { return Ok(()) };
     let mut row = repo::lock(conn, session.tenant_id, id, now).await?;
     let sid = change.sid.as_str();
-    repo::upsert(conn, session.tenant_id, id, sid, &party.to_string(), row.notice_played_at, now).await?;
+    let new =
+        repo::upsert(conn, session.tenant_id, id, sid, &party.to_string(), row.notice_played_at, now).await?;
     let done = match change.status {
         RecordingStatus::Completed => Some("completed"),
         RecordingStatus::Absent => Some("absent"),
         RecordingStatus::Failed => Some("failed"),
         _ => None,
     };
-    let Some(done) = done else { return Ok(()) };
+    let Some(done) = done else {
+        // A start whose answer was lost (parked, not repeated): its recording, first heard of
+        // here, is the one being recorded, and the controls work on it again.
+        if new && row.current_sid.is_none() && row.requested.as_deref() == Some("recording") {
+            row.current_sid = Some(sid.to_owned());
+            row.status = "recording".into();
+            row.requested = None;
+            repo::save(conn, id, &row, now).await?;
+        }
+        return Ok(());
+    };
     let url = change.url.as_deref();
     repo::finish(conn, sid, done, change.duration_secs, change.channels, url, now).await?;
     // The recording ended by itself (the call ended): nothing is being recorded any more.
