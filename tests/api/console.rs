@@ -376,3 +376,75 @@ async fn pages_forbid_inline_script_framing_and_caching(pool: PgPool) {
         );
     }
 }
+
+/// Opens the event stream and reads its first event.
+async fn open_stream(app: &TestApp, cookie: &str) -> reqwest::Response {
+    let mut response =
+        no_redirects().get(app.url("/console/events")).header(COOKIE, cookie).send().await.expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), response.chunk()).await;
+        text.push_str(&String::from_utf8_lossy(&chunk.expect("in time").expect("chunk").expect("open")));
+    }
+    assert!(text.contains("event: ready"), "{text}");
+    response
+}
+
+/// Reads `stream` until it ends (within 10 s); the text it sent meanwhile.
+async fn until_it_ends(mut stream: reqwest::Response) -> String {
+    let mut text = String::new();
+    loop {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the stream did not end; it sent {text:?}"));
+        match chunk.expect("chunk") {
+            Some(bytes) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            None => return text,
+        }
+    }
+}
+
+#[sqlx::test]
+async fn a_stream_ends_with_its_session(pool: PgPool) {
+    let c = console(pool, &[("SWITCHBOARD_CONSOLE__POLL_INTERVAL_MS", "100")]).await;
+    let cookie = sign_in(&c.app, &c.admin).await;
+    let stream = open_stream(&c.app, &cookie).await;
+    let (_, page) = get_page(&c.app, &cookie, "/console/crises").await;
+    let out = post_form(&c.app, &cookie, "/console/sign-out", &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    until_it_ends(stream).await;
+
+    let monitor = sign_in(&c.app, &c.monitor).await;
+    let stream = open_stream(&c.app, &monitor).await;
+    let keys: Value = c.app.get_auth("/api/tenants/city/keys", &c.root).await.json().await.expect("json");
+    let key = keys["items"].as_array().expect("items").iter().find(|k| k["role"] == "monitor").expect("key");
+    let revoke = format!("/api/tenants/city/keys/{}", key["id"].as_str().expect("id"));
+    assert_eq!(c.app.delete_auth(&revoke, &c.root).await.status(), 204);
+    until_it_ends(stream).await;
+}
+
+#[sqlx::test]
+async fn the_stream_polls_at_the_configured_interval(pool: PgPool) {
+    let slow = console(pool, &[("SWITCHBOARD_CONSOLE__POLL_INTERVAL_MS", "60000")]).await;
+    let cookie = sign_in(&slow.app, &slow.admin).await;
+    let mut stream = open_stream(&slow.app, &cookie).await;
+    new_crisis(&slow.app, &slow.admin).await;
+    // A minute between polls: the new crisis is not announced within two seconds.
+    let next = tokio::time::timeout(std::time::Duration::from_secs(2), stream.chunk()).await;
+    if let Ok(chunk) = next {
+        let text =
+            chunk.expect("chunk").map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        assert!(!text.contains("event: crises"), "polled before its interval: {text}");
+    }
+    // A tenth of a second: it is (the control, on another app with the same data).
+    let fast = slow.twin_with(&[("SWITCHBOARD_CONSOLE__POLL_INTERVAL_MS", "100")]).await;
+    let cookie = sign_in(&fast, &slow.admin).await;
+    let mut stream = open_stream(&fast, &cookie).await;
+    new_crisis(&fast, &slow.admin).await;
+    let mut text = String::new();
+    while !text.contains("event: crises") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk()).await;
+        text.push_str(&String::from_utf8_lossy(&chunk.expect("announced").expect("chunk").expect("open")));
+    }
+}

@@ -72,14 +72,22 @@ async fn approve_a_crisis_that_appears_live(c: &Console, b: &Client, dispatcher:
     b.wait().at_most(WAIT).for_element(Locator::Css(&row)).await.expect("the crisis appears live");
     screenshot(b, "console-crises").await;
 
-    // Approve it with a reason: the dispatch reaches the dispatcher.
+    // A reason half typed survives a live update: the update waits until the form is sent.
     let reason = format!("#reason-{id}");
-    b.find(Locator::Css(&reason))
-        .await
-        .expect("reason")
-        .send_keys("confirmed by camera")
-        .await
-        .expect("typed");
+    b.find(Locator::Css(&reason)).await.expect("reason").send_keys("confirmed").await.expect("typed");
+    b.execute("document.activeElement.blur();", vec![]).await.expect("the field is left");
+    let refreshes = b.execute("return document.body.dataset.refreshes;", vec![]).await.expect("script");
+    let other = new_crisis(&c.app, &c.admin).await;
+    let waiting = Locator::XPath("//*[@id='live'][contains(., 'once your form is sent')]");
+    b.wait().at_most(WAIT).for_element(waiting).await.expect("the update is announced, not applied");
+    assert!(b.find(Locator::Css(&format!("#crisis-{other}"))).await.is_err(), "the page was not replaced");
+    let kept = b.find(Locator::Css(&reason)).await.expect("reason").prop("value").await.expect("value");
+    assert_eq!(kept.as_deref(), Some("confirmed"), "what was typed is still there");
+    let after = b.execute("return document.body.dataset.refreshes;", vec![]).await.expect("script");
+    assert_eq!(after, refreshes);
+
+    // Approve it with a reason: the dispatch reaches the dispatcher.
+    b.find(Locator::Css(&reason)).await.expect("reason").send_keys(" by camera").await.expect("typed");
     let approve = format!("{row} button[value=approve]");
     b.find(Locator::Css(&approve)).await.expect("approve").click().await.expect("clicked");
     b.wait().at_most(WAIT).for_element(Locator::Css(".notice")).await.expect("a notice");
@@ -87,6 +95,9 @@ async fn approve_a_crisis_that_appears_live(c: &Console, b: &Client, dispatcher:
         b.find(Locator::Css(".notice")).await.expect("notice").text().await.expect("text"),
         "Crisis approved."
     );
+    b.find(Locator::Css(&format!("#crisis-{other}")))
+        .await
+        .expect("the held update shows once the form is sent");
     deliver(&c.app).await;
     let sent: Vec<String> = dispatcher
         .requests
