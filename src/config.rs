@@ -300,6 +300,41 @@ mod tests {
     }
 
     #[test]
+    fn secrets_too_short_or_malformed_are_refused_by_name() {
+        let db = ("DATABASE_URL", "postgres://u:p@localhost/db");
+        let err = load(
+            Purpose::Database,
+            &[
+                db,
+                ("SWITCHBOARD_MEDIA__LINK_SECRET", "short"),
+                ("SWITCHBOARD_WEBHOOK_SECRET", "whsec_c2hvcnQ="),
+            ],
+        )
+        .expect_err("must fail");
+        let has = |text: &str| err.problems.iter().any(|p| p.contains(text));
+        assert!(has("SWITCHBOARD_MEDIA__LINK_SECRET must be at least 32 characters"), "{err}");
+        assert!(has("must be whsec_ followed by base64 of at least 16 bytes"), "{err}");
+        let previous_only = ("SWITCHBOARD_MEDIA__LINK_SECRET_PREVIOUS", "p".repeat(32));
+        let err = load(Purpose::Database, &[db, (previous_only.0, previous_only.1.as_str())])
+            .expect_err("must fail");
+        assert!(
+            err.problems.contains(
+                &"SWITCHBOARD_MEDIA__LINK_SECRET_PREVIOUS is set without SWITCHBOARD_MEDIA__LINK_SECRET"
+                    .into()
+            ),
+            "{err}"
+        );
+        let good = "s".repeat(32);
+        let secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZg==";
+        let config = load(
+            Purpose::Database,
+            &[db, ("SWITCHBOARD_MEDIA__LINK_SECRET", good.as_str()), ("SWITCHBOARD_WEBHOOK_SECRET", secret)],
+        )
+        .expect("valid");
+        assert!(config.media.link_secret.is_some() && config.notify.webhook_secret.is_some());
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let config =
             load(Purpose::Database, &[("DATABASE_URL", "postgres://u:hunter2@h/db")]).expect("valid");

@@ -219,7 +219,7 @@ mod tests {
     };
 
     /// An effect, or one the spool cannot write (JSON has no tuple keys).
-    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
     enum Item {
         Ringing(u32),
         Unwritable(BTreeMap<(u32, u32), u32>),
@@ -250,5 +250,36 @@ mod tests {
             assert_eq!(value(&rendered, NAMES.buffered), Some(3.0));
         });
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_full_buffer_gives_up_its_oldest_and_a_refused_effect_is_counted() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let buffer = Arc::new(WriteBehind::<Item>::in_memory(NAMES));
+            for n in 0..=CAPACITY as u32 {
+                buffer.push_blocking(Item::Ringing(n));
+            }
+            assert_eq!(buffer.len(), CAPACITY);
+            assert_eq!(value(&handle.render(), NAMES.dropped), Some(1.0), "the oldest was given up");
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            let mut seen = Vec::new();
+            let applied = runtime.block_on(buffer.drain(|item| {
+                seen.push(matches!(item, Item::Ringing(n) if n == 1 || n == 2).then_some(()).is_some());
+                let refused = matches!(item, Item::Ringing(2));
+                async move {
+                    if refused {
+                        Applied::Refused("the database refuses it".into())
+                    } else {
+                        Applied::<()>::Done
+                    }
+                }
+            }));
+            assert_eq!(applied, Ok(CAPACITY as u64 - 1), "all but the refused one");
+            assert!(seen[0], "the first left is the second pushed: the oldest went");
+            assert_eq!(value(&handle.render(), NAMES.dropped), Some(2.0), "the refused one is counted too");
+            assert!(buffer.is_empty());
+        });
     }
 }

@@ -165,3 +165,25 @@ async fn keys_list_shows_keys_and_keys_revoke_makes_a_token_401(
     let unknown = run(&["keys", "revoke", "00000000-0000-0000-0000-000000000000"]).await.expect("join");
     assert_eq!(unknown.status.code(), Some(1), "{}", stderr(&unknown));
 }
+
+/// `migrate` on an empty database applies every migration, exit 0; a second run changes nothing.
+#[sqlx::test(migrations = false)]
+async fn migrate_on_an_empty_database_applies_every_migration(pool: PgPool) {
+    let connect = pool.connect_options().as_ref().clone();
+    let outputs = tokio::task::spawn_blocking(move || {
+        [switchboard_cli(&connect, &["migrate"]), switchboard_cli(&connect, &["migrate"])]
+    })
+    .await
+    .expect("join");
+    for output in &outputs {
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(output));
+    }
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pool)
+        .await
+        .expect("the migrations table");
+    assert_eq!(applied as usize, switchboard::db::MIGRATOR.iter().count());
+    let tenants: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tenant").fetch_one(&pool).await.expect("schema");
+    assert_eq!(tenants, 0);
+}

@@ -182,16 +182,17 @@ fn database_url(pool: &PgPool) -> String {
     url.into()
 }
 
-#[sqlx::test]
-async fn the_binary_logs_json_lines_with_the_request_id_and_exits_0_on_sigterm(pool: PgPool) {
+/// `switchboard serve` on the test's database, as a user runs it (JSON logs on stdout), once
+/// `/ready` answers 200: the process, its base URL and an HTTP client.
+async fn serve(pool: &PgPool) -> (tokio::process::Child, String, reqwest::Client) {
     let port = crate::emulator::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let server = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs([
-            ("DATABASE_URL", database_url(&pool)),
+            ("DATABASE_URL", database_url(pool)),
             ("TWILIO_ACCOUNT_SID", crate::helpers::ACCOUNT_SID.to_owned()),
             ("TWILIO_AUTH_TOKEN", crate::helpers::AUTH_TOKEN.to_owned()),
             ("SWITCHBOARD_LISTEN_ADDR", format!("127.0.0.1:{port}")),
@@ -208,6 +209,28 @@ async fn the_binary_logs_json_lines_with_the_request_id_and_exits_0_on_sigterm(p
         async move { request.await.is_ok_and(|r| r.status() == 200) }
     })
     .await;
+    (server, base, client)
+}
+
+/// Sends `signal` to `server`; its exit code and its log lines (each must be JSON).
+async fn signal(mut server: tokio::process::Child, signal: &str) -> (Option<i32>, Vec<serde_json::Value>) {
+    let pid = server.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill").args([signal, &pid]).status().expect("kill runs");
+    assert!(sent.success());
+    let status =
+        tokio::time::timeout(Duration::from_secs(30), server.wait()).await.expect("exits").expect("status");
+    let mut stdout = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut server.stdout.take().expect("stdout"), &mut stdout)
+        .await
+        .expect("read");
+    let lines =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    (status.code(), lines)
+}
+
+#[sqlx::test]
+async fn the_binary_logs_json_lines_with_the_request_id_and_exits_0_on_sigterm(pool: PgPool) {
+    let (server, base, client) = serve(&pool).await;
     let unsigned = client
         .post(format!("{base}/webhooks/twilio/calls/events"))
         .header("x-request-id", "rid-bin-1")
@@ -217,18 +240,8 @@ async fn the_binary_logs_json_lines_with_the_request_id_and_exits_0_on_sigterm(p
         .await
         .expect("sent");
     assert_eq!(unsigned.status(), 403);
-    let pid = server.id().expect("running").to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-    assert!(killed.success());
-    let status =
-        tokio::time::timeout(Duration::from_secs(30), server.wait()).await.expect("exits").expect("status");
-    assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit");
-    let mut stdout = String::new();
-    tokio::io::AsyncReadExt::read_to_string(&mut server.stdout.take().expect("stdout"), &mut stdout)
-        .await
-        .expect("read");
-    let lines: Vec<serde_json::Value> =
-        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    let (code, lines) = signal(server, "-TERM").await;
+    assert_eq!(code, Some(0), "SIGTERM is a clean exit");
     let of_request: Vec<&serde_json::Value> =
         lines.iter().filter(|l| l["span"]["request_id"] == "rid-bin-1").collect();
     let messages: Vec<&str> = of_request.iter().filter_map(|l| l["message"].as_str()).collect();
@@ -243,4 +256,14 @@ async fn the_binary_logs_json_lines_with_the_request_id_and_exits_0_on_sigterm(p
         lines.iter().enumerate().filter(|(_, l)| l["message"] == "worker stopped").map(|(i, _)| i).collect();
     assert!(!stopped.is_empty() && stopped.iter().all(|&i| i > term), "workers stop after the signal");
     assert!(position("shutdown complete").is_some_and(|done| stopped.iter().all(|&i| i < done)));
+}
+
+#[sqlx::test]
+async fn sigint_shuts_down_like_sigterm(pool: PgPool) {
+    let (server, _, _) = serve(&pool).await;
+    let (code, lines) = signal(server, "-INT").await;
+    assert_eq!(code, Some(0));
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    let received = messages.iter().position(|m| *m == "SIGINT received").expect("the signal is logged");
+    assert!(messages[received..].contains(&"shutdown complete"), "{messages:?}");
 }
