@@ -587,3 +587,95 @@ async fn a_key_press_while_the_database_is_away_is_apologised_for_and_decides_no
     assert_eq!(said(&retried), APPROVED);
     assert_eq!(executed(&s, &id).await, 1);
 }
+
+#[sqlx::test]
+async fn a_crisis_below_the_threshold_with_units_is_dispatched_at_once_calling_no_officer(pool: PgPool) {
+    let s = setup(pool).await;
+    // The tenant's default threshold is 4.0: 3.9 is below it.
+    let created = post_crisis(&s, "fire", 3.9).await;
+    assert_eq!(created["status"], "dispatched", "{created}");
+    assert!(created["approval_deadline"].is_null(), "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    assert!(s.fake.creates().is_empty(), "no officer is called: {:?}", s.fake.creates());
+    let sent = dispatches(&s.app).await;
+    assert_eq!(
+        sent,
+        vec![json!({"crisis_id": id, "type": "fire", "location": "5th and Main", "risk_score": 3.9,
+            "description": "smoke seen", "decision": {"units": ["fire-unit"]}})]
+    );
+    let kind: String = sqlx::query_scalar("SELECT kind FROM outbox_message WHERE destination = 'dispatch'")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("kind");
+    assert_eq!(kind, "crisis.dispatch");
+    let detail = crisis(&s, &id).await;
+    assert_eq!(detail["status"], "dispatched");
+    assert_eq!(actions(&detail), ["CRISIS_RECEIVED", "UNIT_DISPATCHED"]);
+    assert!(detail["approval_calls"].as_array().is_none_or(Vec::is_empty), "{detail}");
+    assert_eq!(executed(&s, &id).await, 0, "nobody approved it: it was under the threshold");
+
+    // At the threshold it waits for an officer instead.
+    let held = post_crisis(&s, "flood", 4.0).await;
+    assert_eq!(held["status"], "pending_approval", "{held}");
+    s.clock.advance(chrono::Duration::seconds(1));
+    deliver(&s.app).await;
+    assert_eq!(s.fake.creates().len(), 1);
+    assert_eq!(officer_url(&s.fake, 0).1, OFFICER_1);
+    assert_eq!(dispatches(&s.app).await.len(), 1, "the held crisis dispatched nothing yet");
+}
+
+/// What the officer is asked: the question twice at most (one digit each, for `gather`), then a
+/// goodbye and the hang-up.
+fn asks_twice_then_hangs_up(twiml: &str, gather: &str) {
+    let response = parse(twiml);
+    assert!(response.names().ends_with(&["Gather", "Gather", "Say", "Hangup"]), "{twiml}");
+    let action = format!("{PUBLIC}{gather}");
+    let gathers: Vec<_> = response.children.iter().filter(|c| c.name == "Gather").collect();
+    assert_eq!(gathers.len(), 2, "{twiml}");
+    for g in gathers {
+        assert_eq!((g.attr("action"), g.attr("numDigits")), (Some(action.as_str()), Some("1")), "{twiml}");
+        assert!(
+            g.children.iter().any(
+                |c| c.name == "Say" && c.text.contains("Press 6 to approve dispatch. Press 9 to reject.")
+            ),
+            "{twiml}"
+        );
+    }
+    let last_say = response.children.iter().rev().find(|c| c.name == "Say").expect("a goodbye");
+    assert_eq!(last_say.text, "No input received. Goodbye.");
+}
+
+#[sqlx::test]
+async fn a_digit_other_than_6_or_9_asks_again_at_most_twice_and_decides_nothing(pool: PgPool) {
+    let s = setup(pool).await;
+    let id = post_crisis(&s, "fire", 4.5).await["id"].as_str().expect("id").to_owned();
+    deliver(&s.app).await;
+    let (voice, _) = officer_url(&s.fake, 0);
+    let gather = gather_path(&voice);
+    let prompt = twiml(&s.app, &voice, CALL_A, None).await;
+    asks_twice_then_hangs_up(&prompt, &gather);
+    assert_eq!(said(&prompt), "No input received. Goodbye.");
+    for wrong in [Some("5"), Some("0"), None] {
+        let again = twiml(&s.app, &gather, CALL_A, wrong).await;
+        let parsed = parse(&again);
+        let first = &parsed.children[0];
+        assert_eq!(
+            (first.name.as_str(), first.text.as_str()),
+            ("Say", "That is not a valid choice."),
+            "{again}"
+        );
+        asks_twice_then_hangs_up(&again, &gather);
+        assert_eq!(said(&again), "That is not a valid choice. No input received. Goodbye.", "{wrong:?}");
+        assert!(!again.contains("approved") && !again.contains("rejected"), "{again}");
+    }
+    let detail = crisis(&s, &id).await;
+    assert_eq!(detail["status"], "pending_approval");
+    assert_eq!(actions(&detail), ["CRISIS_RECEIVED", "APPROVAL_REQUESTED"]);
+    assert_eq!(executed(&s, &id).await, 0);
+    assert!(dispatches(&s.app).await.is_empty());
+    // The wrong keys spent nothing: a 6 still decides.
+    assert_eq!(said(&twiml(&s.app, &gather, CALL_A, Some("6")).await), APPROVED);
+    assert_eq!(executed(&s, &id).await, 1);
+    assert_eq!(crisis(&s, &id).await["status"], "dispatched");
+}

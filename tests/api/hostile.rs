@@ -464,3 +464,45 @@ async fn hostile_path_segments_on_every_operator_route_are_refused_without_a_ser
     }
     tally.assert_reached_the_routes(404);
 }
+
+#[sqlx::test]
+async fn limit_is_1_to_200_and_defaults_to_50(pool: PgPool) {
+    let s = setup(pool).await;
+    for bad in ["0", "201", "-1"] {
+        let body =
+            problem(send(&s.app, Method::GET, &format!("/api/crises?limit={bad}"), s.admin()).await, 422)
+                .await;
+        assert_eq!(fields(&body), ["limit"], "{bad}: {body}");
+    }
+    for n in 0..51 {
+        let crisis = json!({"type": "flood", "risk_score": 1.0, "description": format!("crisis {n}")});
+        assert_eq!(s.app.post_json("/api/crises", s.admin(), crisis).await.status(), 201);
+    }
+    let page = |query: &'static str| {
+        let request = send(&s.app, Method::GET, query, s.admin());
+        async move {
+            let body: Value = request.await.json().await.expect("json");
+            (body["items"].as_array().map(Vec::len), body["next_cursor"].is_string())
+        }
+    };
+    assert_eq!(page("/api/crises").await, (Some(50), true), "50 by default, and a cursor for the rest");
+    assert_eq!(page("/api/crises?limit=200").await, (Some(51), false));
+    assert_eq!(page("/api/crises?limit=1").await, (Some(1), true));
+}
+
+#[sqlx::test]
+async fn a_superadmins_unknown_tenant_is_404_on_every_list_that_takes_it(pool: PgPool) {
+    let s = setup(pool).await;
+    for list in ["/api/audit", "/api/notifications", "/api/calls", "/api/sirens"] {
+        let known = send(&s.app, Method::GET, &format!("{list}?tenant=hostile"), &s.root).await;
+        assert_eq!(known.status(), 200, "{list}");
+        let body =
+            problem(send(&s.app, Method::GET, &format!("{list}?tenant=no-such"), &s.root).await, 404).await;
+        assert_eq!(body["code"], "not_found", "{list}");
+    }
+    let booking = json!({"order_id": "o1", "client": {"subject": "u_1", "number": "+12025550111"},
+        "reader": {"subject": "u_2", "number": "+12025550112"}, "scheduled_at": "2026-11-23T16:00:00Z",
+        "duration_minutes": 30});
+    let schedule = s.app.post_json("/api/calls/schedule?tenant=no-such", &s.root, booking).await;
+    problem(schedule, 404).await;
+}

@@ -364,3 +364,24 @@ async fn the_list_filters_by_status_and_scheduled_instants_and_refuses_bad_value
         assert_eq!((code, problem["errors"][0]["field"].as_str()), (422, Some(field)), "{problem}");
     }
 }
+
+#[sqlx::test]
+async fn a_superadmins_unknown_tenant_is_404_on_a_sessions_and_a_sirens_routes(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_t").await;
+    let (status, _) =
+        s.call(reqwest::Method::GET, &format!("/api/calls/{id}?tenant=tarot"), &s.root, None).await;
+    assert_eq!(status, 200, "the control: the right tenant finds it");
+    let (status, body) =
+        s.call(reqwest::Method::GET, &format!("/api/calls/{id}?tenant=no-such"), &s.root, None).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    let siren = json!({"alert_type": "technical_problem", "reason": "no audio"});
+    let (status, body) =
+        s.call(reqwest::Method::POST, &format!("/api/calls/{id}/siren"), &s.admin, Some(siren)).await;
+    assert_eq!(status, 201, "{body}");
+    let siren = body["id"].as_str().expect("id").to_owned();
+    let unknown = format!("/api/sirens/{siren}/acknowledge?tenant=no-such");
+    assert_eq!(s.call(reqwest::Method::POST, &unknown, &s.root, None).await.0, 404);
+    let known = format!("/api/sirens/{siren}/acknowledge?tenant=tarot");
+    assert_eq!(s.call(reqwest::Method::POST, &known, &s.root, None).await.0, 200);
+}

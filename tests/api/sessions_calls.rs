@@ -526,3 +526,175 @@ async fn an_auto_start_that_cannot_start_is_audited_once_and_stays_scheduled(poo
     assert_eq!(worker.run_once().await.expect("round"), 0, "said once: the deadline is cleared");
     assert_eq!(audited(&s, &id, "SESSION_AUTO_START_FAILED").await.len(), 1);
 }
+
+/// Who recorded the session's audit events named `action`: (actor_kind, actor_id).
+async fn audited_by(s: &Sessions, id: &str, action: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT actor_kind, actor_id FROM audit_event WHERE entity_id = $1 AND action = $2 ORDER BY sequence",
+    )
+    .bind(id)
+    .bind(action)
+    .fetch_all(&s.app.state.db)
+    .await
+    .expect("audit")
+}
+
+/// The id of the tarot key of `role` (and `subject`), as an operator's audit events name it.
+async fn key_id(s: &Sessions, role: &str, subject: Option<&str>) -> String {
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "SELECT k.id FROM api_key k JOIN tenant t ON t.id = k.tenant_id
+         WHERE t.slug = 'tarot' AND k.role = $1 AND k.subject IS NOT DISTINCT FROM $2",
+    )
+    .bind(role)
+    .bind(subject)
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("key id");
+    id.to_string()
+}
+
+#[sqlx::test]
+async fn a_monitor_drop_sends_session_completed_and_audits_the_actor_and_reason(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _, _) = in_progress(&s, "ord_drop").await;
+    s.clock.advance(chrono::Duration::seconds(90));
+    let path = format!("/api/calls/{id}/drop");
+    let dropped = s.call(Method::POST, &path, &s.monitor, Some(json!({"reason": "abuse reported"}))).await;
+    assert_eq!((dropped.0, dropped.1["status"].as_str()), (200, Some("dropped_by_monitor")), "{}", dropped.1);
+    deliver(&s.app).await;
+    let sent = notifications(&s).await;
+    let kinds: Vec<&str> = sent.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["session.started", "session.completed"]);
+    let completed = &sent[1].1;
+    assert_eq!(
+        (
+            completed["session_id"].as_str(),
+            completed["order_id"].as_str(),
+            completed["status"].as_str(),
+            completed["ended_reason"].as_str(),
+            completed["duration_sec"].as_i64(),
+        ),
+        (Some(id.as_str()), Some("ord_drop"), Some("dropped_by_monitor"), Some("monitor_drop"), Some(90)),
+        "{completed}"
+    );
+    assert!(completed["ended_at"].is_string(), "{completed}");
+    assert_eq!(
+        audited(&s, &id, "SESSION_DROPPED").await,
+        [json!({"status": "dropped_by_monitor", "reason": "abuse reported", "was": "in_progress"})]
+    );
+    let monitor = key_id(&s, "monitor", None).await;
+    assert_eq!(audited_by(&s, &id, "SESSION_DROPPED").await, [("operator".to_owned(), monitor)]);
+    let session = s.session(&id).await;
+    assert_eq!(
+        (session["status"].as_str(), session["ended_reason"].as_str()),
+        (Some("dropped_by_monitor"), Some("monitor_drop"))
+    );
+    // Dropping again changes nothing and says nothing more.
+    let again = s.call(Method::POST, &path, &s.monitor, Some(json!({"reason": "twice"}))).await;
+    assert_eq!((again.0, again.1["status"].as_str()), (200, Some("dropped_by_monitor")));
+    deliver(&s.app).await;
+    assert_eq!(audited(&s, &id, "SESSION_DROPPED").await.len(), 1);
+    assert_eq!(notifications(&s).await.len(), 2, "session.completed once");
+}
+
+#[sqlx::test]
+async fn the_client_ending_the_call_makes_it_dropped_by_client(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _, _) = in_progress(&s, "ord_ce").await;
+    let path = format!("/api/calls/{id}/end");
+    let stranger = s.call(Method::POST, &path, &s.other_client, Some(json!({}))).await;
+    assert_eq!(stranger.0, 404, "another client's session: {}", stranger.1);
+    assert_eq!(s.session(&id).await["status"], "in_progress");
+    let ended = s.call(Method::POST, &path, &s.client, Some(json!({"reason": "had to go"}))).await;
+    assert_eq!((ended.0, ended.1["status"].as_str()), (200, Some("dropped_by_client")), "{}", ended.1);
+    deliver(&s.app).await;
+    let session = s.session(&id).await;
+    assert_eq!(
+        (session["status"].as_str(), session["ended_reason"].as_str()),
+        (Some("dropped_by_client"), Some("client_ended"))
+    );
+    let updates = s.fake.conference_updates();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!((updates[0].0.as_str(), updates[0].1["Status"][0].as_str()), (CONFERENCE, "completed"));
+    assert_eq!(
+        audited(&s, &id, "SESSION_DROPPED").await,
+        [json!({"status": "dropped_by_client", "reason": "had to go", "was": "in_progress"})]
+    );
+    let client = key_id(&s, "client", Some("u_1")).await;
+    assert_eq!(audited_by(&s, &id, "SESSION_DROPPED").await, [("operator".to_owned(), client)]);
+    let completed =
+        notifications(&s).await.into_iter().find(|(k, _)| k == "session.completed").expect("sent");
+    assert_eq!(
+        (completed.1["status"].as_str(), completed.1["ended_reason"].as_str()),
+        (Some("dropped_by_client"), Some("client_ended"))
+    );
+    // The reader ending it afterwards is answered with the session as it ended.
+    let late = s.call(Method::POST, &path, &s.reader, Some(json!({}))).await;
+    assert_eq!((late.0, late.1["status"].as_str()), (200, Some("dropped_by_client")));
+    deliver(&s.app).await;
+    assert_eq!(s.fake.conference_updates().len(), 1, "the conference is ended once");
+    assert_eq!(audited(&s, &id, "SESSION_DROPPED").await.len(), 1);
+}
+
+#[sqlx::test]
+async fn a_session_walked_to_its_time_warning_audits_each_step_once(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, _, _) = in_progress(&s, "ord_walk").await;
+    let started = audited(&s, &id, "SESSION_STARTED").await;
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(started[0]["dial_timeout_secs"], 20, "{started:?}");
+    let admin = key_id(&s, "admin", None).await;
+    assert_eq!(started[0]["initiated_by"], format!("operator:{admin}"), "{started:?}");
+    assert_eq!(audited_by(&s, &id, "SESSION_STARTED").await, [("operator".to_owned(), admin)]);
+    assert_eq!(audited(&s, &id, "SESSION_IN_PROGRESS").await, [json!({})]);
+    assert_eq!(
+        audited_by(&s, &id, "SESSION_IN_PROGRESS").await,
+        [("system".to_owned(), "sessions".to_owned())]
+    );
+    assert!(audited(&s, &id, "SESSION_TIME_WARNING").await.is_empty());
+    let worker = s.app.worker("session-deadlines");
+    s.clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(worker.run_once().await.expect("round"), 0);
+    assert!(audited(&s, &id, "SESSION_TIME_WARNING").await.is_empty(), "not before the time limit");
+    s.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(worker.run_once().await.expect("round"), 1);
+    assert_eq!(worker.run_once().await.expect("round"), 0, "warned once");
+    assert_eq!(
+        audited(&s, &id, "SESSION_TIME_WARNING").await,
+        [json!({"duration_minutes": 30, "ends_at": "2026-11-23T15:31:00Z"})]
+    );
+    // To the end of the walk: the time limit completes it, and no step was said twice.
+    deliver(&s.app).await;
+    s.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(worker.run_once().await.expect("round"), 1);
+    deliver(&s.app).await;
+    assert_eq!(
+        audited(&s, &id, "SESSION_COMPLETED").await,
+        [json!({"ended_reason": "time_limit", "duration_sec": 31 * 60})]
+    );
+    assert_eq!(audited(&s, &id, "SESSION_STARTED").await.len(), 1);
+    assert_eq!(audited(&s, &id, "SESSION_IN_PROGRESS").await.len(), 1);
+    assert_eq!(audited(&s, &id, "SESSION_TIME_WARNING").await.len(), 1);
+}
+
+#[sqlx::test]
+async fn a_client_who_does_not_answer_is_audited_as_no_answer_once(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_na_audit").await;
+    s.call(Method::POST, "/api/calls/ord_na_audit/start", &s.reader, None).await;
+    deliver(&s.app).await;
+    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
+    answer(&s, &reader, READER_NUMBER).await;
+    conference(&s, &id, "participant-join", Some(&reader.sid), "1").await;
+    leg_status(&s, &client, CLIENT_NUMBER, "ringing", "1").await;
+    leg_status(&s, &client, CLIENT_NUMBER, "no-answer", "2").await;
+    leg_status(&s, &client, CLIENT_NUMBER, "no-answer", "2").await;
+    s.clock.advance(chrono::Duration::minutes(5));
+    s.app.worker("session-deadlines").run_once().await.expect("round");
+    deliver(&s.app).await;
+    assert_eq!(s.session(&id).await["status"], "no_answer");
+    assert_eq!(audited(&s, &id, "SESSION_STARTED").await.len(), 1);
+    assert_eq!(audited(&s, &id, "SESSION_NO_ANSWER").await, [json!({"ended_reason": "client_no_answer"})]);
+    assert!(audited(&s, &id, "SESSION_IN_PROGRESS").await.is_empty(), "both parties never joined");
+    assert!(audited(&s, &id, "SESSION_TIME_WARNING").await.is_empty());
+}
