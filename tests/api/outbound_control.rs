@@ -252,3 +252,125 @@ async fn every_change_is_audited_with_its_actor(pool: PgPool) {
     );
     assert!(rows.iter().filter(|(a, _)| a != "OUTBOUND_RUN_FINISHED").all(|(_, k)| k == "operator"));
 }
+
+/// The id of the run's first job (in upload order) with `status`.
+async fn first_job_in(o: &O, run: &str, status: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT id::text FROM outbound_job WHERE run_id::text = $1 AND status = $2 ORDER BY seq LIMIT 1",
+    )
+    .bind(run)
+    .bind(status)
+    .fetch_one(&o.app.state.db)
+    .await
+    .expect("a job")
+}
+
+#[sqlx::test]
+async fn a_create_twilio_refuses_ends_its_job_failed_and_the_run_goes_on(pool: PgPool) {
+    let o = setup(pool).await;
+    // Twilio refuses the first lead's number (21211: invalid 'To').
+    o.fake.refuse_to.lock().expect("lock").insert("+14155550100".into(), 21211);
+    let run = running(&o, 2).await;
+    o.tick().await;
+    assert_eq!(o.fake.creates().len(), 2, "both creates were sent");
+    // The next round settles the refused create's slot.
+    o.tick().await;
+    let (status, outcome, reason): (String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT status, outcome, reason FROM outbound_job WHERE run_id::text = $1 AND lead_id = 'L0'",
+    )
+    .bind(&run)
+    .fetch_one(&o.app.state.db)
+    .await
+    .expect("job");
+    assert_eq!(
+        (status.as_str(), outcome.as_deref(), reason.as_deref()),
+        ("failed", Some("failed"), Some("create_refused"))
+    );
+    let view = o.run(&o.acme, &run).await;
+    assert_eq!(counts(&view), [0, 1, 0, 1, 0]);
+    assert_eq!(view["outcomes"]["failed"], 1, "{view}");
+    assert_eq!(view["status"], "running");
+    let jobs: Value = o
+        .app
+        .get_auth(&format!("/api/outbound/runs/{run}/jobs?status=failed"), &o.acme)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let failed = jobs["items"].as_array().expect("items").clone();
+    assert_eq!(failed.len(), 1, "{jobs}");
+    assert_eq!(
+        (failed[0]["lead_id"].as_str(), failed[0]["outcome"].as_str(), failed[0]["reason"].as_str()),
+        (Some("L0"), Some("failed"), Some("create_refused"))
+    );
+
+    // The other lead's call ends; the run completes with one failed job, the refused one never
+    // created again.
+    o.end_all(ACME_FROM, "completed").await;
+    o.tick().await;
+    let view = o.run(&o.acme, &run).await;
+    assert_eq!(view["status"], "completed");
+    assert_eq!(counts(&view), [0, 0, 1, 1, 0]);
+    let refused = o.creates_from(ACME_FROM).into_iter().filter(|to| to == "+14155550100").count();
+    assert_eq!(refused, 1, "a refused create is not sent again");
+}
+
+#[sqlx::test]
+async fn cancelling_a_run_is_audited_once_and_each_cancelled_job_on_its_own(pool: PgPool) {
+    let o = setup(pool).await;
+    let run = running(&o, 6).await;
+    // The dialer took three jobs; their creates are still in the outbox.
+    o.app.worker("outbound").run_once().await.expect("dialer");
+    assert_eq!(o.live().await, 3);
+    let queued = first_job_in(&o, &run, "queued").await;
+    let live = first_job_in(&o, &run, "in_progress").await;
+    for job in [&queued, &live] {
+        let path = format!("/api/outbound/runs/{run}/jobs/{job}/cancel");
+        let response = o.app.post_json(&path, &o.acme, json!({})).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.json::<Value>().await.expect("json")["status"], "cancelled");
+    }
+    let response = o.action(&o.acme, &run, "cancel").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(counts(&response.json().await.expect("json")), [0, 0, 0, 0, 6]);
+    deliver(&o.app).await;
+    assert!(o.fake.creates().is_empty(), "the withdrawn creates were never sent");
+    o.tick().await;
+    assert_eq!(o.run(&o.acme, &run).await["status"], "cancelled");
+
+    let rows: Vec<(String, String, String, String, Value)> = sqlx::query_as(
+        "SELECT action, entity_type, entity_id, actor_kind, data FROM audit_event
+         WHERE action IN ('OUTBOUND_RUN_CANCEL_REQUESTED', 'OUTBOUND_JOB_CANCELLED') ORDER BY sequence",
+    )
+    .fetch_all(&o.app.state.db)
+    .await
+    .expect("events");
+    let operator = "operator".to_owned();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "OUTBOUND_JOB_CANCELLED".to_owned(),
+                "outbound_job".to_owned(),
+                queued.clone(),
+                operator.clone(),
+                json!({"run_id": run, "how": "queued"}),
+            ),
+            (
+                "OUTBOUND_JOB_CANCELLED".to_owned(),
+                "outbound_job".to_owned(),
+                live.clone(),
+                operator.clone(),
+                json!({"run_id": run, "how": "withdrawn"}),
+            ),
+            (
+                "OUTBOUND_RUN_CANCEL_REQUESTED".to_owned(),
+                "outbound_run".to_owned(),
+                run.clone(),
+                operator,
+                json!({"queued_cancelled": 2, "withdrawn": 2}),
+            ),
+        ],
+        "one event per job cancelled on its own, one for the run (the jobs it cancelled are counted in it)"
+    );
+}

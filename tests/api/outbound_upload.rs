@@ -158,3 +158,93 @@ async fn jobs_are_listed_in_upload_order_page_by_page(pool: PgPool) {
     }
     assert_eq!(seen, vec!["L0", "L1", "L2", "C0", "C1"]);
 }
+
+/// `n` leads all on one number (the parser remembers it, so even 100 000 rows parse cheaply; after
+/// the first, each is a `duplicate`). `outbound_support::leads` does not scale this far: its
+/// numbers outgrow their four digits past 10 000 leads.
+fn on_one_number(prefix: &str, n: usize) -> Value {
+    let leads: Vec<Value> =
+        (0..n).map(|i| json!({"lead_id": format!("{prefix}{i}"), "number": "+14155550100"})).collect();
+    json!({"leads": leads})
+}
+
+/// The businesses with room for uploads of 100 000 leads in one request on a slow machine.
+async fn setup_for_big_uploads(pool: PgPool) -> crate::outbound_support::O {
+    crate::outbound_support::setup_with(
+        pool,
+        &[crate::outbound_support::FAST, ("SWITCHBOARD_SERVER__REQUEST_TIMEOUT_SECS", "120")],
+    )
+    .await
+}
+
+/// The run's jobs as stored.
+async fn stored_jobs(o: &crate::outbound_support::O, run: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbound_job WHERE run_id::text = $1")
+        .bind(run)
+        .fetch_one(&o.app.state.db)
+        .await
+        .expect("count")
+}
+
+/// The fields a 422 names.
+fn named_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[sqlx::test]
+async fn an_upload_of_more_than_100_000_leads_is_422_naming_leads_and_stores_nothing(pool: PgPool) {
+    let o = setup_for_big_uploads(pool).await;
+    let run = o.create_run(&o.acme, ACME_FROM, None).await;
+    let response = o.upload(&o.acme, &run, on_one_number("L", 100_001), false).await;
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "validation_failed");
+    assert_eq!(named_fields(&problem), vec!["leads".to_owned()], "{}", problem["errors"]);
+    assert_eq!(stored_jobs(&o, &run).await, 0, "nothing stored");
+    assert_eq!(o.run(&o.acme, &run).await["total"], 0);
+    let uploaded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_event WHERE entity_id = $1 AND action = 'OUTBOUND_LEADS_UPLOADED'",
+    )
+    .bind(&run)
+    .fetch_one(&o.app.state.db)
+    .await
+    .expect("audit");
+    assert_eq!(uploaded, 0, "a refused upload is not audited as uploaded");
+}
+
+#[sqlx::test]
+async fn a_run_takes_exactly_100_000_leads_and_refuses_one_more_in_a_later_upload(pool: PgPool) {
+    let o = setup_for_big_uploads(pool).await;
+    let run = o.create_run(&o.acme, ACME_FROM, None).await;
+    let response = o.upload(&o.acme, &run, on_one_number("L", 100_000), false).await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.expect("json");
+    assert_eq!(
+        (report["received"].as_u64(), report["added"].as_u64(), report["total"].as_i64()),
+        (Some(100_000), Some(1), Some(100_000))
+    );
+    assert_eq!(report["duplicates"].as_array().map(Vec::len), Some(99_999));
+    assert_eq!(stored_jobs(&o, &run).await, 100_000);
+
+    // The limit is the run's, not the upload's: one more lead in a later chunk is refused.
+    let one = json!({"leads": [{"lead_id": "one-more", "number": "+14155550199"}]});
+    let response = o.upload(&o.acme, &run, one, false).await;
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "validation_failed");
+    assert_eq!(named_fields(&problem), vec!["leads".to_owned()], "{}", problem["errors"]);
+    assert_eq!(stored_jobs(&o, &run).await, 100_000, "nothing added");
+    let one_more: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbound_job WHERE run_id::text = $1 AND lead_id = 'one-more'",
+    )
+    .bind(&run)
+    .fetch_one(&o.app.state.db)
+    .await
+    .expect("count");
+    assert_eq!(one_more, 0);
+}

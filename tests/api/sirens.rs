@@ -378,3 +378,200 @@ async fn an_escalation_whose_siren_is_gone_fails_the_round_and_texts_nobody(pool
             .expect("audit");
     assert_eq!(audited, 0);
 }
+
+/// The audit data of `action` on the siren, oldest first.
+async fn audited(pool: &PgPool, siren: &str, action: &str) -> Vec<Value> {
+    sqlx::query_scalar(
+        "SELECT data FROM audit_event WHERE entity_type = 'siren' AND entity_id = $1 AND action = $2
+         ORDER BY sequence",
+    )
+    .bind(siren)
+    .bind(action)
+    .fetch_all(pool)
+    .await
+    .expect("audit")
+}
+
+/// The notifications of `kind` the monitor team received.
+fn notified(monitor: &Receiver, kind: &str) -> Vec<Value> {
+    monitor
+        .requests
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(_, body)| serde_json::from_slice::<Value>(body).expect("json"))
+        .filter(|b| b["type"] == kind)
+        .collect()
+}
+
+/// Raises an emergency, lets it go unacknowledged past the tenant's delay (120 s) and runs the
+/// escalation and the outbox: the siren's id.
+async fn escalate_an_emergency(
+    s: &Sessions,
+    order: &str,
+    before: impl std::future::Future<Output = ()>,
+) -> String {
+    let id = s.book(order).await;
+    let (status, siren) = raise(s, &id, &s.client, "emergency").await;
+    assert_eq!(status, 201, "{siren}");
+    before.await;
+    s.clock.advance(chrono::Duration::seconds(121));
+    assert_eq!(s.app.worker("siren-escalation").run_once().await.expect("round"), 1);
+    for _ in 0..4 {
+        deliver(&s.app).await;
+        s.clock.advance(chrono::Duration::seconds(1));
+    }
+    siren["id"].as_str().expect("id").to_owned()
+}
+
+#[sqlx::test]
+async fn an_escalation_with_no_duty_officers_texts_nobody_and_says_why(pool: PgPool) {
+    let (s, monitor) = setup(pool.clone()).await;
+    let response = s.app.patch_json("/api/tenants/tarot", &s.root, json!({"duty_officers": []})).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+    let siren_id = escalate_an_emergency(&s, "ord_no_officers", async {}).await;
+    assert!(s.fake.creates().iter().all(|(kind, _)| kind != "message"), "nobody was texted");
+    let escalated = audited(&pool, &siren_id, "SIREN_ESCALATED").await;
+    assert_eq!(escalated.len(), 1, "{escalated:?}");
+    assert_eq!(escalated[0]["problem"], "the tenant has no duty officers", "{escalated:?}");
+    assert_eq!(escalated[0]["officers_texted"], 0);
+    let sent = notified(&monitor, "siren.escalated");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["data"]["id"], siren_id.as_str());
+    assert_eq!(sent[0]["data"]["problem"], "the tenant has no duty officers", "{sent:?}");
+    assert_eq!(sent[0]["data"]["officers_texted"], 0);
+}
+
+#[sqlx::test]
+async fn an_escalation_with_no_number_to_text_from_texts_nobody_and_says_why(pool: PgPool) {
+    let (s, monitor) = setup(pool.clone()).await;
+    // The tenant's only number is removed after the siren was raised.
+    let remove = async {
+        let path =
+            format!("/api/tenants/tarot/numbers/{}", crate::sessions::BUSINESS_NUMBER.replace('+', "%2B"));
+        assert_eq!(s.app.delete_auth(&path, &s.root).await.status(), 204);
+    };
+    let siren_id = escalate_an_emergency(&s, "ord_no_number", remove).await;
+    assert_eq!((texts_to(&s, OFFICER_1), texts_to(&s, OFFICER_2)), (0, 0));
+    assert!(s.fake.creates().iter().all(|(kind, _)| kind != "message"), "nobody was texted");
+    let problem = "the tenant has no active primary number to text from";
+    let escalated = audited(&pool, &siren_id, "SIREN_ESCALATED").await;
+    assert_eq!(escalated.len(), 1, "{escalated:?}");
+    assert_eq!(escalated[0]["problem"], problem, "{escalated:?}");
+    assert_eq!(escalated[0]["officers_texted"], 0);
+    let sent = notified(&monitor, "siren.escalated");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["data"]["problem"], problem, "{sent:?}");
+}
+
+#[sqlx::test]
+async fn an_escalation_that_texts_the_officers_names_no_problem(pool: PgPool) {
+    let (s, _) = setup(pool.clone()).await;
+    let siren_id = escalate_an_emergency(&s, "ord_all_well", async {}).await;
+    assert_eq!((texts_to(&s, OFFICER_1), texts_to(&s, OFFICER_2)), (1, 1));
+    let escalated = audited(&pool, &siren_id, "SIREN_ESCALATED").await;
+    assert_eq!(escalated.len(), 1, "{escalated:?}");
+    assert_eq!(escalated[0]["problem"], Value::Null, "{escalated:?}");
+    assert_eq!(escalated[0]["officers_texted"], 2);
+}
+
+#[sqlx::test]
+async fn a_false_alarm_is_audited_as_such_with_who_what_it_was_and_the_note(pool: PgPool) {
+    let (s, monitor) = setup(pool.clone()).await;
+    let id = s.book("ord_false_alarm").await;
+
+    // Acknowledged, then closed as a false alarm with a note.
+    let (_, siren) = raise(&s, &id, &s.client, "inappropriate_behavior").await;
+    let first = siren["id"].as_str().expect("id").to_owned();
+    let (status, _) = act(&s, &first, "acknowledge", None).await;
+    assert_eq!(status, 200);
+    let body = json!({"resolution": "false_alarm", "note": "pressed by mistake"});
+    let (status, closed) = act(&s, &first, "resolve", Some(body)).await;
+    assert_eq!((status, closed["status"].as_str()), (200, Some("false_alarm")), "{closed}");
+
+    // Straight from active, without a note.
+    let (_, siren) = raise(&s, &id, &s.reader, "technical_problem").await;
+    let second = siren["id"].as_str().expect("id").to_owned();
+    let (status, closed) = act(&s, &second, "resolve", Some(json!({"resolution": "false_alarm"}))).await;
+    assert_eq!((status, closed["status"].as_str()), (200, Some("false_alarm")), "{closed}");
+
+    for (siren, steps, was, note) in [
+        (
+            &first,
+            vec!["SIREN_TRIGGERED", "SIREN_ACKNOWLEDGED", "SIREN_FALSE_ALARM"],
+            "acknowledged",
+            json!("pressed by mistake"),
+        ),
+        (&second, vec!["SIREN_TRIGGERED", "SIREN_FALSE_ALARM"], "active", Value::Null),
+    ] {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT action, actor_kind FROM audit_event WHERE entity_type = 'siren' AND entity_id = $1
+             ORDER BY sequence",
+        )
+        .bind(siren)
+        .fetch_all(&pool)
+        .await
+        .expect("audit");
+        let actions: Vec<&str> = rows.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(actions, steps, "not audited as resolved");
+        assert!(rows.iter().all(|(_, kind)| kind == "operator"));
+        let data = audited(&pool, siren, "SIREN_FALSE_ALARM").await;
+        assert_eq!(data.len(), 1);
+        assert_eq!(
+            (&data[0]["was"], &data[0]["status"], &data[0]["role"], &data[0]["note"]),
+            (&json!(was), &json!("false_alarm"), &json!("monitor"), &note),
+            "{data:?}"
+        );
+    }
+
+    // The monitor team hears each as `siren.resolved`, status `false_alarm`.
+    deliver(&s.app).await;
+    let resolved = notified(&monitor, "siren.resolved");
+    for siren in [&first, &second] {
+        let heard: Vec<&Value> = resolved.iter().filter(|n| n["data"]["id"] == siren.as_str()).collect();
+        assert_eq!(heard.len(), 1, "{resolved:?}");
+        assert_eq!(heard[0]["data"]["status"], "false_alarm");
+    }
+}
+
+#[sqlx::test]
+async fn the_siren_list_is_oldest_first_on_one_page_and_across_pages(pool: PgPool) {
+    let (s, _) = setup(pool).await;
+    let id = s.book("ord_listed").await;
+    let mut raised = Vec::new();
+    let alert_types = ["quality_issue", "technical_problem", "inappropriate_behavior", "quality_issue"];
+    for alert_type in alert_types {
+        let (status, siren) = raise(&s, &id, &s.client, alert_type).await;
+        assert_eq!(status, 201, "{siren}");
+        raised.push(siren["id"].as_str().expect("id").to_owned());
+        s.clock.advance(chrono::Duration::seconds(30));
+    }
+    let ids_of = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let (status, page) = s.call(Method::GET, "/api/sirens", &s.monitor, None).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids_of(&page), raised, "oldest first");
+
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let mut path = "/api/sirens?limit=2".to_owned();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (status, page) = s.call(Method::GET, &path, &s.monitor, None).await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(ids_of(&page));
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(paged, raised, "the same order page by page");
+}
