@@ -263,3 +263,105 @@ impl Worker for OutboxWorker {
         Ok(handled)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Draws per attempt: enough that a bound never reached (or one value always drawn) is
+    /// a certainty, not a chance (each has probability 2^-SAMPLES at most).
+    const SAMPLES: usize = 2000;
+
+    /// The defaults: a first step of 5 s, capped at 6 h.
+    const BASE_MS: i64 = 5_000;
+    const CAP_MS: i64 = 6 * 3600 * 1000;
+
+    fn config(base: Duration, max: Duration) -> OutboxConfig {
+        OutboxConfig {
+            max_attempts: 12,
+            backoff_base: base,
+            backoff_max: max,
+            batch_size: 100,
+            per_tenant: 10,
+            lease: Duration::from_secs(60),
+            concurrency: 16,
+            poll_interval: Duration::from_secs(1),
+            http_timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn defaults() -> OutboxConfig {
+        config(Duration::from_millis(BASE_MS as u64), Duration::from_millis(CAP_MS as u64))
+    }
+
+    /// `SAMPLES` waits before retrying after `attempt` failed attempts, in milliseconds.
+    fn waits(config: &OutboxConfig, attempt: i32) -> Vec<i64> {
+        (0..SAMPLES).map(|_| backoff(config, attempt).num_milliseconds()).collect()
+    }
+
+    #[test]
+    fn each_retry_waits_a_random_time_up_to_a_step_that_doubles() {
+        let config = defaults();
+        // 5 s · 2^12 = 5.7 h: attempts 1 to 13 are below the cap.
+        for attempt in 1..=13 {
+            let step = BASE_MS << (attempt - 1);
+            assert!(step < CAP_MS);
+            let drawn = waits(&config, attempt);
+            let (least, most) = (drawn.iter().min().copied(), drawn.iter().max().copied());
+            assert!(
+                drawn.iter().all(|w| (0..=step).contains(w)),
+                "attempt {attempt}: every wait within [0, {step}] ms, saw {least:?}..{most:?}"
+            );
+            assert!(
+                most.is_some_and(|m| m > step / 2),
+                "attempt {attempt}: the waits reach towards {step} ms, the largest was {most:?}"
+            );
+            assert!(
+                least.is_some_and(|l| l < step / 2),
+                "attempt {attempt}: full jitter reaches down towards 0, the least was {least:?}"
+            );
+            let distinct = drawn.iter().collect::<HashSet<_>>().len();
+            assert!(distinct > 100, "attempt {attempt}: jittered, not one wait ({distinct} distinct)");
+        }
+    }
+
+    #[test]
+    fn the_first_retry_waits_at_most_the_base() {
+        let config = config(Duration::from_secs(2), Duration::from_secs(3600));
+        let drawn = waits(&config, 1);
+        assert!(drawn.iter().all(|w| (0..=2_000).contains(w)), "{:?}", drawn.iter().max());
+        assert!(drawn.iter().any(|w| *w > 1_000), "{:?}", drawn.iter().max());
+    }
+
+    #[test]
+    fn however_many_attempts_a_wait_never_exceeds_the_cap() {
+        let config = defaults();
+        for attempt in [14, 15, 20, 21, 22, 31, 32, 64, 1_000, i32::MAX] {
+            let drawn = waits(&config, attempt);
+            let most = drawn.iter().max().copied();
+            assert!(
+                drawn.iter().all(|w| (0..=CAP_MS).contains(w)),
+                "attempt {attempt}: capped at {CAP_MS} ms, saw up to {most:?}"
+            );
+            assert!(
+                most.is_some_and(|m| m > CAP_MS / 2),
+                "attempt {attempt}: at the cap the waits still spread up to it, the largest was {most:?}"
+            );
+            let distinct = drawn.iter().collect::<HashSet<_>>().len();
+            assert!(distinct > 100, "attempt {attempt}: still jittered at the cap ({distinct} distinct)");
+        }
+    }
+
+    #[test]
+    fn a_cap_below_the_doubled_step_holds_from_the_second_attempt() {
+        // A cap of 7 s over a base of 5 s: the second step (10 s) is already capped.
+        let config = config(Duration::from_secs(5), Duration::from_secs(7));
+        for attempt in 2..=6 {
+            let drawn = waits(&config, attempt);
+            let most = drawn.iter().max().copied();
+            assert!(drawn.iter().all(|w| (0..=7_000).contains(w)), "attempt {attempt}: {most:?}");
+            assert!(most.is_some_and(|m| m > 5_000), "attempt {attempt}: beyond the base, {most:?}");
+        }
+    }
+}

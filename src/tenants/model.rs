@@ -241,3 +241,25 @@ impl crate::pagination::Keyed for Tenant {
         crate::pagination::Cursor { at: self.created_at, id: self.id.to_string() }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Weekday;
+
+    fn hours(end: &str) -> BusinessHours {
+        BusinessHours(BTreeMap::from([("mon".to_owned(), vec![["22:00".to_owned(), end.to_owned()]])]))
+    }
+
+    #[test]
+    fn an_interval_ending_at_24_00_is_open_until_midnight() {
+        let time = |t: &str| NaiveTime::parse_from_str(t, "%H:%M:%S").expect("time");
+        let late = hours("24:00");
+        assert!(late.is_open_at(Weekday::Mon, time("23:59:59")));
+        assert!(late.is_open_at(Weekday::Mon, time("22:00:00")));
+        assert!(!late.is_open_at(Weekday::Mon, time("21:59:59")));
+        assert!(!late.is_open_at(Weekday::Tue, time("00:00:00")), "midnight is the next day's");
+        let earlier = hours("23:00");
+        assert!(!earlier.is_open_at(Weekday::Mon, time("23:00:00")), "an end is exclusive");
+    }
+}

@@ -114,6 +114,14 @@ async fn signing_in_gives_a_strict_http_only_secure_cookie_that_is_not_the_key(p
     let (status, page) = get_page(&c.app, session, "/console/crises").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("city · admin") && !page.contains(&c.admin));
+    // The server keeps only a hash of the session's token: its table never holds the token.
+    let token = session.split_once('=').expect("name=value").1;
+    let stored: Vec<String> = sqlx::query_scalar("SELECT row_to_json(s)::text FROM console_session s")
+        .fetch_all(&c.app.state.db)
+        .await
+        .expect("sessions");
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains(token) && !stored[0].contains(&c.admin), "{}", stored[0]);
 
     let wrong = no_redirects()
         .post(c.app.url("/console/session"))

@@ -770,3 +770,54 @@ async fn reconciliation_passes_over_a_message_another_attempt_already_owns(pool:
     assert_eq!(attempt(&s.app, &first).await, ("created".into(), owned));
     assert_eq!(s.fake.creates().len(), 2);
 }
+
+/// A status callback for a message Switchboard created, signed as Twilio signs it.
+async fn message_callback(app: &TestApp, token: &str, sid: &str, status: &str) -> u16 {
+    let path = format!("/webhooks/twilio/messages/events?attempt={token}");
+    let params = [("MessageSid", sid), ("AccountSid", ACCOUNT_SID), ("MessageStatus", status)];
+    post_signed_status(app, &path, &params).await
+}
+
+/// A message's (status, status rank) in the ledger.
+async fn message_ledger(app: &TestApp, sid: &str) -> (String, i16) {
+    sqlx::query_as("SELECT status, status_rank FROM twilio_message WHERE sid = $1")
+        .bind(sid)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("ledger")
+}
+
+#[sqlx::test]
+async fn a_created_messages_status_never_moves_back_by_rank(pool: PgPool) {
+    let s = setup(pool).await;
+    let token = request_message(&s.app, s.tenant, "ranked", "+12025550133").await;
+    s.app.outbox().run_once().await.expect("round");
+    let (state, sid) = attempt(&s.app, &token).await;
+    let sid = sid.expect("bound");
+    assert_eq!(state, "created");
+    assert_eq!(message_ledger(&s.app, &sid).await.0, "queued");
+
+    for status in ["sending", "delivered"] {
+        assert_eq!(message_callback(&s.app, &token, &sid, status).await, 200);
+    }
+    let delivered = message_ledger(&s.app, &sid).await;
+    assert_eq!(delivered.0, "delivered");
+
+    // Late callbacks of earlier stages (each seen for the first time: not mere duplicates).
+    for late in ["sent", "queued"] {
+        assert_eq!(message_callback(&s.app, &token, &sid, late).await, 200, "a late {late} is answered");
+        assert_eq!(message_ledger(&s.app, &sid).await, delivered, "a late {late} does not move it back");
+    }
+    // A later stage still moves it on.
+    assert_eq!(message_callback(&s.app, &token, &sid, "read").await, 200);
+    let read = message_ledger(&s.app, &sid).await;
+    assert_eq!(read.0, "read");
+    assert!(read.1 > delivered.1, "read ranks above delivered");
+
+    let seen: Vec<String> =
+        s.owner.messages.lock().expect("lock").iter().map(|m| m.status.to_string()).collect();
+    assert_eq!(seen, ["sending", "delivered", "read"], "the owner hears only the moves forward");
+    let owned: Vec<Option<String>> =
+        s.owner.messages.lock().expect("lock").iter().map(|m| m.sid.clone()).collect();
+    assert!(owned.iter().all(|m| m.as_deref() == Some(sid.as_str())), "{owned:?}");
+}

@@ -688,3 +688,40 @@ async fn every_notification_type_carries_the_fields_the_readme_lists(pool: PgPoo
     let text_back = json!("Sorry we missed your call. We will call you back soon. Acme Plumbing");
     assert_eq!(recent, [&text_back, &json!("Are you open?"), &json!("Hello?")], "the text-back opened it");
 }
+
+/// The calls `GET /api/inbound-calls{query}` lists, in its order: (call SID, outcome).
+async fn calls_listed(s: &S, key: &str, query: &str) -> Vec<(String, Option<String>)> {
+    let response = s.app.get_auth(&format!("/api/inbound-calls{query}"), key).await;
+    assert_eq!(response.status(), 200, "{query}");
+    let page: Value = response.json().await.expect("json");
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| {
+            let sid = c["call_sid"].as_str().expect("call_sid").to_owned();
+            (sid, c["outcome"].as_str().map(str::to_owned))
+        })
+        .collect()
+}
+
+#[sqlx::test]
+async fn inbound_calls_are_listed_newest_first_and_filtered_by_status_and_since(pool: PgPool) {
+    let s = setup(pool).await;
+    ring(&s.app, &sid(1), ACME_MAIN).await; // 15:00 UTC
+    dial_result(&s.app, &sid(1), ACME_MAIN, "completed").await;
+    s.clock.advance(chrono::Duration::hours(1));
+    ring(&s.app, &sid(2), ACME_MAIN).await; // 16:00 UTC
+    dial_result(&s.app, &sid(2), ACME_MAIN, "no-answer").await;
+    let admin = s.app.tenant_key(&s.root, "acme", "admin").await;
+    let answered = (sid(1), Some("answered".to_owned()));
+    let missed = (sid(2), Some("missed".to_owned()));
+    assert_eq!(calls_listed(&s, &admin, "").await, vec![missed.clone(), answered.clone()], "newest first");
+    assert_eq!(calls_listed(&s, &admin, "?status=missed").await, vec![missed.clone()]);
+    assert_eq!(calls_listed(&s, &admin, "?status=answered").await, vec![answered]);
+    assert_eq!(calls_listed(&s, &admin, "?since=2026-11-23T15:30:00Z").await, vec![missed]);
+    let both = calls_listed(&s, &admin, "?status=answered&since=2026-11-23T15:30:00Z").await;
+    assert!(both.is_empty(), "the filters combine: {both:?}");
+    let bogus = s.app.get_auth("/api/inbound-calls?status=bogus", &admin).await;
+    assert!(bogus.status().is_client_error(), "an unknown status is refused: {}", bogus.status());
+}

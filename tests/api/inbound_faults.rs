@@ -359,3 +359,124 @@ async fn the_screened_owners_1_during_an_outage_connects_and_is_recorded_when_it
     deliver(&s.app).await;
     assert!(sms_sent(&s).await.is_empty(), "an answered call is not texted back");
 }
+
+/// The value of the unlabelled series `name` in the rendered `/metrics` (its sample line, exactly).
+fn sample<'a>(metrics: &'a str, name: &str) -> Option<&'a str> {
+    metrics.lines().find_map(|line| {
+        let mut parts = line.split_whitespace();
+        (parts.next() == Some(name)).then(|| parts.next()).flatten()
+    })
+}
+
+#[sqlx::test]
+async fn every_buffers_metrics_are_exported_before_any_outage(pool: PgPool) {
+    let s = setup(pool).await;
+    let metrics = s.app.get("/metrics").await.text().await.expect("metrics");
+    for name in [
+        "effects_buffered_callbacks",
+        "effects_callbacks_dropped_total",
+        "sessions_buffered_events",
+        "sessions_events_dropped_total",
+        "inbound_buffered_effects",
+        "inbound_buffer_dropped_total",
+    ] {
+        // A sample line of the series itself, not a mention in another's help text.
+        let exported = metrics.lines().any(|line| line.split([' ', '{']).next() == Some(name));
+        assert!(exported, "{name} is exported from the start: {metrics}");
+    }
+}
+
+#[sqlx::test]
+async fn with_a_spool_status_callbacks_and_conference_events_are_on_disk_until_applied(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let disk = Disk::new();
+    let (spool, spool_var) = disk.dir("replica");
+    let (s, proxy) =
+        setup_behind_proxy_with(&connect, &[("SWITCHBOARD_INBOUND__SPOOL_DIR", &spool_var)]).await;
+    // A message Switchboard created: the missed caller's text-back.
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
+    deliver(&s.app).await;
+    let (token, message): (String, String) =
+        sqlx::query_as("SELECT token, sid FROM twilio_attempt WHERE request->>'to' = $1")
+            .bind(CALLER)
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("the text-back's attempt");
+    proxy.cut();
+    let params = [
+        ("MessageSid", message.as_str()),
+        ("AccountSid", ACCOUNT_SID),
+        ("MessageStatus", "delivered"),
+        ("To", CALLER),
+    ];
+    let path = format!("/webhooks/twilio/messages/events?attempt={token}");
+    let (status, body) = post(&s.app, &path, &params).await;
+    assert_eq!((status, parse(&body).names()), (200, vec![]), "answered as usual: {body}");
+    // A conference event (of a room no session holds: kept all the same, the database decides).
+    let room = format!("call-{}", uuid::Uuid::new_v4());
+    let event = [
+        ("ConferenceSid", "CF0123456789abcdef0123456789abcdef"),
+        ("AccountSid", ACCOUNT_SID),
+        ("FriendlyName", room.as_str()),
+        ("StatusCallbackEvent", "conference-end"),
+        ("SequenceNumber", "1"),
+    ];
+    let (status, body) = post(&s.app, "/webhooks/twilio/conferences/events", &event).await;
+    assert_eq!((status, parse(&body).names()), (200, vec![]), "answered as usual: {body}");
+
+    let callbacks = spool.join("effect-callbacks.jsonl");
+    let events = spool.join("conference-events.jsonl");
+    let lines = |file: &std::path::Path| std::fs::read_to_string(file).expect("a spool file").lines().count();
+    assert_eq!(lines(callbacks.as_path()), 1, "the status callback is on disk before its answer");
+    assert_eq!(lines(events.as_path()), 1, "the conference event is on disk before its answer");
+    let metrics = s.app.get("/metrics").await.text().await.expect("metrics");
+    assert_eq!(sample(&metrics, "effects_spooled_callbacks"), Some("1"), "{metrics}");
+    assert_eq!(sample(&metrics, "sessions_spooled_events"), Some("1"), "{metrics}");
+
+    proxy.restore();
+    apply_with(&s, CALLBACKS_WORKER).await;
+    apply_with(&s, "sessions-deferred-events").await;
+    let ledger: String = sqlx::query_scalar("SELECT status FROM twilio_message WHERE sid = $1")
+        .bind(&message)
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("the ledger row");
+    assert_eq!(ledger, "delivered", "the kept callback was applied");
+    let receipts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_receipt WHERE key LIKE 'conference:%conference-end%'",
+    )
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("receipts");
+    assert_eq!(receipts, 1, "the kept conference event was applied");
+    for file in [&callbacks, &events] {
+        let left = std::fs::metadata(file).expect("spool").len();
+        assert_eq!(left, 0, "{} is emptied once everything in it is applied", file.display());
+    }
+    let metrics = s.app.get("/metrics").await.text().await.expect("metrics");
+    assert_eq!(sample(&metrics, "effects_spooled_callbacks"), Some("0"), "{metrics}");
+    assert_eq!(sample(&metrics, "sessions_spooled_events"), Some("0"), "{metrics}");
+}
+
+#[sqlx::test]
+async fn an_uncached_numbers_dial_result_during_an_outage_apologises_and_is_applied_when_it_returns(
+    _o: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let (s, proxy) = setup_behind_proxy(&connect).await;
+    proxy.cut(); // nothing rang yet: the number's routing is not cached
+    let twiml = dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
+    assert_eq!(twiml.names(), ["Say", "Hangup"], "{twiml:?}");
+    assert!(twiml.children[0].text.contains("We are sorry"), "an apology: {twiml:?}");
+    proxy.restore();
+    crate::outage::reconnected(&s.app.state.db).await;
+    assert_eq!(outcome(&s, &sid(1)).await, None, "nothing written yet: the effect waits in the buffer");
+    apply_pending(&s).await;
+    let expected = (Some("missed".to_owned()), CALLER.to_owned(), ACME_MAIN.to_owned());
+    assert_eq!(outcome(&s, &sid(1)).await, Some(expected));
+    deliver(&s.app).await;
+    assert_eq!(sms_sent(&s).await, vec![(CALLER.into(), ACME_MAIN.into(), TEXT_BACK.into())]);
+}

@@ -433,3 +433,83 @@ async fn a_claim_reads_a_few_rows_per_tenant_however_large_the_backlog(pool: PgP
     let read = (after.0 - before.0) + (after.1 - before.1);
     assert!(read < 300, "a claim read {read} rows of a backlog of {backlog}: it must not scan the backlog");
 }
+
+/// A receiver that holds every request unanswered while `silent` is set, and answers 200 once
+/// it is not; the `webhook-id` of every request it got.
+#[derive(Clone, Default)]
+struct SilentReceiver {
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ids: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn hold(
+    axum::extract::State(r): axum::extract::State<SilentReceiver>,
+    headers: axum::http::HeaderMap,
+) -> axum::http::StatusCode {
+    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    r.ids.lock().expect("lock").push(id);
+    if r.silent.load(std::sync::atomic::Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
+    axum::http::StatusCode::OK
+}
+
+impl SilentReceiver {
+    /// A silent receiver and its URL.
+    async fn start() -> (SilentReceiver, String) {
+        let receiver = SilentReceiver::default();
+        receiver.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+        let app = axum::Router::new().fallback(hold).with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, url)
+    }
+}
+
+#[sqlx::test]
+async fn a_receiver_that_never_answers_times_out_and_is_retried(pool: PgPool) {
+    let (silent, url) = SilentReceiver::start().await;
+    let s = setup(
+        pool,
+        &[
+            ("SWITCHBOARD_CALL_SERVICE_URL", url.as_str()),
+            ("SWITCHBOARD_OUTBOX__HTTP_TIMEOUT_SECS", "1"),
+            ("SWITCHBOARD_OUTBOX__BACKOFF_BASE_SECS", "5"),
+        ],
+    )
+    .await;
+    let id = enqueue(&s.app, s.tenant, "unanswered", "call_service", None).await;
+    let worker = s.app.outbox();
+    let now = s.clock.now();
+
+    assert_eq!(worker.run_once().await.expect("round"), 1, "the round ends despite the silence");
+    assert_eq!(silent.ids.lock().expect("lock").clone(), [id.to_string()], "the request reached it");
+    let (state, attempts, error) = status(&s.app, id).await;
+    assert_eq!((state.as_str(), attempts), ("pending", 1), "retried later, one attempt counted");
+    assert!(error.as_deref().is_some_and(|e| e.contains("timed out")), "last_error: {error:?}");
+    assert!(s.receiver.requests.lock().expect("lock").is_empty(), "the silent receiver was the one asked");
+    let next: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT next_attempt_at FROM outbox_message WHERE id = $1")
+            .bind(id)
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("next attempt");
+    // Full jitter: a random wait in [0, base] after the first attempt (the frozen clock has not moved).
+    assert!(
+        (now..=now + chrono::Duration::seconds(5)).contains(&next),
+        "the retry is due within the first backoff step: {next} (now {now})"
+    );
+
+    // Once the backoff is over and the receiver answers, the same notification is delivered.
+    silent.silent.store(false, std::sync::atomic::Ordering::SeqCst);
+    s.clock.advance(chrono::Duration::seconds(5));
+    assert_eq!(worker.run_once().await.expect("round"), 1);
+    let (state, attempts, _) = status(&s.app, id).await;
+    assert_eq!((state.as_str(), attempts), ("delivered", 2));
+    assert_eq!(
+        silent.ids.lock().expect("lock").clone(),
+        [id.to_string(), id.to_string()],
+        "the retry carries the same webhook-id"
+    );
+}

@@ -231,3 +231,32 @@ async fn retention_waits_for_a_recording_in_progress(pool: PgPool) {
             .expect("audit");
     assert_eq!(reasons, [serde_json::json!("retention")]);
 }
+
+#[sqlx::test]
+async fn the_audio_is_fetched_only_from_twilio_and_only_once_completed(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (_id, rid, link) = completed(&s).await;
+    assert_eq!(fetch(&s.app, &link, None).await.status(), 200, "the control");
+    let fetched = s.fake.media_fetches.lock().expect("lock").len();
+    let set = |sql: &'static str| {
+        let db = s.app.state.db.clone();
+        let rid = uuid::Uuid::parse_str(&rid).expect("id");
+        async move { sqlx::query(sql).bind(rid).execute(&db).await.expect("update") }
+    };
+    // A media URL elsewhere (whatever a callback claimed): the account's credentials never go there.
+    set("UPDATE session_recording SET media_url = 'https://media.example.net/RE1' WHERE id = $1").await;
+    let response = fetch(&s.app, &link, None).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.bytes().await.expect("body").is_empty());
+    assert_eq!(s.fake.media_fetches.lock().expect("lock").len(), fetched, "nothing was fetched");
+    // A recording not completed yet: its (validly signed) link is a bare 403 too.
+    let media = format!("{}/2010-04-01/Accounts/x/Recordings/RE1", s.fake.base.get().expect("listening"));
+    sqlx::query("UPDATE session_recording SET media_url = $2, status = 'in_progress' WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(&rid).expect("id"))
+        .bind(media)
+        .execute(&s.app.state.db)
+        .await
+        .expect("update");
+    assert_eq!(fetch(&s.app, &link, None).await.status(), 403);
+    assert_eq!(s.fake.media_fetches.lock().expect("lock").len(), fetched);
+}

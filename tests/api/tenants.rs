@@ -254,3 +254,18 @@ async fn a_number_with_anything_but_digits_and_separators_is_refused(pool: PgPoo
     let number: Value = response.json().await.expect("json");
     assert_eq!(number["number"], "+12025550199");
 }
+
+#[sqlx::test]
+async fn business_hours_may_end_at_24_00_and_nothing_later(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let root = app.superadmin().await;
+    let late = json!({"slug": "late", "name": "Late Shop", "timezone": "UTC",
+        "business_hours": {"fri": [["18:00", "24:00"]]}});
+    let response = app.post_json("/api/tenants", &root, late).await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
+    for end in ["24:01", "25:00", "24:00:00"] {
+        let body = json!({"business_hours": {"fri": [["18:00", end]]}});
+        let response = app.patch_json("/api/tenants/late", &root, body).await;
+        assert_eq!(response.status(), 422, "{end}");
+    }
+}

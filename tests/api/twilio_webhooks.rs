@@ -245,3 +245,39 @@ async fn old_receipts_are_swept(pool: PgPool) {
     clock.advance(chrono::Duration::days(8));
     assert_eq!(sweeper.run_once().await.expect("sweep"), 1);
 }
+
+#[sqlx::test]
+async fn a_refusal_is_logged_with_why_and_the_urls_tried(pool: PgPool) {
+    let captured = crate::fixture::Captured::default();
+    let _logs = tracing::subscriber::set_default(captured.json(tracing::Level::WARN));
+    let app = spawn(pool, &[("PUBLIC_BASE_URL", PUBLIC)]).await;
+    let mut wrong_token = Hook::public("/webhooks/test/sms", &sms_params("hi"));
+    wrong_token.token = "not-the-token";
+    assert_eq!(wrong_token.send(&app).await.status(), 403);
+    let line = captured
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .find(|l| l["fields"]["message"] == "webhook refused: bad signature")
+        .expect("the refusal is logged");
+    assert!(line["fields"]["reason"].as_str().is_some_and(|r| !r.is_empty()), "says why: {line}");
+    let tried = line["fields"]["candidates"].as_str().expect("the URLs tried");
+    assert!(tried.contains(&format!("{PUBLIC}/webhooks/test/sms")), "{tried}");
+}
+
+#[sqlx::test]
+async fn a_public_base_url_with_a_path_prefix_signs_and_builds_callbacks_under_it(pool: PgPool) {
+    let prefixed = "https://sb.example.com/switchboard";
+    let app = spawn(pool, &[("PUBLIC_BASE_URL", prefixed)]).await;
+    // The proxy strips the prefix: the server sees /webhooks/…, Twilio signed the prefixed URL.
+    let mut hook = Hook::new("/webhooks/test/voice", &voice_params("ringing"));
+    hook.signed_url = Some(format!("{prefixed}/webhooks/test/voice"));
+    assert_eq!(hook.send(&app).await.status(), 200);
+    let mut unprefixed = Hook::new("/webhooks/test/voice", &voice_params("ringing"));
+    unprefixed.signed_url = Some("https://sb.example.com/webhooks/test/voice".into());
+    assert_eq!(unprefixed.send(&app).await.status(), 403, "the prefix is part of what Twilio signed");
+    assert_eq!(
+        app.state.public_url("/webhooks/twilio/calls/events?attempt=a1"),
+        format!("{prefixed}/webhooks/twilio/calls/events?attempt=a1")
+    );
+}
