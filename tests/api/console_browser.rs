@@ -54,6 +54,7 @@ async fn an_operator_works_the_console_in_a_browser(pool: PgPool) {
     assert_eq!(storage, json!(["", 0, 0]), "no key (nor session) readable by scripts or kept in storage");
 
     approve_a_crisis_that_appears_live(&c, b, &dispatcher).await;
+    pages_are_accessible(b, &base).await;
     redeliver_a_parked_message(&c, b, &base).await;
     let run = stop_an_outbound_run_from_its_page(&c, b, &base).await;
     acknowledge_a_siren(&c, b, &base).await;
@@ -184,6 +185,56 @@ async fn pages_fit_a_phone(b: &Client, base: &str, run: &str) {
         assert_eq!(fits, json!(true), "{page} overflows a phone's width");
     }
     screenshot(b, "console-outbound-phone").await;
+}
+
+/// What a page breaks of the README's accessibility promises, found in the rendered page: a
+/// control without a label, no skip link first, text under 4.5:1 against its background.
+const ACCESSIBILITY: &str = r##"
+const problems = [];
+const first = document.querySelector('a, button, input, select, textarea');
+if (!first || !first.matches('a.skip[href="#main"]') || !document.getElementById('main')) {
+  problems.push('no skip link to #main first');
+}
+for (const el of document.querySelectorAll('input, select, textarea')) {
+  if (el.type === 'hidden') continue;
+  const named = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+  if (!named) problems.push('unlabelled ' + el.tagName + ' ' + (el.name || el.id));
+}
+const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
+  .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+const background = (el) => {
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length >= 3 && (c.length < 4 || c[3] > 0)) return c;
+  }
+  return [255, 255, 255];
+};
+for (const el of document.querySelectorAll('body *')) {
+  const text = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+  const style = getComputedStyle(el);
+  if (!text || style.visibility === 'hidden' || style.display === 'none' || el.offsetParent === null) continue;
+  const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5) problems.push(el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+}
+return problems;
+"##;
+
+/// Every page an admin opens keeps the accessibility promises.
+async fn pages_are_accessible(b: &Client, base: &str) {
+    for page in [
+        "/console/crises",
+        "/console/notifications",
+        "/console/outbound",
+        "/console/audit",
+        "/console/tenants",
+    ] {
+        b.goto(&format!("{base}{page}")).await.expect("goto");
+        live(b).await;
+        let problems = b.execute(ACCESSIBILITY, vec![]).await.expect("script");
+        assert_eq!(problems, json!([]), "{page}");
+    }
 }
 
 /// One dialer round, then one outbox round (the creates go out).
