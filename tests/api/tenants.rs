@@ -60,6 +60,11 @@ async fn a_minimal_tenant_gets_the_documented_defaults(pool: PgPool) {
     assert_eq!(tenant["text_back"]["window_hours"], 24);
     assert_eq!(tenant["duty_officers"], json!([]));
     assert_eq!(tenant["approval"], json!({"risk_threshold": 4.0, "timeout_secs": 900}));
+    assert_eq!(tenant["status"], "active");
+    assert_eq!(tenant["holidays"], json!([]));
+    assert_eq!(tenant["outbound_max_concurrent"], 3);
+    assert_eq!(tenant["siren_escalate_after_secs"], 120);
+    assert_eq!(tenant["recording_retention_days"], Value::Null);
 }
 
 #[sqlx::test]
