@@ -30,6 +30,18 @@ async fn setup_behind_proxy_with(connect: &PgConnectOptions, extra: &[(&str, &st
     (setup_with(pool, extra).await, proxy)
 }
 
+/// A missed call from [`CALLER`], texted back: the text-back's (attempt token, message SID).
+async fn text_back_attempt(s: &S) -> (String, String) {
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
+    deliver(&s.app).await;
+    sqlx::query_as("SELECT token, sid FROM twilio_attempt WHERE request->>'to' = $1")
+        .bind(CALLER)
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("the text-back's attempt")
+}
+
 /// Runs the pending worker until a round succeeds (the pool reconnects after the outage).
 async fn apply_pending(s: &S) {
     apply_with(s, PENDING_WORKER).await;
@@ -244,15 +256,7 @@ async fn a_text_backs_refusal_during_an_outage_still_opts_the_caller_out(
     connect: PgConnectOptions,
 ) {
     let (s, proxy) = setup_behind_proxy(&connect).await;
-    ring(&s.app, &sid(1), ACME_MAIN).await;
-    dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
-    deliver(&s.app).await;
-    let (token, message): (String, String) =
-        sqlx::query_as("SELECT token, sid FROM twilio_attempt WHERE request->>'to' = $1")
-            .bind(CALLER)
-            .fetch_one(&s.app.state.db)
-            .await
-            .expect("the text-back's attempt");
+    let (token, message) = text_back_attempt(&s).await;
     proxy.cut();
     // Twilio does not retry a status callback: a 503 here would lose the refusal for good.
     let params = [
@@ -396,15 +400,7 @@ async fn with_a_spool_status_callbacks_and_conference_events_are_on_disk_until_a
     let (s, proxy) =
         setup_behind_proxy_with(&connect, &[("SWITCHBOARD_INBOUND__SPOOL_DIR", &spool_var)]).await;
     // A message Switchboard created: the missed caller's text-back.
-    ring(&s.app, &sid(1), ACME_MAIN).await;
-    dial_result(&s.app, &sid(1), ACME_MAIN, "no-answer").await;
-    deliver(&s.app).await;
-    let (token, message): (String, String) =
-        sqlx::query_as("SELECT token, sid FROM twilio_attempt WHERE request->>'to' = $1")
-            .bind(CALLER)
-            .fetch_one(&s.app.state.db)
-            .await
-            .expect("the text-back's attempt");
+    let (token, message) = text_back_attempt(&s).await;
     proxy.cut();
     let params = [
         ("MessageSid", message.as_str()),

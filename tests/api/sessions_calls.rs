@@ -212,6 +212,10 @@ async fn a_client_who_does_not_answer_makes_it_no_answer_and_the_readers_leg_is_
     assert_eq!(hangups, [(reader.sid.clone(), "completed".to_owned())]);
     let kinds: Vec<String> = notifications(&s).await.into_iter().map(|(k, _)| k).collect();
     assert_eq!(kinds, ["session.no_answer"]);
+    assert_eq!(audited(&s, &id, "SESSION_STARTED").await.len(), 1);
+    assert_eq!(audited(&s, &id, "SESSION_NO_ANSWER").await, [json!({"ended_reason": "client_no_answer"})]);
+    assert!(audited(&s, &id, "SESSION_IN_PROGRESS").await.is_empty(), "both parties never joined");
+    assert!(audited(&s, &id, "SESSION_TIME_WARNING").await.is_empty());
 }
 
 #[sqlx::test]
@@ -675,26 +679,4 @@ async fn a_session_walked_to_its_time_warning_audits_each_step_once(pool: PgPool
     assert_eq!(audited(&s, &id, "SESSION_STARTED").await.len(), 1);
     assert_eq!(audited(&s, &id, "SESSION_IN_PROGRESS").await.len(), 1);
     assert_eq!(audited(&s, &id, "SESSION_TIME_WARNING").await.len(), 1);
-}
-
-#[sqlx::test]
-async fn a_client_who_does_not_answer_is_audited_as_no_answer_once(pool: PgPool) {
-    let s = Sessions::new(pool).await;
-    let id = s.book("ord_na_audit").await;
-    s.call(Method::POST, "/api/calls/ord_na_audit/start", &s.reader, None).await;
-    deliver(&s.app).await;
-    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
-    answer(&s, &reader, READER_NUMBER).await;
-    conference(&s, &id, "participant-join", Some(&reader.sid), "1").await;
-    leg_status(&s, &client, CLIENT_NUMBER, "ringing", "1").await;
-    leg_status(&s, &client, CLIENT_NUMBER, "no-answer", "2").await;
-    leg_status(&s, &client, CLIENT_NUMBER, "no-answer", "2").await;
-    s.clock.advance(chrono::Duration::minutes(5));
-    s.app.worker("session-deadlines").run_once().await.expect("round");
-    deliver(&s.app).await;
-    assert_eq!(s.session(&id).await["status"], "no_answer");
-    assert_eq!(audited(&s, &id, "SESSION_STARTED").await.len(), 1);
-    assert_eq!(audited(&s, &id, "SESSION_NO_ANSWER").await, [json!({"ended_reason": "client_no_answer"})]);
-    assert!(audited(&s, &id, "SESSION_IN_PROGRESS").await.is_empty(), "both parties never joined");
-    assert!(audited(&s, &id, "SESSION_TIME_WARNING").await.is_empty());
 }
