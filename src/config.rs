@@ -335,6 +335,22 @@ mod tests {
     }
 
     #[test]
+    fn env_example_names_every_setting() {
+        let defaults: toml::Table = DEFAULT_TOML.parse().expect("defaults");
+        let example = include_str!("../.env.example");
+        let named = |name: &str| {
+            example.lines().any(|l| l.trim_start_matches("# ").split('=').next() == Some(name))
+        };
+        let missing: Vec<String> = defaults
+            .iter()
+            .filter_map(|(section, keys)| Some((section, keys.as_table()?)))
+            .flat_map(|(section, keys)| keys.keys().map(move |key| env::setting_name(section, key)))
+            .filter(|name| !named(name))
+            .collect();
+        assert!(missing.is_empty(), ".env.example does not name {missing:?}");
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let config =
             load(Purpose::Database, &[("DATABASE_URL", "postgres://u:hunter2@h/db")]).expect("valid");
