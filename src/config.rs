@@ -338,9 +338,8 @@ mod tests {
     fn env_example_names_every_setting() {
         let defaults: toml::Table = DEFAULT_TOML.parse().expect("defaults");
         let example = include_str!("../.env.example");
-        let named = |name: &str| {
-            example.lines().any(|l| l.trim_start_matches("# ").split('=').next() == Some(name))
-        };
+        let named =
+            |name: &str| example.lines().any(|l| l.trim_start_matches("# ").split('=').next() == Some(name));
         let missing: Vec<String> = defaults
             .iter()
             .filter_map(|(section, keys)| Some((section, keys.as_table()?)))

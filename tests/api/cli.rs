@@ -140,7 +140,11 @@ async fn keys_list_shows_keys_and_keys_revoke_makes_a_token_401(
         .await
         .expect("join");
     assert_eq!(created.status.code(), Some(0), "{}", stderr(&created));
-    let token = String::from_utf8_lossy(&created.stdout).lines().last().expect("token").to_owned();
+    let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
+    // The token alone on stdout (`TOKEN=$(switchboard keys create …)`), the rest on stderr.
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let token = stdout.trim_end().to_owned();
+    assert!(token.starts_with("sb_") && !token.contains(char::is_whitespace), "{token}");
     assert_eq!(app.get_auth("/api/tenants/listed", &token).await.status(), 200);
 
     let listed = run(&["keys", "list", "--tenant", "listed"]).await.expect("join");
@@ -186,4 +190,17 @@ async fn migrate_on_an_empty_database_applies_every_migration(pool: PgPool) {
     let tenants: i64 =
         sqlx::query_scalar("SELECT count(*) FROM tenant").fetch_one(&pool).await.expect("schema");
     assert_eq!(tenants, 0);
+}
+
+#[sqlx::test]
+async fn healthcheck_exits_1_while_ready_answers_503(pool: PgPool) {
+    let config = crate::helpers::test_config(&[("SWITCHBOARD_SERVER__DRAIN_DELAY_SECS", "30")]);
+    let overrides = switchboard::startup::Overrides { pool: Some(pool), ..Default::default() };
+    let app = crate::helpers::spawn_with(config, overrides).await;
+    app.shutdown.cancel(); // draining: the server still answers, /ready says 503
+    assert_eq!(app.get("/ready").await.status(), 503);
+    let url = app.url("/ready");
+    let output =
+        tokio::task::spawn_blocking(move || switchboard(&["healthcheck", &url], &[])).await.expect("join");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
 }

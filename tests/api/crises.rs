@@ -679,3 +679,78 @@ async fn a_digit_other_than_6_or_9_asks_again_at_most_twice_and_decides_nothing(
     assert_eq!(executed(&s, &id).await, 1);
     assert_eq!(crisis(&s, &id).await["status"], "dispatched");
 }
+
+/// The ids of a page of crises, sorted.
+fn listed_ids(page: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[sqlx::test]
+async fn the_list_filters_by_status(pool: PgPool) {
+    let s = setup(pool).await;
+    // Below the threshold with units: dispatched at once; above it: held for an officer.
+    let dispatched = post_crisis(&s, "fire", 3.9).await;
+    let pending = post_crisis(&s, "flood", 4.5).await;
+    assert_eq!(
+        (dispatched["status"].as_str(), pending["status"].as_str()),
+        (Some("dispatched"), Some("pending_approval"))
+    );
+    let dispatched_id = dispatched["id"].as_str().expect("id").to_owned();
+    let pending_id = pending["id"].as_str().expect("id").to_owned();
+    for (status, expected) in [("pending_approval", &pending_id), ("dispatched", &dispatched_id)] {
+        let path = format!("/api/crises?status={status}");
+        let (code, page) = answer(s.app.get_auth(&path, s.admin()).await).await;
+        assert_eq!(code, 200, "{status}: {page}");
+        assert_eq!(listed_ids(&page), vec![expected.clone()], "{status}: {page}");
+        assert!(page["items"].as_array().expect("items").iter().all(|c| c["status"] == status), "{page}");
+    }
+    for status in ["rejected", "expired", "dispatch_skipped"] {
+        let path = format!("/api/crises?status={status}");
+        let (code, page) = answer(s.app.get_auth(&path, s.admin()).await).await;
+        assert_eq!((code, listed_ids(&page)), (200, Vec::<String>::new()), "{status}: {page}");
+    }
+    let (code, all) = answer(s.app.get_auth("/api/crises", s.admin()).await).await;
+    let mut both = vec![dispatched_id, pending_id];
+    both.sort();
+    assert_eq!((code, listed_ids(&all)), (200, both), "no filter: both");
+}
+
+#[sqlx::test]
+async fn a_crisis_without_units_below_the_threshold_is_dispatch_skipped_and_dispatches_nothing(pool: PgPool) {
+    let s = setup(pool).await;
+    let mut ids = Vec::new();
+    for decision in [json!({"note": "watch only"}), json!({"units": []})] {
+        let body = json!({"type": "fire", "description": "smoke seen", "location": "5th and Main",
+            "risk_score": 2.0, "decision": decision.clone()});
+        let (status, created) = answer(s.app.post_json("/api/crises", s.admin(), body).await).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["status"], "dispatch_skipped", "{decision}: {created}");
+        assert!(created["approval_deadline"].is_null(), "{created}");
+        ids.push(created["id"].as_str().expect("id").to_owned());
+    }
+    deliver(&s.app).await;
+    assert!(dispatches(&s.app).await.is_empty(), "no units: nothing dispatched");
+    assert!(s.fake.creates().is_empty(), "below the threshold: no officer is called");
+    for id in &ids {
+        let detail = crisis(&s, id).await;
+        assert_eq!(detail["status"], "dispatch_skipped", "{detail}");
+        assert_eq!(actions(&detail), ["CRISIS_RECEIVED", "DISPATCH_SKIPPED"]);
+        assert_eq!(executed(&s, id).await, 0);
+        // Already decided: the API cannot decide it again.
+        let late = s.app.post_json(&format!("/api/crises/{id}/approve"), s.admin(), json!({})).await;
+        let (status, problem) = answer(late).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("invalid_transition")), "{problem}");
+    }
+    let (code, page) = answer(s.app.get_auth("/api/crises?status=dispatch_skipped", s.admin()).await).await;
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!((code, listed_ids(&page)), (200, expected));
+    assert!(dispatches(&s.app).await.is_empty());
+}

@@ -374,3 +374,111 @@ async fn cancelling_a_run_is_audited_once_and_each_cancelled_job_on_its_own(pool
         "one event per job cancelled on its own, one for the run (the jobs it cancelled are counted in it)"
     );
 }
+
+const AGENT: &str = "+12025550111";
+const AGENT_LEG: &str = "CA000000000000000000000000000a9e01";
+const REDIALLED_AGENT_LEG: &str = "CA000000000000000000000000000a9e02";
+
+/// A status callback of a `connect` script's agent leg, a child of `parent`: with the parent
+/// call's attempt token, or without one (found through its parent).
+async fn agent_leg_callback(o: &O, token: Option<&str>, sid: &str, parent: &str, status: &str) {
+    let path = match token {
+        Some(token) => format!("/webhooks/twilio/calls/events?attempt={token}"),
+        None => "/webhooks/twilio/calls/events".to_owned(),
+    };
+    let params = [
+        ("CallSid", sid),
+        ("ParentCallSid", parent),
+        ("AccountSid", crate::helpers::ACCOUNT_SID),
+        ("From", ACME_FROM),
+        ("To", AGENT),
+        ("CallStatus", status),
+        ("Direction", "outbound-dial"),
+    ];
+    assert_eq!(crate::fixture::post_signed(&o.app, &path, &params).await.status(), 200, "{sid} {status}");
+}
+
+/// The job dialled with attempt `token`: (status, outcome, call_sid, attempts).
+async fn job_of_attempt(o: &O, token: &str) -> (String, Option<String>, Option<String>, i32) {
+    sqlx::query_as("SELECT status, outcome, call_sid, attempts FROM outbound_job WHERE attempt_token = $1")
+        .bind(token)
+        .fetch_one(&o.app.state.db)
+        .await
+        .expect("job")
+}
+
+#[sqlx::test]
+async fn a_connect_agent_legs_status_changes_nothing_and_frees_no_slot(pool: PgPool) {
+    let o = setup(pool).await;
+    let body = json!({"name": "Agents", "from_number": ACME_FROM, "script": {"connect": AGENT},
+        "max_concurrent": 1});
+    let response = o.app.post_json("/api/outbound/runs", &o.acme, body).await;
+    assert_eq!(response.status(), 201);
+    let run = response.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    assert_eq!(o.upload(&o.acme, &run, leads("C", 2, 200), false).await.status(), 200);
+    o.start(&o.acme, &run).await;
+    o.tick().await;
+    assert_eq!(o.creates_from(ACME_FROM).len(), 1, "one slot: one call");
+    let (token, parent, to) = o.live_at_fake().await.into_iter().next().expect("the lead's call");
+    o.callback(&token, &parent, &to, ACME_FROM, "in-progress").await;
+    let job = job_of_attempt(&o, &token).await;
+    assert_eq!(job.0, "in_progress");
+    let view = o.run(&o.acme, &run).await;
+    assert_eq!(counts(&view), [1, 1, 0, 0, 0]);
+
+    // The agent is dialled, answers and hangs up: callbacks of the child leg, with the parent's
+    // token and without one.
+    for status in ["ringing", "in-progress", "completed"] {
+        agent_leg_callback(&o, Some(token.as_str()), AGENT_LEG, &parent, status).await;
+    }
+    for status in ["ringing", "completed"] {
+        agent_leg_callback(&o, None, REDIALLED_AGENT_LEG, &parent, status).await;
+    }
+    o.tick().await;
+    assert_eq!(job_of_attempt(&o, &token).await, job, "the job did not move");
+    assert_eq!(o.live().await, 1, "the slot is still held");
+    assert_eq!(counts(&o.run(&o.acme, &run).await), counts(&view));
+    assert_eq!(o.creates_from(ACME_FROM).len(), 1, "no slot freed: the second lead waits");
+
+    // The parent's end ends the job and frees the slot.
+    o.callback(&token, &parent, &to, ACME_FROM, "completed").await;
+    let (status, outcome, sid, _) = job_of_attempt(&o, &token).await;
+    assert_eq!(
+        (status.as_str(), outcome.as_deref(), sid.as_deref()),
+        ("completed", Some("answered"), Some(parent.as_str()))
+    );
+    o.tick().await;
+    assert_eq!(o.creates_from(ACME_FROM).len(), 2, "the freed slot dials the second lead");
+}
+
+/// `action` on `run` is refused: 409 `invalid_transition`.
+async fn refused(o: &O, run: &str, action: &str) {
+    let response = o.action(&o.acme, run, action).await;
+    assert_eq!(response.status(), 409, "{action}");
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "invalid_transition", "{action}: {problem}");
+}
+
+#[sqlx::test]
+async fn a_run_transition_that_does_not_apply_is_409_invalid_transition(pool: PgPool) {
+    let o = setup(pool).await;
+    let run = running(&o, 2).await;
+    for action in ["start", "resume"] {
+        refused(&o, &run, action).await;
+    }
+    assert_eq!(o.run(&o.acme, &run).await["status"], "running");
+    assert_eq!(o.action(&o.acme, &run, "pause").await.status(), 200);
+    for action in ["pause", "start"] {
+        refused(&o, &run, action).await;
+    }
+    assert_eq!(o.run(&o.acme, &run).await["status"], "paused");
+    let stop = json!({"run_id": run});
+    assert_eq!(o.app.post_json("/api/outbound/stop-queue", &o.acme, stop.clone()).await.status(), 200);
+    let again = o.app.post_json("/api/outbound/stop-queue", &o.acme, stop).await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(again.json::<Value>().await.expect("json")["code"], "invalid_transition");
+    for action in ["pause", "resume", "cancel", "start"] {
+        refused(&o, &run, action).await;
+    }
+    assert_eq!(o.run(&o.acme, &run).await["status"], "stopped");
+}

@@ -513,3 +513,58 @@ async fn a_receiver_that_never_answers_times_out_and_is_retried(pool: PgPool) {
         "the retry carries the same webhook-id"
     );
 }
+
+/// The ids `GET /api/notifications{query}` lists, sorted.
+async fn listed(app: &TestApp, token: &str, query: &str) -> Vec<String> {
+    let response = app.get_auth(&format!("/api/notifications{query}"), token).await;
+    assert_eq!(response.status(), 200, "{query}");
+    let page: Value = response.json().await.expect("json");
+    let mut ids: Vec<String> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(ids: &[uuid::Uuid]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(uuid::Uuid::to_string).collect();
+    ids.sort();
+    ids
+}
+
+#[sqlx::test]
+async fn the_list_filters_by_destination_and_status(pool: PgPool) {
+    let s = setup(pool, &[]).await;
+    let service = [
+        enqueue(&s.app, s.tenant, "call-1", "call_service", None).await,
+        enqueue(&s.app, s.tenant, "call-2", "call_service", None).await,
+    ];
+    let dispatch = enqueue(&s.app, s.tenant, "crisis-1", "dispatch", None).await;
+    // The call service answers; no dispatch URL is configured, so the dispatch is parked.
+    s.app.outbox().run_once().await.expect("round");
+    for id in service {
+        assert_eq!(status(&s.app, id).await.0, "delivered");
+    }
+    assert_eq!(
+        status(&s.app, dispatch).await,
+        ("parked".into(), 1, Some("destination_not_configured".into()))
+    );
+    let admin = s.app.tenant_key(&s.root, &s.tenant.to_string(), "admin").await;
+    let cases = [
+        ("", sorted(&[service[0], service[1], dispatch])),
+        ("?destination=call_service", sorted(&service)),
+        ("?destination=dispatch", sorted(&[dispatch])),
+        ("?destination=bot", Vec::new()),
+        ("?destination=call_service&status=delivered", sorted(&service)),
+        ("?destination=call_service&status=parked", Vec::new()),
+        ("?destination=dispatch&status=parked", sorted(&[dispatch])),
+        ("?destination=dispatch&status=delivered", Vec::new()),
+        ("?status=parked", sorted(&[dispatch])),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(listed(&s.app, &admin, query).await, expected, "{query}");
+    }
+}

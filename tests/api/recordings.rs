@@ -330,3 +330,41 @@ async fn an_announcement_ending_after_the_session_ended_starts_nothing(pool: PgP
     assert_eq!(failed, [json!({"action": "start", "reason": "session_ended"})]);
     assert_eq!(recordings(&s, &id).await["recording_requested"], Value::Null);
 }
+
+/// The session's `SESSION_RECORDING_NOTICE_PLAYED` audit rows: (actor kind, actor id, data).
+async fn notices_played(s: &Sessions, id: &str) -> Vec<(String, String, Value)> {
+    sqlx::query_as(
+        "SELECT actor_kind, actor_id, data FROM audit_event
+         WHERE entity_type = 'session' AND entity_id = $1 AND action = 'SESSION_RECORDING_NOTICE_PLAYED'
+         ORDER BY sequence",
+    )
+    .bind(id)
+    .fetch_all(&s.app.state.db)
+    .await
+    .expect("audit")
+}
+
+#[sqlx::test]
+async fn the_notice_played_is_audited_once_at_its_announcement_end_and_not_again(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, ..) = in_progress(&s, "ord_notice").await;
+    assert_eq!(control(&s, &id, "start", &s.reader).await.0, 202);
+    deliver(&s.app).await;
+    assert!(notices_played(&s, &id).await.is_empty(), "the notice has not played yet");
+
+    conference(&s, &id, "announcement-end", None, "10").await;
+    let once = vec![("twilio".to_owned(), CONFERENCE.to_owned(), json!({}))];
+    assert_eq!(notices_played(&s, &id).await, once);
+    deliver(&s.app).await;
+    let played_at = recordings(&s, &id).await["notice_played_at"].clone();
+    assert!(played_at.is_string(), "{played_at}");
+
+    // The same event again (a retry) and a later announcement's end: no second row.
+    s.clock.advance(chrono::Duration::seconds(5));
+    conference(&s, &id, "announcement-end", None, "10").await;
+    conference(&s, &id, "announcement-end", None, "11").await;
+    deliver(&s.app).await;
+    assert_eq!(notices_played(&s, &id).await, once);
+    assert_eq!(recordings(&s, &id).await["notice_played_at"], played_at, "the moment is kept");
+    assert_eq!(s.fake.recordings().len(), 1, "one start");
+}

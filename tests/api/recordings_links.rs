@@ -260,3 +260,32 @@ async fn the_audio_is_fetched_only_from_twilio_and_only_once_completed(pool: PgP
     assert_eq!(fetch(&s.app, &link, None).await.status(), 403);
     assert_eq!(s.fake.media_fetches.lock().expect("lock").len(), fetched);
 }
+
+#[sqlx::test]
+async fn an_admins_manual_deletion_is_audited_once_with_the_session_and_who(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let (id, rid, _link) = completed(&s).await;
+    let path = format!("/api/calls/{id}/recordings/{rid}");
+    assert_eq!(s.call(Method::DELETE, &path, &s.admin, None).await.0, 204);
+    // Repeated: 404, and no second audit row.
+    assert_eq!(s.call(Method::DELETE, &path, &s.admin, None).await.0, 404);
+    deliver(&s.app).await;
+
+    let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT actor_kind, entity_type, data FROM audit_event
+         WHERE action = 'RECORDING_DELETED' AND entity_id = $1 ORDER BY sequence",
+    )
+    .bind(&rid)
+    .fetch_all(&s.app.state.db)
+    .await
+    .expect("audit");
+    assert_eq!(
+        rows,
+        vec![("operator".to_owned(), "recording".to_owned(), serde_json::json!({"session_id": id}))]
+    );
+    let all: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_event WHERE action = 'RECORDING_DELETED'")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("audit");
+    assert_eq!(all, 1, "only the deleted recording is audited");
+}

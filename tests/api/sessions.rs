@@ -385,3 +385,43 @@ async fn a_superadmins_unknown_tenant_is_404_on_a_sessions_and_a_sirens_routes(p
     let known = format!("/api/sirens/{siren}/acknowledge?tenant=tarot");
     assert_eq!(s.call(reqwest::Method::POST, &known, &s.root, None).await.0, 200);
 }
+
+/// The audit actions of a session, in order.
+async fn session_actions(s: &Sessions, id: &str) -> Vec<String> {
+    sqlx::query_scalar("SELECT action FROM audit_event WHERE entity_id = $1 ORDER BY sequence")
+        .bind(id)
+        .fetch_all(&s.app.state.db)
+        .await
+        .expect("audit")
+}
+
+#[sqlx::test]
+async fn start_by_order_acts_on_its_newest_session_and_a_started_one_cannot_be_cancelled(pool: PgPool) {
+    use reqwest::Method;
+    let s = Sessions::new(pool).await;
+    let first = s.book("ord_re").await;
+    let cancel = |id: &str| format!("/api/calls/{id}/cancel");
+    let (code, cancelled) =
+        s.call(Method::POST, &cancel(first.as_str()), &s.admin, Some(json!({"reason": "rebooked"}))).await;
+    assert_eq!((code, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
+    // Booked again a second later (on the frozen clock both would share their created_at).
+    s.clock.advance(chrono::Duration::seconds(1));
+    let second = s.book("ord_re").await;
+    assert_ne!(first, second);
+    let (code, started) = s.call(Method::POST, "/api/calls/ord_re/start", &s.admin, None).await;
+    assert_eq!(
+        (code, started["id"].as_str(), started["status"].as_str()),
+        (200, Some(second.as_str()), Some("initiating")),
+        "{started}"
+    );
+    assert_eq!(s.session(&first).await["status"], "cancelled", "the cancelled one stays cancelled");
+    assert_eq!(session_actions(&s, &first).await, ["SESSION_SCHEDULED", "SESSION_CANCELLED"]);
+    let actions = session_actions(&s, &second).await;
+    assert!(actions.iter().any(|a| a == "SESSION_STARTED"), "{actions:?}");
+    // Cancel is before the start only.
+    let (code, problem) =
+        s.call(Method::POST, &cancel(second.as_str()), &s.admin, Some(json!({"reason": "too late"}))).await;
+    assert_eq!((code, problem["code"].as_str()), (409, Some("invalid_transition")), "{problem}");
+    assert_eq!(s.session(&second).await["status"], "initiating");
+    assert!(!session_actions(&s, &second).await.iter().any(|a| a == "SESSION_CANCELLED"));
+}

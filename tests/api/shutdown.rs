@@ -267,3 +267,31 @@ async fn sigint_shuts_down_like_sigterm(pool: PgPool) {
     let received = messages.iter().position(|m| *m == "SIGINT received").expect("the signal is logged");
     assert!(messages[received..].contains(&"shutdown complete"), "{messages:?}");
 }
+
+#[sqlx::test]
+async fn the_shutdown_gives_up_on_a_request_outliving_its_timeout(pool: PgPool) {
+    let entered = Arc::new(Notify::new());
+    let never = Arc::new(Notify::new());
+    let config = test_config(&[
+        ("SWITCHBOARD_SERVER__SHUTDOWN_TIMEOUT_SECS", "1"),
+        ("SWITCHBOARD_SERVER__REQUEST_TIMEOUT_SECS", "60"),
+    ]);
+    let overrides = Overrides {
+        pool: Some(pool),
+        routes: Some(slow_routes(entered.clone(), never.clone())),
+        ..Overrides::default()
+    };
+    let app = spawn_with(config, overrides).await;
+    let slow = tokio::spawn(app.client.get(app.url("/slow")).send());
+    entered.notified().await;
+    app.shutdown.cancel();
+    // The request is never released: after the timeout the server gives up on it and stops.
+    tokio::time::timeout(Duration::from_secs(30), app.server)
+        .await
+        .expect("the shutdown is bounded")
+        .expect("server task")
+        .expect("a clean exit");
+    // The binary exits here, taking the held connection with it; in a test it lingers.
+    assert!(!slow.is_finished(), "the shutdown did not wait for the held request");
+    slow.abort();
+}

@@ -575,3 +575,88 @@ async fn the_siren_list_is_oldest_first_on_one_page_and_across_pages(pool: PgPoo
     }
     assert_eq!(paged, raised, "the same order page by page");
 }
+
+/// The escalation texts of `siren` in the outbox: their statuses and last errors, oldest first.
+async fn escalation_texts(pool: &PgPool, siren: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as(
+        "SELECT status, last_error FROM outbox_message
+         WHERE owner_domain = 'sirens' AND owner_id = $1 AND kind = 'twilio.message'
+         ORDER BY created_at, idempotency_key",
+    )
+    .bind(siren)
+    .fetch_all(pool)
+    .await
+    .expect("outbox")
+}
+
+#[sqlx::test]
+async fn an_escalation_text_not_yet_sent_is_cancelled_when_the_siren_is_acknowledged(pool: PgPool) {
+    let (s, _) = setup(pool.clone()).await;
+    let id = s.book("ord_cancelled").await;
+    let (status, siren) = raise(&s, &id, &s.client, "emergency").await;
+    assert_eq!(status, 201, "{siren}");
+    let siren_id = siren["id"].as_str().expect("id").to_owned();
+
+    // Escalated: a text per officer queued, none delivered yet.
+    s.clock.advance(chrono::Duration::seconds(121));
+    assert_eq!(s.app.worker("siren-escalation").run_once().await.expect("round"), 1);
+    let queued = escalation_texts(&pool, &siren_id).await;
+    assert_eq!(queued.len(), 2, "{queued:?}");
+    assert!(queued.iter().all(|(status, _)| status == "pending"), "{queued:?}");
+
+    // Acknowledged before the outbox ran.
+    let (status, acked) = act(&s, &siren_id, "acknowledge", None).await;
+    assert_eq!((status, acked["status"].as_str()), (200, Some("acknowledged")), "{acked}");
+    for _ in 0..4 {
+        deliver(&s.app).await;
+        s.clock.advance(chrono::Duration::seconds(1));
+    }
+
+    assert_eq!((texts_to(&s, OFFICER_1), texts_to(&s, OFFICER_2)), (0, 0));
+    assert!(s.fake.creates().iter().all(|(kind, _)| kind != "message"), "nobody was texted");
+    let ended = escalation_texts(&pool, &siren_id).await;
+    assert_eq!(
+        ended,
+        vec![
+            ("cancelled".to_owned(), Some("no longer wanted".to_owned())),
+            ("cancelled".to_owned(), Some("no longer wanted".to_owned())),
+        ]
+    );
+}
+
+#[sqlx::test]
+async fn the_escalation_text_comes_from_the_primary_number_and_carries_no_personal_data(pool: PgPool) {
+    let (s, _) = setup(pool.clone()).await;
+    let siren_id = escalate_an_emergency(&s, "ord_from_primary", async {}).await;
+    let texts: Vec<(String, String, String)> = s
+        .fake
+        .creates()
+        .iter()
+        .filter(|(kind, _)| kind == "message")
+        .map(|(_, params)| {
+            let f = |k: &str| params.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
+            (f("To"), f("From"), f("Body"))
+        })
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    let body = format!(
+        "EMERGENCY siren on call order ord_from_primary not acknowledged after 121s. Siren {siren_id}."
+    );
+    for officer in [OFFICER_1, OFFICER_2] {
+        let sent: Vec<&(String, String, String)> = texts.iter().filter(|(to, ..)| to == officer).collect();
+        assert_eq!(sent.len(), 1, "{texts:?}");
+        assert_eq!(sent[0].1, crate::sessions::BUSINESS_NUMBER, "from the tenant's primary number");
+        assert_eq!(sent[0].2, body);
+    }
+    for (_, _, text) in &texts {
+        for personal in [
+            crate::sessions::CLIENT_NUMBER,
+            crate::sessions::READER_NUMBER,
+            "the client is distressed",
+            "u_1",
+            "u_2",
+        ] {
+            assert!(!text.contains(personal), "the text contains {personal}: {text}");
+        }
+    }
+}

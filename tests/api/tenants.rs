@@ -274,3 +274,20 @@ async fn business_hours_may_end_at_24_00_and_nothing_later(pool: PgPool) {
         assert_eq!(response.status(), 422, "{end}");
     }
 }
+
+#[sqlx::test]
+async fn outbound_max_concurrent_is_1_to_1000(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let root = app.superadmin().await;
+    let body = json!({"slug": "dialer", "name": "Dialer", "timezone": "UTC"});
+    assert_eq!(app.post_json("/api/tenants", &root, body).await.status(), 201);
+    for (value, status) in [(0, 422), (1001, 422), (1, 200), (1000, 200)] {
+        let response =
+            app.patch_json("/api/tenants/dialer", &root, json!({"outbound_max_concurrent": value})).await;
+        assert_eq!(response.status(), status, "{value}");
+        if status == 422 {
+            let problem: Value = response.json().await.expect("json");
+            assert_eq!(problem["errors"][0]["field"], "outbound_max_concurrent", "{problem}");
+        }
+    }
+}

@@ -241,3 +241,14 @@ async fn lists_and_recording_updates_speak_twilios_shapes() {
     assert!(last.path.ends_with(&format!("Calls/{CALL}/Recordings/Twilio.CURRENT.json")), "{}", last.path);
     assert_eq!(last.body, "Status=paused&PauseBehavior=skip");
 }
+
+#[tokio::test]
+async fn retries_of_a_429_stop_after_max_retries_and_say_rate_limited() {
+    let limited = serde_json::json!({"code": 20429, "message": "Too Many Requests", "status": 429});
+    let (fake, client) =
+        fake_with(vec![Answer::Json(429, limited, Some("0"))], &[("SWITCHBOARD_TWILIO__MAX_RETRIES", "2")])
+            .await;
+    let err = client.create_call(&create_call()).await.expect_err("still limited");
+    assert!(matches!(err, TwilioError::RateLimited { attempts: 3 }), "{err:?}");
+    assert_eq!(seen(&fake).len(), 3, "the first try and two retries");
+}
