@@ -159,3 +159,41 @@ async fn the_audit_api_filters_by_entity_and_action(_o: PgPoolOptions, connect: 
         app.get_auth("/api/audit?tenant=audited&limit=200", &root).await.json().await.expect("json");
     assert_eq!(as_root["items"].as_array().expect("items").len(), 10);
 }
+
+#[sqlx::test]
+async fn an_action_and_its_audit_record_commit_or_fail_together(pool: sqlx::PgPool) {
+    let world = World::builder(pool.clone()).tenant("atomic").keys(&["admin"]).start().await;
+    // The crisis fails at its commit, after its audit record was written in the same transaction.
+    sqlx::query(
+        "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'refused at commit'; END $$",
+    )
+    .execute(&pool)
+    .await
+    .expect("function");
+    sqlx::query(
+        "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON crisis
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()",
+    )
+    .execute(&pool)
+    .await
+    .expect("trigger");
+    let crisis = json!({"type": "fire", "risk_score": 4.5, "description": "smoke", "location": "Main"});
+    let response = world.app.post_json("/api/crises", world.admin(), crisis.clone()).await;
+    assert!(!response.status().is_success(), "{}", response.status());
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.expect("count") }
+    };
+    assert_eq!(count("SELECT count(*) FROM crisis").await, 0);
+    assert_eq!(
+        count("SELECT count(*) FROM audit_event WHERE action = 'CRISIS_RECEIVED'").await,
+        0,
+        "no orphan record"
+    );
+    // Without the refusal both are there, once.
+    sqlx::query("DROP TRIGGER refuse_at_commit ON crisis").execute(&pool).await.expect("drop");
+    assert_eq!(world.app.post_json("/api/crises", world.admin(), crisis).await.status(), 201);
+    assert_eq!(count("SELECT count(*) FROM crisis").await, 1);
+    assert_eq!(count("SELECT count(*) FROM audit_event WHERE action = 'CRISIS_RECEIVED'").await, 1);
+}

@@ -429,3 +429,38 @@ async fn a_batch_failing_because_the_database_is_away_is_kept_and_applied_once(
     .await;
     assert_eq!(pending.run_once().await.expect("round"), 0, "nothing left, nothing twice");
 }
+
+#[sqlx::test]
+async fn at_most_in_flight_batches_commit_at_once(pool: PgPool) {
+    setup(pool.clone()).await;
+    let probe = Probe::new(true);
+    let vars = [
+        ("PUBLIC_BASE_URL", PUBLIC),
+        ("SWITCHBOARD_INBOUND__GROUP_COMMIT_IN_FLIGHT", "2"),
+        ("SWITCHBOARD_INBOUND__GROUP_COMMIT_LINGER_MS", "0"),
+    ];
+    let overrides = Overrides {
+        pool: Some(pool.clone()),
+        clock: Some(frozen_clock()),
+        group_commit_probe: Some(probe.clone()),
+        ..Overrides::default()
+    };
+    let app = spawn_with(test_config(&vars), overrides).await;
+    let first = spawn_ringing(&app, sid(1));
+    eventually(10, "the first batch is held", || async { probe.held.load(Ordering::SeqCst) == 1 }).await;
+    let second = spawn_ringing(&app, sid(2));
+    eventually(10, "a second batch commits alongside", || async { probe.held.load(Ordering::SeqCst) == 2 })
+        .await;
+    let waiting: Vec<_> = (3..=5).map(|n| spawn_ringing(&app, sid(n))).collect();
+    eventually(10, "the rest reach the writer", || async { probe.submitted.load(Ordering::SeqCst) == 5 })
+        .await;
+    // Both slots are taken: the writer gathers no third batch until one commits.
+    assert_eq!(probe.batches.lock().expect("lock").len(), 2);
+    probe.hold.store(false, Ordering::SeqCst);
+    probe.release.add_permits(2);
+    for task in [first, second].into_iter().chain(waiting) {
+        assert_eq!(task.await.expect("task").map(|a| a.0), Some(200));
+    }
+    let batches = probe.batches.lock().expect("lock").clone();
+    assert_eq!(batches[2], [sid(3), sid(4), sid(5)], "the three that waited, together: {batches:?}");
+}

@@ -197,3 +197,32 @@ async fn idempotent_creates_document_their_409_and_named_tenants_their_404(pool:
     let unknown = app.get_auth("/api/audit?tenant=no-such-tenant", &root).await;
     assert_eq!(unknown.status(), 404);
 }
+
+#[sqlx::test]
+async fn every_operation_names_its_roles_and_the_notifications_are_its_webhooks(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let document: Value = app.get("/api/openapi.json").await.json().await.expect("json");
+    let mut silent = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        if !path.starts_with("/api/") || path == "/api/openapi.json" || path.starts_with("/api/docs") {
+            continue;
+        }
+        for (method, operation) in item.as_object().expect("operations") {
+            if operation["tags"].as_array().is_some_and(|t| t.contains(&Value::from("twilio-webhooks"))) {
+                continue; // Twilio's (the seed's alias): signed, not keyed
+            }
+            let described = operation["description"].as_str().unwrap_or_default();
+            if !described.contains("Roles:") && !described.contains("Role:") {
+                silent.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert!(silent.is_empty(), "operations that do not name their roles: {silent:?}");
+    let webhooks = document["webhooks"].as_object().expect("a webhooks section");
+    let named: Vec<&String> = webhooks.keys().collect();
+    for kind in
+        ["call.incoming", "call.missed", "crisis.dispatch", "session.completed", "outbound.call.completed"]
+    {
+        assert!(named.iter().any(|k| k.contains(kind)), "{kind} is not among the webhooks: {named:?}");
+    }
+}
