@@ -403,3 +403,175 @@ async fn start_matching(env: &Env) -> u64 {
     process.kill().await.ok();
     answer["status"].as_u64().unwrap_or_default()
 }
+
+/// The emulator alone, with `--clock <clock>` (`manual`: its time moves only when told), its
+/// webhooks going to `target`: the process and its address.
+async fn emulator_clocked(token: &str, target: &str, clock: &str) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_twilio-emulator"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--account-sid",
+            ACCOUNT_SID,
+            "--auth-token",
+            token,
+            "--target",
+            target,
+            "--clock",
+            clock,
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("emulator starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = lines.next_line().await.expect("read").expect("a line");
+    (child, first.strip_prefix("listening on ").expect("address line").to_owned())
+}
+
+/// Nothing listens there: no webhook of these tests is meant to arrive anywhere.
+const NOWHERE: &str = "http://127.0.0.1:9/";
+
+/// A REST request to the emulator as our account (a form when `form` is not empty): (status, JSON).
+async fn emulator_rest(
+    emulator: &str,
+    method: reqwest::Method,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let url = format!("{emulator}/2010-04-01/Accounts/{ACCOUNT_SID}/{path}");
+    let mut request = reqwest::Client::new().request(method, url).basic_auth(ACCOUNT_SID, Some(AUTH_TOKEN));
+    if !form.is_empty() {
+        request = request
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(crate::signing::form(form));
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A request to the emulator's control API (`/_emulator/…`): (status, JSON or null).
+async fn emu_control(emulator: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{emulator}{path}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Creates a call from our number to `to` through the REST API: its JSON.
+async fn create_emulated_call(emulator: &str, to: &str) -> Value {
+    let form = [("To", to), ("From", "+12025550100"), ("Url", "http://127.0.0.1:9/voice")];
+    let (status, created) = emulator_rest(emulator, reqwest::Method::POST, "Calls.json", &form).await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+/// The SIDs in a list (`calls` or `messages`) of a JSON answer.
+fn listed_sids(page: &Value, list: &str) -> Vec<String> {
+    page[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {page}"))
+        .iter()
+        .map(|item| item["sid"].as_str().expect("sid").to_owned())
+        .collect()
+}
+
+/// README (emulator control): `POST /_emulator/reset` forgets everything it holds — calls (the
+/// REST list and fetch no longer know them), messages, number scripts, the request log.
+#[tokio::test]
+async fn a_reset_forgets_every_call_message_script_and_logged_request() {
+    use reqwest::Method;
+    let (mut process, emu) = emulator_clocked(AUTH_TOKEN, NOWHERE, "manual").await;
+    let to = "+12025550111";
+    let script = json!({"answer": "busy", "answer_after_secs": 30});
+    let (status, _) = emu_control(&emu, Method::PUT, "/_emulator/numbers/%2B12025550111", Some(script)).await;
+    assert_eq!(status, 200);
+    let sid = create_emulated_call(&emu, to).await["sid"].as_str().expect("sid").to_owned();
+    let sms = [("To", to), ("From", "+12025550100"), ("Body", "hello")];
+    let (status, message) = emulator_rest(&emu, Method::POST, "Messages.json", &sms).await;
+    assert_eq!(status, 201, "{message}");
+    // Held before the reset.
+    let (_, listed) = emulator_rest(&emu, Method::GET, "Calls.json", &[]).await;
+    assert_eq!(listed_sids(&listed, "calls"), [sid.clone()]);
+    let (_, held) = emu_control(&emu, Method::GET, "/_emulator/calls", None).await;
+    assert_eq!(listed_sids(&held, "calls"), [sid.clone()]);
+    let (_, messages) = emu_control(&emu, Method::GET, "/_emulator/messages", None).await;
+    assert_eq!(listed_sids(&messages, "messages").len(), 1, "{messages}");
+    let (_, log) = emu_control(&emu, Method::GET, "/_emulator/requests", None).await;
+    assert!(log["requests"].as_array().is_some_and(|r| !r.is_empty()), "{log}");
+    let (_, scripted) = emu_control(&emu, Method::GET, "/_emulator/numbers/%2B12025550111", None).await;
+    assert_eq!(scripted["answer"], "busy");
+
+    let (status, answer) = emu_control(&emu, Method::POST, "/_emulator/reset", None).await;
+    assert_eq!((status, answer), (204, Value::Null));
+
+    // The log first: the REST requests below are logged anew.
+    let (_, log) = emu_control(&emu, Method::GET, "/_emulator/requests", None).await;
+    assert_eq!(log["requests"], json!([]), "{log}");
+    let (_, held) = emu_control(&emu, Method::GET, "/_emulator/calls", None).await;
+    assert!(listed_sids(&held, "calls").is_empty(), "{held}");
+    let (_, messages) = emu_control(&emu, Method::GET, "/_emulator/messages", None).await;
+    assert!(listed_sids(&messages, "messages").is_empty(), "{messages}");
+    let (_, scripted) = emu_control(&emu, Method::GET, "/_emulator/numbers/%2B12025550111", None).await;
+    assert_eq!(scripted["answer"], "human", "back to the default script: {scripted}");
+    let (status, listed) = emulator_rest(&emu, Method::GET, "Calls.json", &[]).await;
+    assert_eq!((status, listed_sids(&listed, "calls")), (200, Vec::<String>::new()), "{listed}");
+    let (status, missing) = emulator_rest(&emu, Method::GET, &format!("Calls/{sid}.json"), &[]).await;
+    assert_eq!((status, missing["code"].as_i64()), (404, Some(20404)), "{missing}");
+    process.kill().await.ok();
+}
+
+/// README (emulator control): with `--clock manual` the emulated time stands still until
+/// `POST /_emulator/clock/advance {"seconds"}`, which moves it by exactly that and answers the new
+/// `now`; what waits on that time — a call ringing 30 s before its number is busy, the creation
+/// time of the next call — moves with it, and only with it.
+#[tokio::test]
+async fn a_manual_clock_moves_time_and_calls_only_when_advanced() {
+    use reqwest::Method;
+    let (mut process, emu) = emulator_clocked(AUTH_TOKEN, NOWHERE, "manual").await;
+    let now = |answer: &Value| {
+        chrono::DateTime::parse_from_rfc3339(answer["now"].as_str().expect("now")).expect("rfc 3339")
+    };
+    let (status, before) = emu_control(&emu, Method::GET, "/_emulator/clock", None).await;
+    assert_eq!(status, 200, "{before}");
+    let script = json!({"answer": "busy", "answer_after_secs": 30});
+    let (status, _) = emu_control(&emu, Method::PUT, "/_emulator/numbers/%2B12025550111", Some(script)).await;
+    assert_eq!(status, 200);
+    let first = create_emulated_call(&emu, "+12025550111").await;
+    let sid = first["sid"].as_str().expect("sid").to_owned();
+    let fetch = format!("Calls/{sid}.json");
+    let status_of = |call: Value| call["status"].as_str().unwrap_or_default().to_owned();
+    let (emu_ref, fetch_ref) = (emu.as_str(), fetch.as_str());
+    crate::helpers::eventually(10, "the call rings", move || async move {
+        status_of(emulator_rest(emu_ref, Method::GET, fetch_ref, &[]).await.1) == "ringing"
+    })
+    .await;
+    let (_, still) = emu_control(&emu, Method::GET, "/_emulator/clock", None).await;
+    assert_eq!(now(&still), now(&before), "a manual clock stands still");
+    let (_, ringing) = emulator_rest(&emu, Method::GET, &fetch, &[]).await;
+    assert_eq!(status_of(ringing), "ringing", "its 30 s of ringing have not passed");
+
+    let (status, advanced) =
+        emu_control(&emu, Method::POST, "/_emulator/clock/advance", Some(json!({"seconds": 60}))).await;
+    assert_eq!(status, 200, "{advanced}");
+    assert_eq!(now(&advanced) - now(&before), chrono::Duration::seconds(60), "{advanced}");
+    let (_, read) = emu_control(&emu, Method::GET, "/_emulator/clock", None).await;
+    assert_eq!(now(&read), now(&advanced));
+    crate::helpers::eventually(10, "the call is busy once its ringing is over", move || async move {
+        status_of(emulator_rest(emu_ref, Method::GET, fetch_ref, &[]).await.1) == "busy"
+    })
+    .await;
+    let second = create_emulated_call(&emu, "+12025550112").await;
+    let created = |call: &Value| {
+        chrono::DateTime::parse_from_rfc2822(call["date_created"].as_str().expect("date_created"))
+            .expect("rfc 2822")
+    };
+    assert_eq!(created(&second) - created(&first), chrono::Duration::seconds(60));
+    process.kill().await.ok();
+}

@@ -150,3 +150,29 @@ async fn ready_fails_when_the_outbox_worker_stops_beating(pool: PgPool) {
     app.outbox().run_once().await.expect("a round beats");
     assert_eq!(app.get("/ready").await.status(), 200, "ready again once the worker beats");
 }
+
+/// A connection that sat idle on a server that meanwhile took no writes (a demoted primary) is
+/// closed when drawn, and a fresh one is handed out instead.
+#[sqlx::test]
+async fn an_idle_connection_to_a_read_only_server_is_replaced_when_drawn(
+    _o: PgPoolOptions,
+    connect: sqlx::postgres::PgConnectOptions,
+) {
+    let config = test_config(&[("SWITCHBOARD_DB__POOL_MAX", "1"), ("SWITCHBOARD_DB__POOL_MIN", "0")]);
+    let pool = switchboard::db::pool_options(&config.db).connect_with(connect).await.expect("pool");
+    let mut conn = pool.acquire().await.expect("a connection");
+    let first: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *conn).await.expect("pid");
+    // What a demotion looks like from inside an open connection: it takes no writes any more.
+    sqlx::query("SET default_transaction_read_only = on").execute(&mut *conn).await.expect("set");
+    drop(conn);
+    // The check runs on connections idle longer than this (the threshold itself is under test).
+    tokio::time::sleep(switchboard::db::PING_WHEN_IDLE_FOR + Duration::from_millis(200)).await;
+    let mut conn = pool.acquire().await.expect("a connection");
+    let (pid, read_only): (i32, String) =
+        sqlx::query_as("SELECT pg_backend_pid(), current_setting('transaction_read_only')")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("query");
+    assert_ne!(pid, first, "the read-only connection was closed, not handed out");
+    assert_eq!(read_only, "off");
+}

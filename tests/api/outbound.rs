@@ -185,3 +185,60 @@ async fn the_voice_webhook_while_the_database_is_away_is_an_apology(
     let retried = crate::fixture::post_signed(&o.app, &path, &params).await.text().await.expect("body");
     assert!(retried.contains("<Say>Hello from Acme.</Say>"), "Twilio's retry gets the script: {retried}");
 }
+
+/// README (outbound notifications): `outbound.call.completed` names the run, the job, the lead,
+/// the number, the call's SID, its status and outcome — with the tenant, the attempt and when.
+#[sqlx::test]
+async fn the_call_completed_notification_names_the_run_job_lead_number_call_and_outcome(pool: PgPool) {
+    let o = setup(pool).await;
+    let run = o.create_run(&o.acme, ACME_FROM, None).await;
+    let response = o.upload(&o.acme, &run, leads("L", 1, 100), false).await;
+    assert_eq!(response.status(), 200);
+    o.start(&o.acme, &run).await;
+    o.tick().await;
+    let live = o.live_at_fake().await;
+    assert_eq!(live.len(), 1, "{live:?}");
+    let (token, sid, to) = &live[0];
+    assert_eq!(to, "+14155550100");
+    o.callback(token, sid, to, ACME_FROM, "completed").await;
+    let sent = o.notifications("outbound.call.completed").await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let payload = &sent[0];
+    let mut keys: Vec<&str> = payload.as_object().expect("an object").keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "at",
+            "attempt",
+            "call_sid",
+            "job_id",
+            "lead_id",
+            "number",
+            "outcome",
+            "run_id",
+            "status",
+            "tenant_id"
+        ],
+        "{payload}"
+    );
+    let job: uuid::Uuid = sqlx::query_scalar("SELECT id FROM outbound_job WHERE lead_id = 'L0'")
+        .fetch_one(&o.app.state.db)
+        .await
+        .expect("the job");
+    assert_eq!(
+        payload,
+        &json!({
+            "tenant_id": o.tenant.id,
+            "run_id": run,
+            "job_id": job.to_string(),
+            "lead_id": "L0",
+            "number": "+14155550100",
+            "call_sid": sid,
+            "status": "completed",
+            "outcome": "answered",
+            "attempt": 1,
+            "at": "2026-11-23T15:00:00.000Z",
+        })
+    );
+}

@@ -425,3 +425,27 @@ async fn start_by_order_acts_on_its_newest_session_and_a_started_one_cannot_be_c
     assert_eq!(s.session(&second).await["status"], "initiating");
     assert!(!session_actions(&s, &second).await.iter().any(|a| a == "SESSION_CANCELLED"));
 }
+
+/// README (booking): `duration_minutes` is 1–720: twelve hours are booked, a minute more is a 422
+/// naming the field, and nothing is stored for it.
+#[sqlx::test]
+async fn a_duration_of_720_minutes_is_booked_and_721_is_422_naming_duration_minutes(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let mut longest = Sessions::booking("ord_long", "2026-12-01T18:00:00Z");
+    longest["duration_minutes"] = json!(720);
+    let (status, body) = s.schedule(longest).await;
+    assert_eq!((status, body["duration_minutes"].as_i64()), (201, Some(720)), "{body}");
+    let mut too_long = Sessions::booking("ord_too_long", "2026-12-01T18:00:00Z");
+    too_long["duration_minutes"] = json!(721);
+    let (status, problem) = s.schedule(too_long).await;
+    assert_eq!(
+        (status, problem["code"].as_str(), field_of(&problem)),
+        (422, Some("validation_failed"), vec!["duration_minutes"]),
+        "{problem}"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM call_session WHERE order_id = 'ord_too_long'")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
+}

@@ -680,3 +680,132 @@ async fn a_session_walked_to_its_time_warning_audits_each_step_once(pool: PgPool
     assert_eq!(audited(&s, &id, "SESSION_IN_PROGRESS").await.len(), 1);
     assert_eq!(audited(&s, &id, "SESSION_TIME_WARNING").await.len(), 1);
 }
+
+/// The keys of a JSON object, sorted.
+fn sorted_keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().expect("an object").keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+/// README (notifications to the call service): `session.completed` carries the session, its
+/// times, its conference and each party's leg, plus how it ended — exactly those keys, with the
+/// values the frozen clock makes: started at 15:00:00, both in at 15:00:10, the client gone at
+/// 15:02:10. `session.started` carries the same keys, nothing ended yet.
+#[sqlx::test]
+async fn the_session_completed_payload_carries_every_field_the_readme_lists(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_pay").await;
+    let started = s.call(Method::POST, "/api/calls/ord_pay/start", &s.admin, None).await;
+    assert_eq!(started.0, 200, "{}", started.1);
+    deliver(&s.app).await;
+    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
+    s.clock.advance(chrono::Duration::seconds(10));
+    answer(&s, &client, CLIENT_NUMBER).await;
+    answer(&s, &reader, READER_NUMBER).await;
+    conference(&s, &id, "conference-start", None, "1").await;
+    conference(&s, &id, "participant-join", Some(&client.sid), "2").await;
+    conference(&s, &id, "participant-join", Some(&reader.sid), "3").await;
+    assert_eq!(s.session(&id).await["status"], "in_progress");
+    s.clock.advance(chrono::Duration::seconds(120));
+    conference(&s, &id, "participant-leave", Some(&client.sid), "4").await;
+    conference(&s, &id, "conference-end", None, "5").await;
+    let sent = notifications(&s).await;
+    let kinds: Vec<&str> = sent.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["session.started", "session.completed"]);
+    let expected_keys = [
+        "client",
+        "conference_sid",
+        "connected_at",
+        "duration_sec",
+        "ended_at",
+        "ended_reason",
+        "order_id",
+        "reader",
+        "scheduled_at",
+        "session_id",
+        "started_at",
+        "status",
+        "tenant_id",
+    ];
+    let completed = &sent.iter().find(|(k, _)| k == "session.completed").expect("sent").1;
+    assert_eq!(sorted_keys(completed), expected_keys, "{completed}");
+    assert_eq!(
+        completed,
+        &json!({
+            "session_id": id,
+            "tenant_id": s.tenant.id,
+            "order_id": "ord_pay",
+            "status": "completed",
+            "ended_reason": "client_left",
+            "duration_sec": 120,
+            "scheduled_at": "2026-11-23T15:05:00Z",
+            "started_at": "2026-11-23T15:00:00Z",
+            "connected_at": "2026-11-23T15:00:10Z",
+            "ended_at": "2026-11-23T15:02:10Z",
+            "conference_sid": CONFERENCE,
+            "client": {"subject": "u_1", "call_sid": client.sid, "joined_at": "2026-11-23T15:00:10Z",
+                "left_at": "2026-11-23T15:02:10Z"},
+            "reader": {"subject": "u_2", "call_sid": reader.sid, "joined_at": "2026-11-23T15:00:10Z",
+                "left_at": "2026-11-23T15:02:10Z"},
+        })
+    );
+    for party in ["client", "reader"] {
+        assert_eq!(sorted_keys(&completed[party]), ["call_sid", "joined_at", "left_at", "subject"]);
+    }
+    let started = &sent.iter().find(|(k, _)| k == "session.started").expect("sent").1;
+    assert_eq!(sorted_keys(started), expected_keys, "the same keys: {started}");
+    assert_eq!(
+        (
+            started["status"].as_str(),
+            started["connected_at"].as_str(),
+            &started["ended_reason"],
+            &started["duration_sec"],
+            &started["ended_at"],
+        ),
+        (Some("in_progress"), Some("2026-11-23T15:00:10Z"), &Value::Null, &Value::Null, &Value::Null),
+        "{started}"
+    );
+}
+
+/// Issue: the reader's leg not answering (src/sessions/events.rs) — the mirror of the client's:
+/// `no_answer` with `reader_no_answer`, the client's answered leg hung up once, said once.
+#[sqlx::test]
+async fn a_reader_who_does_not_answer_makes_it_no_answer_and_the_clients_leg_is_hung_up_once(pool: PgPool) {
+    let s = Sessions::new(pool).await;
+    let id = s.book("ord_rna").await;
+    let started = s.call(Method::POST, "/api/calls/ord_rna/start", &s.admin, None).await;
+    assert_eq!(started.0, 200, "{}", started.1);
+    deliver(&s.app).await;
+    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
+    answer(&s, &client, CLIENT_NUMBER).await;
+    conference(&s, &id, "participant-join", Some(&client.sid), "1").await;
+    leg_status(&s, &reader, READER_NUMBER, "ringing", "1").await;
+    leg_status(&s, &reader, READER_NUMBER, "no-answer", "2").await;
+    leg_status(&s, &reader, READER_NUMBER, "no-answer", "2").await;
+    s.clock.advance(chrono::Duration::minutes(5));
+    s.app.worker("session-deadlines").run_once().await.expect("round");
+    deliver(&s.app).await;
+    let session = s.session(&id).await;
+    assert_eq!(
+        (session["status"].as_str(), session["ended_reason"].as_str()),
+        (Some("no_answer"), Some("reader_no_answer")),
+        "{session}"
+    );
+    let hangups: Vec<_> =
+        s.fake.updates().into_iter().map(|(sid, f)| (sid, f["Status"][0].clone())).collect();
+    assert_eq!(hangups, [(client.sid.clone(), "completed".to_owned())]);
+    let sent = notifications(&s).await;
+    let kinds: Vec<&str> = sent.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["session.no_answer"]);
+    assert_eq!(
+        (sent[0].1["status"].as_str(), sent[0].1["ended_reason"].as_str()),
+        (Some("no_answer"), Some("reader_no_answer")),
+        "{}",
+        sent[0].1
+    );
+    assert_eq!(audited(&s, &id, "SESSION_STARTED").await.len(), 1);
+    assert_eq!(audited(&s, &id, "SESSION_NO_ANSWER").await, [json!({"ended_reason": "reader_no_answer"})]);
+    assert!(audited(&s, &id, "SESSION_IN_PROGRESS").await.is_empty(), "both parties never joined");
+    assert!(audited(&s, &id, "SESSION_TIME_WARNING").await.is_empty());
+}
