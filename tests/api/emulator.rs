@@ -442,7 +442,11 @@ async fn emulator_rest(
     form: &[(&str, &str)],
 ) -> (u16, Value) {
     let url = format!("{emulator}/2010-04-01/Accounts/{ACCOUNT_SID}/{path}");
-    let mut request = reqwest::Client::new().request(method, url).basic_auth(ACCOUNT_SID, Some(AUTH_TOKEN));
+    let mut request = switchboard::net::client_builder()
+        .build()
+        .expect("client")
+        .request(method, url)
+        .basic_auth(ACCOUNT_SID, Some(AUTH_TOKEN));
     if !form.is_empty() {
         request = request
             .header("content-type", "application/x-www-form-urlencoded")
@@ -454,8 +458,16 @@ async fn emulator_rest(
 }
 
 /// A request to the emulator's control API (`/_emulator/…`): (status, JSON or null).
-async fn emu_control(emulator: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, format!("{emulator}{path}"));
+async fn emu_control(
+    emulator: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = switchboard::net::client_builder()
+        .build()
+        .expect("client")
+        .request(method, format!("{emulator}{path}"));
     if let Some(body) = body {
         request = request.json(&body);
     }

@@ -35,6 +35,7 @@ mod outbound_runs;
 mod outbound_support;
 mod outbound_upload;
 mod outbox;
+mod promises;
 mod receiver;
 mod recordings;
 mod recordings_links;
