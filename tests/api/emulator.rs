@@ -510,9 +510,9 @@ async fn a_reset_forgets_every_call_message_script_and_logged_request() {
     assert_eq!(status, 201, "{message}");
     // Held before the reset.
     let (_, listed) = emulator_rest(&emu, Method::GET, "Calls.json", &[]).await;
-    assert_eq!(listed_sids(&listed, "calls"), [sid.clone()]);
+    assert_eq!(listed_sids(&listed, "calls"), std::slice::from_ref(&sid));
     let (_, held) = emu_control(&emu, Method::GET, "/_emulator/calls", None).await;
-    assert_eq!(listed_sids(&held, "calls"), [sid.clone()]);
+    assert_eq!(listed_sids(&held, "calls"), std::slice::from_ref(&sid));
     let (_, messages) = emu_control(&emu, Method::GET, "/_emulator/messages", None).await;
     assert_eq!(listed_sids(&messages, "messages").len(), 1, "{messages}");
     let (_, log) = emu_control(&emu, Method::GET, "/_emulator/requests", None).await;
