@@ -284,6 +284,15 @@ async fn an_opted_out_or_anonymous_caller_gets_no_text(pool: PgPool) {
             .await
             .expect("count");
     assert_eq!(text_backs, 0, "no text-back was even queued");
+    // The control: another caller, missed the same way, is texted back.
+    let (third, other) = (sid(3), "+12025550178");
+    post(&s.app, "/webhooks/twilio/call", &voice_params(&third, other, ACME_MAIN, "ringing")).await;
+    let mut params = voice_params(&third, other, ACME_MAIN, "in-progress");
+    params.push(("DialCallStatus", "no-answer"));
+    post(&s.app, &format!("/webhooks/twilio/call/status/{third}"), &params).await;
+    deliver(&s.app).await;
+    let sent: Vec<String> = sms_sent(&s).await.into_iter().map(|(to, ..)| to).collect();
+    assert_eq!(sent, [other]);
 }
 
 #[sqlx::test]
