@@ -2,6 +2,7 @@
 //! malformed body, a wrong content type or a wrongly typed field gets the same error shape as
 //! everything else. A string (or key) holding a NUL character, which PostgreSQL cannot store in
 //! `text` or `jsonb`, is a 422 naming where it is (`name`, `media[0]`) before any handler runs.
+//! A body that is not a JSON object (an array, a string, `null`) is a 422 naming `body`.
 
 use super::{ApiError, FieldError};
 use axum::extract::rejection::JsonRejection;
@@ -25,6 +26,11 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let axum::Json(value) = axum::Json::<Value>::from_request(req, state).await.map_err(map_rejection)?;
+        // Every body of the API is an object. serde would also read a struct from an array (by
+        // position), so `[]` would pass as a body whose fields are all optional.
+        if !value.is_object() {
+            return Err(ApiError::invalid("body", "must be a JSON object"));
+        }
         if let Some(path) = nul_at(&value, String::new()) {
             let field = if path.is_empty() { "body".to_owned() } else { path };
             return Err(ApiError::invalid(field, "must not contain a NUL character"));

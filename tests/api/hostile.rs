@@ -506,3 +506,26 @@ async fn a_superadmins_unknown_tenant_is_404_on_every_list_that_takes_it(pool: P
     let schedule = s.app.post_json("/api/calls/schedule?tenant=no-such", &s.root, booking).await;
     problem(schedule, 404).await;
 }
+
+#[sqlx::test]
+async fn a_body_that_is_not_an_object_is_422_even_where_every_field_is_optional(pool: PgPool) {
+    let s = setup(pool).await;
+    let crisis = json!({"type": "fire", "risk_score": 4.5, "description": "smoke", "location": "Main"});
+    let created: Value = s.app.post_json("/api/crises", s.admin(), crisis).await.json().await.expect("json");
+    let id = created["id"].as_str().expect("id");
+    // serde reads a struct from an array by position: `[]` would be an approval with no reason.
+    for (path, body) in [
+        (format!("/api/crises/{id}/approve"), json!([])),
+        (format!("/api/crises/{id}/reject"), json!(["a reason"])),
+        ("/api/crises".to_owned(), json!(["fire", 4.5])),
+        (format!("/api/crises/{id}/approve"), json!(null)),
+        (format!("/api/crises/{id}/approve"), json!("approve")),
+    ] {
+        let response = s.app.post_json(&path, s.admin(), body.clone()).await;
+        let problem = problem(response, 422).await;
+        assert_eq!(fields(&problem), ["body"], "{path} {body}: {problem}");
+    }
+    let detail: Value =
+        s.app.get_auth(&format!("/api/crises/{id}"), s.admin()).await.json().await.expect("json");
+    assert_eq!(detail["status"], "pending_approval", "nothing was decided");
+}
