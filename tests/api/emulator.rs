@@ -24,28 +24,7 @@ pub(crate) fn free_port() -> u16 {
 }
 
 pub(crate) async fn emulator(token: &str, target: &str) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_twilio-emulator"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--account-sid",
-            ACCOUNT_SID,
-            "--auth-token",
-            token,
-            "--target",
-            target,
-            "--clock",
-            "scaled:5",
-        ])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("emulator starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let first = lines.next_line().await.expect("read").expect("a line");
-    (child, first.strip_prefix("listening on ").expect("address line").to_owned())
+    emulator_clocked(token, target, "scaled:5").await
 }
 
 pub(crate) async fn start(pool: PgPool, emulator_token: &str) -> Env {

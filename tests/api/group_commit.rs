@@ -73,13 +73,18 @@ fn group_settings(max: &str) -> Vec<(&'static str, String)> {
 async fn replica(pool: PgPool, probe: Arc<Probe>, max: &str) -> TestApp {
     let settings = group_settings(max);
     let vars: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    replica_with(pool, probe, &vars).await
+}
+
+/// A replica on `pool` with the configuration `vars`, its writer watched by `probe`.
+async fn replica_with(pool: PgPool, probe: Arc<Probe>, vars: &[(&str, &str)]) -> TestApp {
     let overrides = Overrides {
         pool: Some(pool),
         clock: Some(frozen_clock()),
         group_commit_probe: Some(probe),
         ..Overrides::default()
     };
-    spawn_with(test_config(&vars), overrides).await
+    spawn_with(test_config(vars), overrides).await
 }
 
 /// A signed ringing webhook for `sid` to the app at `address`.
@@ -347,13 +352,7 @@ async fn a_lone_webhook_is_written_at_once_whatever_the_linger(pool: PgPool) {
         ("SWITCHBOARD_INBOUND__GROUP_COMMIT_LINGER_MS", "600000"),
         ("SWITCHBOARD_INBOUND__GROUP_COMMIT_IN_FLIGHT", "2"),
     ];
-    let overrides = Overrides {
-        pool: Some(pool.clone()),
-        clock: Some(frozen_clock()),
-        group_commit_probe: Some(probe.clone()),
-        ..Overrides::default()
-    };
-    let app = spawn_with(test_config(&vars), overrides).await;
+    let app = replica_with(pool.clone(), probe.clone(), &vars).await;
     let sids: Vec<String> = (1..=3).map(sid).collect();
     for sid in &sids {
         // Ten minutes of linger would outlast the client's patience: a lone write does not wait.
@@ -439,13 +438,7 @@ async fn at_most_in_flight_batches_commit_at_once(pool: PgPool) {
         ("SWITCHBOARD_INBOUND__GROUP_COMMIT_IN_FLIGHT", "2"),
         ("SWITCHBOARD_INBOUND__GROUP_COMMIT_LINGER_MS", "0"),
     ];
-    let overrides = Overrides {
-        pool: Some(pool.clone()),
-        clock: Some(frozen_clock()),
-        group_commit_probe: Some(probe.clone()),
-        ..Overrides::default()
-    };
-    let app = spawn_with(test_config(&vars), overrides).await;
+    let app = replica_with(pool.clone(), probe.clone(), &vars).await;
     let first = spawn_ringing(&app, sid(1));
     eventually(10, "the first batch is held", || async { probe.held.load(Ordering::SeqCst) == 1 }).await;
     let second = spawn_ringing(&app, sid(2));
