@@ -28,6 +28,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 /// Batches that failed and were retried write by write.
 const RETRIED: &str = "inbound_group_commit_retried_total";
 
+/// How long a batch's transaction took, from taking a connection to its commit.
+const WRITE_SECONDS: &str = "inbound_group_commit_write_seconds";
+
 /// Writes waiting for a batch, at most (handlers wait beyond, which is the back-pressure).
 const QUEUE: usize = 4096;
 
@@ -195,11 +198,13 @@ async fn commit(
     _slot: OwnedSemaphorePermit,
 ) {
     let entries = batch::plan(jobs);
-    metrics::histogram!("inbound_group_commit_batch_size").record(entries.len() as f64);
+    metrics::histogram!(crate::health::metrics::BATCH_SIZE).record(entries.len() as f64);
     if let Some(probe) = &probe {
         probe.batch(&entries.iter().map(|e| e.write.sid().to_owned()).collect::<Vec<_>>());
     }
+    let started = std::time::Instant::now();
     let written = batch::write(&state, &entries, probe.as_deref()).await;
+    metrics::histogram!(WRITE_SECONDS).record(started.elapsed().as_secs_f64());
     match written {
         Ok(()) => batch::answer_all(entries, &Ok(())),
         Err(e) if entries.len() == 1 || super::pending::is_unavailable(&e) => {

@@ -104,10 +104,17 @@ pub(super) async fn insert_call(conn: &mut PgConnection, call: &NewCall) -> Resu
     Ok(true)
 }
 
+/// The kind of a new call's notification.
+pub(super) const CALL_INCOMING: &str = "call.incoming";
+/// Where it goes.
+pub(super) const CALL_SERVICE: &str = "call_service";
+/// Its idempotency key: this, then the `CallSid`.
+pub(super) const CALL_INCOMING_KEY: &str = "call.incoming:";
+
 /// The `call.incoming` of a new call (built only once the call is known to be new).
 pub(super) fn call_incoming(call: &NewCall) -> crate::outbox::NewMessage<'static> {
     let data = notify::call_data(call.tenant, &call.sid, &call.from, &call.to, &call.status, call.at);
-    notify::message("call.incoming", "call_service", format!("call.incoming:{}", call.sid), data)
+    notify::message(CALL_INCOMING, CALL_SERVICE, format!("{CALL_INCOMING_KEY}{}", call.sid), data)
 }
 
 fn is_new_call(status: &CallStatus) -> bool {

@@ -69,41 +69,6 @@ pub async fn enqueue(
     .await
 }
 
-/// Enqueues messages in the caller's transaction with one statement (group commit), taking their
-/// keys in one order (byte order) so two replicas' batches cannot deadlock on them. A key already
-/// enqueued creates nothing, as with [`enqueue`].
-pub async fn enqueue_many(
-    conn: &mut PgConnection,
-    messages: &[(TenantId, DateTime<Utc>, NewMessage<'_>)],
-) -> Result<(), sqlx::Error> {
-    let mut rows: Vec<&(TenantId, DateTime<Utc>, NewMessage<'_>)> = messages.iter().collect();
-    rows.sort_by(|a, b| a.2.idempotency_key.cmp(&b.2.idempotency_key));
-    let (owner_domain, owner_id): (Vec<_>, Vec<_>) = rows.iter().map(|r| r.2.owner.clone().unzip()).unzip();
-    sqlx::query(
-        "INSERT INTO outbox_message (id, tenant_id, kind, destination, payload, idempotency_key, owner_domain,
-           owner_id, priority, status, next_attempt_at, created_at, updated_at)
-         SELECT id, tenant, kind, destination, payload, key, owner_domain, owner_id, priority, 'pending', at, at, at
-         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[],
-           $9::int2[], $10::timestamptz[])
-           WITH ORDINALITY AS m(id, tenant, kind, destination, payload, key, owner_domain, owner_id, priority, at, n)
-         ORDER BY n
-         ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    .bind(rows.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.0.uuid()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.2.kind).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.2.destination).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| &r.2.payload).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.2.idempotency_key.as_str()).collect::<Vec<_>>())
-    .bind(owner_domain)
-    .bind(owner_id)
-    .bind(rows.iter().map(|r| r.2.priority).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Wakes this instance's outbox worker (after a commit that enqueued something). Other replicas
 /// find the message on their next poll: no NOTIFY inside hot-path transactions (DESIGN.md §5).
 pub fn wake(state: &AppState) {

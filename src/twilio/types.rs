@@ -107,6 +107,22 @@ pub struct E164(String);
 /// What may stand between the digits of a number as typed, and is dropped.
 const E164_SEPARATORS: [char; 5] = [' ', '-', '.', '(', ')'];
 
+/// The region whose metadata parses `digits` (a number as typed after its `+`), when it can be
+/// told without trying each region of its country code. Without a hint, `phonenumber` matches a
+/// `+1` number against the regular expressions of each of the North American plan's 25 regions
+/// to find the one whose national-prefix rules apply: measured under load (bench/README.md), that
+/// was a seventh of a ringing webhook's CPU, paid again for every new caller. A `+1` number of ten
+/// digits not starting with 0 or 1 has no national prefix to strip under any of those regions'
+/// rules, so the US metadata gives the same number — `hinted_and_unhinted_parses_agree` compares
+/// the two over every area code. Anything else is left to the full search.
+fn region_hint(digits: &str) -> Option<phonenumber::country::Id> {
+    let mut bare = digits.bytes().filter(u8::is_ascii_digit);
+    let north_american = bare.next() == Some(b'1')
+        && bare.next().is_some_and(|d| (b'2'..=b'9').contains(&d))
+        && bare.count() == 9;
+    north_american.then_some(phonenumber::country::Id::US)
+}
+
 /// A value that is not an E.164 number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not an E.164 phone number (+ followed by the country code and number)")]
@@ -127,7 +143,7 @@ impl E164 {
         if !typed.chars().all(|c| c.is_ascii_digit() || E164_SEPARATORS.contains(&c)) {
             return Err(E164Error);
         }
-        let number = phonenumber::parse(None, trimmed).map_err(|_| E164Error)?;
+        let number = phonenumber::parse(region_hint(typed), trimmed).map_err(|_| E164Error)?;
         let formatted = number.format().mode(phonenumber::Mode::E164).to_string();
         let digits = formatted.len().saturating_sub(1);
         if (7..=15).contains(&digits) { Ok(E164(formatted)) } else { Err(E164Error) }
@@ -293,6 +309,30 @@ mod tests {
         assert_eq!(Address::parse("+15555550123").number().map(E164::as_str), Some("+15555550123"));
         assert!(E164::parse("12025550100").is_err());
         assert!(E164::parse("+1").is_err());
+    }
+
+    #[test]
+    fn hinted_and_unhinted_parses_agree() {
+        let unhinted = |typed: &str| {
+            phonenumber::parse(None, typed).map(|n| n.format().mode(phonenumber::Mode::E164).to_string())
+        };
+        for area in 200..=999 {
+            for local in ["2000000", "5550100", "9119999", "4567890"] {
+                let plain = format!("+1{area}{local}");
+                let typed = format!("+1 ({area}) {}-{}", &local[..3], &local[3..]);
+                for number in [plain, typed] {
+                    assert!(region_hint(&number[1..]).is_some(), "{number}");
+                    let hinted = E164::parse_uncached(&number).map(String::from);
+                    assert_eq!(hinted.ok(), unhinted(&number).ok(), "{number}");
+                }
+            }
+        }
+        // The full search for everything else: +1 with a leading 0 or 1, other lengths, other codes.
+        for other in
+            ["1123456789", "10234567890", "1202555010", "120255501000", "4402071234567", "33142685300"]
+        {
+            assert_eq!(region_hint(other), None, "{other}");
+        }
     }
 
     #[test]

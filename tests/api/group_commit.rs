@@ -215,6 +215,10 @@ async fn one_poisoned_write_does_not_fail_its_batch(pool: PgPool) {
     assert_eq!(recorded(&s.app.state.db, std::slice::from_ref(&poisoned)).await, (0, 0));
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
     assert!(metrics.contains("inbound_group_commit_batch_size_count"), "{metrics}");
+    // Sizes have buckets of writes (1, 2, 4 …), not of seconds; the write's time has its own.
+    assert!(metrics.contains("inbound_group_commit_batch_size_bucket{le=\"4\"}"), "{metrics}");
+    assert!(!metrics.contains("inbound_group_commit_batch_size_bucket{le=\"0.001\"}"), "{metrics}");
+    assert!(metrics.contains("inbound_group_commit_write_seconds_count"), "{metrics}");
     let retried = metrics
         .lines()
         .find_map(|l| l.strip_prefix("inbound_group_commit_retried_total "))

@@ -463,6 +463,32 @@ async fn status_callbacks_never_move_a_call_backwards(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn a_call_incoming_body_is_the_same_whichever_webhook_records_the_call(pool: PgPool) {
+    let s = setup(pool).await;
+    // A sub-millisecond fraction: both paths give the milliseconds, truncated.
+    let now = switchboard::clock::Clock::now(&*s.clock) + chrono::Duration::nanoseconds(123_987_654);
+    s.clock.set(now);
+    // The ringing webhook's group-commit statement builds the body in SQL; a dial result for a
+    // call never heard ringing records it through `notify::call_data` in Rust.
+    ring(&s.app, &sid(1), ACME_MAIN).await;
+    dial_result(&s.app, &sid(2), ACME_MAIN, "answered").await;
+
+    let bodies: Vec<Value> = sqlx::query_scalar(
+        "SELECT payload FROM outbox_message WHERE kind = 'call.incoming' ORDER BY idempotency_key",
+    )
+    .fetch_all(&s.app.state.db)
+    .await
+    .expect("bodies");
+    let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    assert!(at.ends_with(".123Z"), "{at}");
+    let body = |sid: String, status: &str| {
+        json!({"call_sid": sid, "from": CALLER, "to": ACME_MAIN, "tenant_id": s.tenant.id, "status": status,
+            "direction": "inbound", "at": at})
+    };
+    assert_eq!(bodies, [body(sid(1), "ringing"), body(sid(2), "in-progress")]);
+}
+
+#[sqlx::test]
 async fn notifications_reach_the_call_service_signed(pool: PgPool) {
     let s = setup(pool).await;
     ring(&s.app, &sid(1), ACME_MAIN).await;
