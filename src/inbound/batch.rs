@@ -53,8 +53,8 @@ pub(super) fn answer_all(entries: Vec<Entry>, outcome: &Outcome) {
 
 /// Writes the batch in one transaction. A batch of ringing calls alone is one statement, sent
 /// on its own (its own transaction: one round trip instead of `BEGIN`, two inserts and `COMMIT`,
-/// each waiting its turn on a busy server); a batch with status callbacks, or watched by a test's
-/// probe (which holds the commit open), runs the same statement inside `BEGIN … COMMIT`.
+/// each waiting its turn on a busy server); a batch with status callbacks, or one whose commit a
+/// test's probe holds open, runs the same statement inside `BEGIN … COMMIT`.
 pub(super) async fn write(
     state: &AppState,
     entries: &[Entry],
@@ -67,7 +67,8 @@ pub(super) async fn write(
             Write::Status(_) => None,
         })
         .collect();
-    if ringing.len() == entries.len() && probe.is_none() {
+    let held = probe.is_some_and(|p| p.holds_commit());
+    if ringing.len() == entries.len() && !held {
         return Ok(insert_calls(&state.db, &ringing).await?);
     }
     let mut tx = crate::system::system_tx(&state.db).await?;

@@ -28,7 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 /// Batches that failed and were retried write by write.
 const RETRIED: &str = "inbound_group_commit_retried_total";
 
-/// How long a batch's transaction took, from taking a connection to its commit.
+/// How long a batch's transaction took, from asking for a connection to its commit.
 const WRITE_SECONDS: &str = "inbound_group_commit_write_seconds";
 
 /// Writes waiting for a batch, at most (handlers wait beyond, which is the back-pressure).
@@ -89,6 +89,12 @@ pub trait GroupCommitProbe: Send + Sync {
     fn submitted(&self) {}
     /// A batch of these distinct calls (in the order their keys are taken) is about to be written.
     fn batch(&self, _sids: &[String]) {}
+    /// Whether the next batch's commit is to be held: it is then written inside `BEGIN … COMMIT`
+    /// (even a batch that would be one statement on its own) so [`Self::before_commit`] can hold
+    /// it open.
+    fn holds_commit(&self) -> bool {
+        false
+    }
     /// A batch of these calls is written and about to commit; the commit waits for the future
     /// (a failpoint: a test holds it open and kills the server).
     fn before_commit(&self, _sids: &[String]) -> BoxFuture<'static, ()> {

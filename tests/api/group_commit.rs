@@ -34,6 +34,9 @@ impl GroupCommitProbe for Probe {
         self.batches.lock().expect("lock").push(sids.to_vec());
     }
 
+    fn holds_commit(&self) -> bool {
+        self.hold.load(Ordering::SeqCst)
+    }
     fn before_commit(&self, _sids: &[String]) -> BoxFuture<'static, ()> {
         if !self.hold.load(Ordering::SeqCst) {
             return Box::pin(async {});
