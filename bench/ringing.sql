@@ -1,5 +1,6 @@
--- What the ringing webhook commits per call (the routing is cached): the call and its
--- call.incoming notification, in one transaction. :tenant is set by bench/run.
+-- The rows the ringing webhook commits per call (the routing is cached): the call and its
+-- call.incoming notification, as two inserts in one transaction per call (the server writes the
+-- same rows for a whole batch in one statement). :tenant is set by bench/run.
 \set num random(0, 4)
 BEGIN;
 INSERT INTO inbound_call (call_sid, tenant_id, from_address, to_number, status, status_rank, after_hours, screened,

@@ -22,6 +22,8 @@ struct Probe {
     batches: Mutex<Vec<Vec<String>>>,
     hold: AtomicBool,
     held: AtomicUsize,
+    /// Batches written inside `BEGIN … COMMIT` (only those reach `before_commit`).
+    in_transaction: AtomicUsize,
     release: Arc<Semaphore>,
 }
 
@@ -38,6 +40,7 @@ impl GroupCommitProbe for Probe {
         self.hold.load(Ordering::SeqCst)
     }
     fn before_commit(&self, _sids: &[String]) -> BoxFuture<'static, ()> {
+        self.in_transaction.fetch_add(1, Ordering::SeqCst);
         if !self.hold.load(Ordering::SeqCst) {
             return Box::pin(async {});
         }
@@ -57,6 +60,7 @@ impl Probe {
             batches: Mutex::default(),
             hold: AtomicBool::new(hold),
             held: AtomicUsize::new(0),
+            in_transaction: AtomicUsize::new(0),
             release: Arc::new(Semaphore::new(0)),
         })
     }
@@ -178,6 +182,11 @@ async fn concurrent_ringing_webhooks_share_one_commit_and_a_duplicate_is_answere
     }
     assert_eq!(answers[4], answers[1], "the duplicate has its first occurrence's answer");
     assert_eq!(recorded(&s.app.state.db, &distinct).await, (4, 4), "each call and its call.incoming once");
+    assert_eq!(
+        probe.in_transaction.load(Ordering::SeqCst),
+        1,
+        "only the held batch ran inside BEGIN … COMMIT; the released ringing batch was one statement"
+    );
 }
 
 /// The call whose row the test's trigger refuses.
