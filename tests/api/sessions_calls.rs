@@ -187,21 +187,29 @@ async fn the_auto_start_worker_dials_each_party_once_with_two_replicas(pool: PgP
     );
 }
 
+/// After a start: the legs are dialled, the leg to `answering` answers and joins, the one to
+/// `silent` rings and says `no-answer` (twice: Twilio retries), and the deadlines pass. Returns
+/// the answered leg.
+async fn one_leg_does_not_answer(s: &Sessions, id: &str, answering: &str, silent: &str) -> Leg {
+    deliver(&s.app).await;
+    let (answered, unanswered) = (leg(s, answering), leg(s, silent));
+    answer(s, &answered, answering).await;
+    conference(s, id, "participant-join", Some(&answered.sid), "1").await;
+    leg_status(s, &unanswered, silent, "ringing", "1").await;
+    leg_status(s, &unanswered, silent, "no-answer", "2").await;
+    leg_status(s, &unanswered, silent, "no-answer", "2").await;
+    s.clock.advance(chrono::Duration::minutes(5));
+    s.app.worker("session-deadlines").run_once().await.expect("round");
+    deliver(&s.app).await;
+    answered
+}
+
 #[sqlx::test]
 async fn a_client_who_does_not_answer_makes_it_no_answer_and_the_readers_leg_is_hung_up_once(pool: PgPool) {
     let s = Sessions::new(pool).await;
     let id = s.book("ord_na").await;
     s.call(Method::POST, "/api/calls/ord_na/start", &s.reader, None).await;
-    deliver(&s.app).await;
-    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
-    answer(&s, &reader, READER_NUMBER).await;
-    conference(&s, &id, "participant-join", Some(&reader.sid), "1").await;
-    leg_status(&s, &client, CLIENT_NUMBER, "ringing", "1").await;
-    leg_status(&s, &client, CLIENT_NUMBER, "no-answer", "2").await;
-    leg_status(&s, &client, CLIENT_NUMBER, "no-answer", "2").await;
-    s.clock.advance(chrono::Duration::minutes(5));
-    s.app.worker("session-deadlines").run_once().await.expect("round");
-    deliver(&s.app).await;
+    let reader = one_leg_does_not_answer(&s, &id, READER_NUMBER, CLIENT_NUMBER).await;
     let session = s.session(&id).await;
     assert_eq!(
         (session["status"].as_str(), session["ended_reason"].as_str()),
@@ -776,16 +784,7 @@ async fn a_reader_who_does_not_answer_makes_it_no_answer_and_the_clients_leg_is_
     let id = s.book("ord_rna").await;
     let started = s.call(Method::POST, "/api/calls/ord_rna/start", &s.admin, None).await;
     assert_eq!(started.0, 200, "{}", started.1);
-    deliver(&s.app).await;
-    let (client, reader) = (leg(&s, CLIENT_NUMBER), leg(&s, READER_NUMBER));
-    answer(&s, &client, CLIENT_NUMBER).await;
-    conference(&s, &id, "participant-join", Some(&client.sid), "1").await;
-    leg_status(&s, &reader, READER_NUMBER, "ringing", "1").await;
-    leg_status(&s, &reader, READER_NUMBER, "no-answer", "2").await;
-    leg_status(&s, &reader, READER_NUMBER, "no-answer", "2").await;
-    s.clock.advance(chrono::Duration::minutes(5));
-    s.app.worker("session-deadlines").run_once().await.expect("round");
-    deliver(&s.app).await;
+    let client = one_leg_does_not_answer(&s, &id, CLIENT_NUMBER, READER_NUMBER).await;
     let session = s.session(&id).await;
     assert_eq!(
         (session["status"].as_str(), session["ended_reason"].as_str()),
